@@ -1,0 +1,60 @@
+"""Small helpers plugins share for reading loosely typed carrier documents."""
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+
+from taxonomy import Location
+from taxonomy.places import country_code
+
+
+def text(value: Any) -> str:
+    """A scalar as stripped text; containers and None as ''."""
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return str(value).strip()
+
+
+def dig(obj: Any, *path: str | int, default: Any = None) -> Any:
+    """obj[path0][path1]... tolerating missing keys, wrong types and short lists."""
+    for key in path:
+        if isinstance(key, int):
+            if not isinstance(obj, list) or not -len(obj) <= key < len(obj):
+                return default
+            obj = obj[key]
+        else:
+            if not isinstance(obj, dict):
+                return default
+            obj = obj.get(key)
+            if obj is None:
+                return default
+    return obj
+
+
+def as_list(value: Any) -> list:
+    """Carriers send one object where they usually send a list; treat both alike."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def dicts(value: Any) -> list[dict]:
+    return [v for v in as_list(value) if isinstance(v, dict)]
+
+
+def location(city: Any = None, region: Any = None, postal_code: Any = None, country: Any = None) -> Location | None:
+    """A Location from carrier parts, None when every part is empty; country to ISO alpha-2."""
+    c, r, p = text(city), text(region), text(postal_code)
+    cc = country_code(text(country)) if country else None
+    if not (c or r or p or cc):
+        return None
+    return Location.model_construct(city=c or None, region=r or None, postal_code=p or None, country=cc)
+
+
+def xtext(el: etree._Element | None, path: str) -> str:
+    """Text of the first element at `path` (local names, '/'-separated) under `el`, stripped."""
+    if el is None:
+        return ""
+    found = el.find(path)
+    return (found.text or "").strip() if found is not None else ""

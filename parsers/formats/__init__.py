@@ -1,0 +1,1 @@
+"""Built-in format plugins: one module per carrier format, each exporting `PLUGINS`."""

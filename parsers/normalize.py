@@ -1,0 +1,181 @@
+"""Raw document -> normalized shipments: chain, mapping, time, ids and state in one pass.
+
+This is the library entry point the CLI and the service share. It is pure:
+bytes and a few facts about their arrival in, value objects out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from taxonomy import (Channel, ErrorEntry, ExceptionClass, MappedBy, NormalizedEvent, Provenance, Status,
+                      classify, event_id)
+from taxonomy.mapping import carrier_of
+from taxonomy.models import utc_text
+from taxonomy.state import fold
+
+from .base import CarrierShipment, ParserPlugin
+from .chain import run
+from .document import Document
+from .timeparse import resolve
+
+
+@dataclass(slots=True)
+class NormalizedShipment:
+    tracking_number: str
+    carrier: str
+    status: Status
+    exception_class: ExceptionClass | None
+    estimated_delivery: str | None
+    signed_by: str | None
+    events: list[NormalizedEvent]  # newest first
+    anomalies: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Outcome:
+    carrier: str | None
+    parser: str | None
+    ok: bool
+    shipments: list[NormalizedShipment] = field(default_factory=list)
+    errors: list[ErrorEntry] = field(default_factory=list)
+    fallback_level: int | None = None
+    unmapped: list[tuple[str, str, str]] = field(default_factory=list)  # (table, code, description)
+
+
+def _error(kind: str, message: str) -> ErrorEntry:
+    return ErrorEntry.model_construct(kind=kind, message=message[:500])
+
+
+def normalize_document(data: bytes, *, carrier: str | None = None, content_type: str | None = None,
+                       channel: Channel = Channel.FILE, inbox_id: str | None = None,
+                       received_at: datetime | None = None) -> Outcome:
+    """Never raises for any input bytes: failures come back as `ok=False` with the reason."""
+    doc = Document(data, content_type)
+    result = run(doc, carrier)
+    if result.unsupported:
+        return Outcome(None, None, False, errors=[_error("unsupported", result.unsupported)])
+    if result.plugin is None or result.output is None:
+        reason = "; ".join(result.reasons) or "no parser could read the document"
+        return Outcome(None, None, False, errors=[_error("unparseable", reason)])
+    plugin, output = result.plugin, result.output
+    outcome = Outcome(plugin.family if not plugin.generic else None, plugin.name, True,
+                      fallback_level=result.level)
+    outcome.errors.extend(_error("carrier_error", m) for m in output.carrier_errors)
+    provenance = _Provenances(channel, inbox_id, received_at, plugin)
+    merged: dict[tuple[str, str], NormalizedShipment] = {}
+    for raw in output.shipments:
+        try:
+            shipment = _shipment(raw, plugin, provenance, outcome)
+        except Exception as exc:  # one bad shipment must not sink the document
+            outcome.errors.append(_error("unparseable", f"shipment {raw.tracking_number!r}: {exc}"))
+            continue
+        if shipment is None:
+            continue
+        key = (shipment.carrier, shipment.tracking_number)
+        if key in merged:
+            _merge(merged[key], shipment)
+        else:
+            merged[key] = shipment
+    outcome.shipments = list(merged.values())
+    for s in outcome.shipments:
+        _settle(s)
+    if outcome.carrier is None and outcome.shipments:
+        outcome.carrier = outcome.shipments[0].carrier
+    return outcome
+
+
+class _Provenances:
+    """One Provenance per mapped_by for a document: events share them instead of allocating each."""
+
+    def __init__(self, channel: Channel, inbox_id: str | None, received_at: datetime | None,
+                 plugin: ParserPlugin) -> None:
+        self._made = {
+            m: Provenance.model_construct(channel=channel, inbox_id=inbox_id, received_at=received_at,
+                                          parser=plugin.name, parser_version=plugin.version, mapped_by=m)
+            for m in MappedBy
+        }
+
+    def __getitem__(self, mapped_by: MappedBy) -> Provenance:
+        return self._made[mapped_by]
+
+
+def _shipment(raw: CarrierShipment, plugin: ParserPlugin, provenance: _Provenances,
+              outcome: Outcome) -> NormalizedShipment | None:
+    tn = " ".join(str(raw.tracking_number or "").split())
+    if not tn:
+        outcome.errors.append(_error("unparseable", "a shipment without a tracking number was skipped"))
+        return None
+    table = raw.table or plugin.table
+    carrier = raw.carrier or carrier_of(table)
+    construct = NormalizedEvent.model_construct
+    events: list[NormalizedEvent] = []
+    for ev in raw.events:
+        if ev.when is None:
+            outcome.errors.append(_error("unparseable", f"{tn}: an event without a readable time was skipped"))
+            continue
+        mapped = classify(table, ev.codes, ev.description, ev.coarse)
+        if not mapped.code_known:
+            outcome.unmapped.append((table, "/".join(ev.codes), ev.description))
+        occurred, local, basis = resolve(ev.when, ev.zone, ev.utc, ev.location)
+        events.append(construct(
+            event_id=event_id(carrier, tn, occurred, ev.carrier_code, ev.description, ev.location),
+            carrier=carrier, tracking_number=tn, status=mapped.status, exception_class=mapped.exception_class,
+            occurred_at=occurred, occurred_at_local=local, time_basis=basis, description=ev.description,
+            carrier_code=ev.carrier_code, location=ev.location, estimated_delivery=raw.estimated_delivery,
+            signed_by=ev.signed_by, provenance=provenance[mapped.mapped_by], taxonomy_version="1"))
+    shipment = NormalizedShipment(tn, carrier, Status.UNKNOWN, None, raw.estimated_delivery, raw.signed_by,
+                                  events)
+    if not events and (raw.status_codes or raw.status_text or raw.coarse):
+        mapped = classify(table, raw.status_codes, raw.status_text, raw.coarse)
+        shipment.status, shipment.exception_class = mapped.status, mapped.exception_class
+    return shipment
+
+
+def _merge(into: NormalizedShipment, other: NormalizedShipment) -> None:
+    into.events.extend(other.events)
+    into.estimated_delivery = into.estimated_delivery or other.estimated_delivery
+    into.signed_by = into.signed_by or other.signed_by
+    if not into.events and other.status is not Status.UNKNOWN:
+        into.status, into.exception_class = other.status, other.exception_class
+
+
+def _settle(shipment: NormalizedShipment) -> None:
+    """Dedupe by event_id, order newest first, and derive the state by the shipment rules."""
+    if not shipment.events:
+        return
+    unique = list({e.event_id: e for e in shipment.events}.values())
+    unique.sort(key=lambda e: e.occurred_at, reverse=True)
+    shipment.events = unique
+    state = fold(unique)
+    if state.last_event_id is not None:
+        shipment.status, shipment.exception_class = state.status, state.exception_class
+    shipment.anomalies = state.anomalies
+    if shipment.signed_by is None:
+        shipment.signed_by = next((e.signed_by for e in unique if e.signed_by), None)
+
+
+def record(outcome: Outcome, path: str) -> dict:
+    """The CLI contract's JSON object for one input (built directly: this is the hot output path)."""
+    return {
+        "path": path, "carrier": outcome.carrier, "parser": outcome.parser, "ok": outcome.ok,
+        "shipments": [{
+            "tracking_number": s.tracking_number, "carrier": s.carrier, "status": s.status.value,
+            "exception_class": s.exception_class.value if s.exception_class else None,
+            "estimated_delivery": s.estimated_delivery, "signed_by": s.signed_by,
+            "events": [_event_record(e) for e in s.events],
+        } for s in outcome.shipments],
+        "errors": [{"kind": e.kind, "message": e.message} for e in outcome.errors],
+    }
+
+
+def _event_record(e: NormalizedEvent) -> dict:
+    loc = e.location
+    return {
+        "event_id": e.event_id, "occurred_at": utc_text(e.occurred_at),
+        "occurred_at_local": e.occurred_at_local.isoformat(), "time_basis": e.time_basis.value,
+        "status": e.status.value, "exception_class": e.exception_class.value if e.exception_class else None,
+        "carrier_code": e.carrier_code, "description": e.description, "mapped_by": e.provenance.mapped_by.value,
+        "location": None if loc is None else {"city": loc.city, "region": loc.region,
+                                              "postal_code": loc.postal_code, "country": loc.country},
+    }

@@ -1,0 +1,115 @@
+"""Hardened decoding of untrusted documents.
+
+Carrier payloads arrive from the internet. XML is parsed with entity
+resolution, DTD loading and network access off, and any DOCTYPE is refused
+outright (no legitimate tracking document needs one; every entity attack
+needs one). JSON has a size limit and a nesting-depth limit checked before the
+parser runs, so hostile nesting costs a few C-speed passes, not a stack.
+"""
+from __future__ import annotations
+
+import re
+
+import orjson
+from lxml import etree
+
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+MAX_JSON_DEPTH = 64
+MAX_XML_DEPTH = 64
+
+
+class UnsafeOrMalformed(ValueError):
+    """The document cannot be decoded safely; the message is the reason shown to operators."""
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_depth_ok(data: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True if no container nests deeper than `limit` (strings ignored)."""
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return True
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    for _ in range(limit):
+        shorter = brackets.replace(b"{}", b"").replace(b"[]", b"")
+        if shorter == brackets or not shorter:
+            return True
+        brackets = shorter
+    return not brackets.replace(b"{}", b"").replace(b"[]", b"")
+
+
+def load_json(data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES, max_depth: int = MAX_JSON_DEPTH) -> object:
+    if len(data) > max_bytes:
+        raise UnsafeOrMalformed(f"document of {len(data)} bytes exceeds the {max_bytes}-byte limit")
+    if not json_depth_ok(data, max_depth):
+        raise UnsafeOrMalformed(f"JSON nested deeper than {max_depth} levels")
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise UnsafeOrMalformed(f"malformed JSON: {exc}") from None
+
+
+_DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def _xml_parser() -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                           huge_tree=False, remove_comments=True, remove_pis=True, recover=False)
+
+
+def load_xml(data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES, max_depth: int = MAX_XML_DEPTH) -> etree._Element:
+    """Parse XML safely and return the root with namespaces stripped from tags."""
+    if len(data) > max_bytes:
+        raise UnsafeOrMalformed(f"document of {len(data)} bytes exceeds the {max_bytes}-byte limit")
+    if _DOCTYPE.search(data):
+        raise UnsafeOrMalformed("XML with a DOCTYPE or ENTITY declaration is refused (entity/DTD attacks)")
+    try:
+        root = etree.fromstring(data, _xml_parser())
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise UnsafeOrMalformed(f"malformed XML: {exc}") from None
+    if root is None:
+        raise UnsafeOrMalformed("empty XML document")
+    tree = root.getroottree()
+    if tree.docinfo.doctype:
+        raise UnsafeOrMalformed("XML with a DOCTYPE is refused (entity/DTD attacks)")
+    _strip_namespaces(root, max_depth)
+    return root
+
+
+def _strip_namespaces(root: etree._Element, max_depth: int) -> None:
+    """Local names only: carriers move namespaces between versions; parsers match on names."""
+    for el in root.iter():
+        tag = el.tag
+        if not isinstance(tag, str):  # comments / PIs left by recover paths
+            continue
+        if tag[0] == "{":
+            el.tag = tag.rpartition("}")[2]
+        if el.attrib:
+            for key in [k for k in el.attrib if k[0] == "{"]:
+                el.attrib[key.rpartition("}")[2]] = el.attrib.pop(key)
+    etree.cleanup_namespaces(root)
+    depth = _depth(root)
+    if depth > max_depth:
+        raise UnsafeOrMalformed(f"XML nested deeper than {max_depth} levels")
+
+
+def _depth(root: etree._Element) -> int:
+    deepest = 0
+    stack = [(root, 1)]
+    while stack:
+        el, d = stack.pop()
+        if d > deepest:
+            deepest = d
+        stack.extend((child, d + 1) for child in el)
+    return deepest
+
+
+def decode_text(data: bytes) -> str:
+    """Bytes -> text for line formats (EDI): UTF-8, else Latin-1; BOM dropped."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")

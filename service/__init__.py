@@ -1,0 +1,1 @@
+"""The carrier events service: everything with I/O (CLI, files; later HTTP, store, bus)."""

@@ -1,0 +1,56 @@
+"""`python -m service ...` / `carrier-events ...`: the command-line contract of DESIGN.md."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+
+from parsers import normalize_document, record
+from parsers.safe import MAX_DOCUMENT_BYTES
+
+
+def _normalize(args: argparse.Namespace) -> int:
+    """One JSON object per input path, in argument order; a bad file is a record, not a failure."""
+    out = sys.stdout.buffer
+    for path in args.paths:
+        try:
+            size = Path(path).stat().st_size
+            if size > MAX_DOCUMENT_BYTES:
+                raise ValueError(f"file of {size} bytes exceeds the {MAX_DOCUMENT_BYTES}-byte limit")
+            data = Path(path).read_bytes()
+        except (OSError, ValueError) as exc:
+            line = {"path": path, "carrier": None, "parser": None, "ok": False, "shipments": [],
+                    "errors": [{"kind": "unparseable", "message": f"cannot read file: {exc}"}]}
+        else:
+            line = record(normalize_document(data, carrier=args.carrier), path)
+        out.write(orjson.dumps(line) + b"\n")
+    out.flush()
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from .schema import write_schemas
+
+    for written in write_schemas(Path(args.out)):
+        print(written)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="carrier-events", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    norm = sub.add_parser("normalize", help="normalize raw carrier documents to JSON Lines on stdout")
+    norm.add_argument("--carrier", default="auto", help="carrier slug or 'auto' (default: detect)")
+    norm.add_argument("paths", nargs="+", metavar="PATH")
+    norm.set_defaults(func=_normalize)
+    schema = sub.add_parser("schema", help="write JSON Schemas of the contracts")
+    schema.add_argument("--out", default="schemas", help="output directory (default: ./schemas)")
+    schema.set_defaults(func=_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

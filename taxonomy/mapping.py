@@ -1,0 +1,219 @@
+"""Carrier code/description -> taxonomy status, by the documented ladder.
+
+code table (data file per carrier format) -> keyword rules on the description
+(the table's own first, then the global ones) -> the carrier's coarse status
+-> `unknown`. The rung that decided is recorded as `mapped_by`.
+
+Tables are TOML files under `taxonomy/maps/`, readable without reading code:
+
+    carrier = "ups"                    # slug the events carry
+    extends = ["ups_common"]           # tables consulted after this one
+    [codes]                            # carrier code -> status (+ class), carrier text verbatim
+    "X:7E" = { status = "exception", exception_class = "weather_delay", text = "..." }
+    [coarse]                           # the carrier's coarse status -> status
+    D = "delivered"
+    [[keywords]]                       # regex on the description, first match wins
+    match = "held for customs"
+    status = "exception"
+    exception_class = "customs_hold"
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from importlib import resources
+from typing import NamedTuple
+
+from .enums import CLASSED_STATUSES, ExceptionClass, MappedBy, Status
+
+
+class Classification(NamedTuple):
+    status: Status
+    exception_class: ExceptionClass | None
+    mapped_by: MappedBy
+    code_known: bool  # False when the event had a code that no table knows (counted as unmapped)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeEntry:
+    status: Status
+    exception_class: ExceptionClass | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordRule:
+    pattern: re.Pattern[str]
+    status: Status
+    exception_class: ExceptionClass | None
+
+
+@dataclass(slots=True)
+class MappingTable:
+    name: str
+    carrier: str
+    codes: dict[str, CodeEntry] = field(default_factory=dict)
+    coarse: dict[str, Status] = field(default_factory=dict)
+    keywords: list[KeywordRule] = field(default_factory=list)
+    extends: tuple[str, ...] = ()
+
+
+class MappingError(ValueError):
+    """A mapping data file is invalid; raised at load so a bad table never reaches traffic."""
+
+
+def _status(value: object, where: str) -> Status:
+    try:
+        return Status(value)
+    except ValueError:
+        raise MappingError(f"{where}: unknown status {value!r}") from None
+
+
+def _class(value: object, status: Status, where: str) -> ExceptionClass | None:
+    if value is None:
+        return None
+    try:
+        cls = ExceptionClass(value)
+    except ValueError:
+        raise MappingError(f"{where}: unknown exception_class {value!r}") from None
+    if status not in CLASSED_STATUSES:
+        raise MappingError(f"{where}: exception_class {cls.value!r} is not allowed with status {status.value!r}")
+    return cls
+
+
+def _rules(raw: list[dict], where: str) -> list[KeywordRule]:
+    rules = []
+    for i, rule in enumerate(raw):
+        here = f"{where} keywords[{i}]"
+        try:
+            pattern = re.compile(rule["match"], re.IGNORECASE)
+        except (KeyError, re.error) as exc:
+            raise MappingError(f"{here}: bad or missing 'match': {exc}") from None
+        status = _status(rule.get("status"), here)
+        rules.append(KeywordRule(pattern, status, _class(rule.get("exception_class"), status, here)))
+    return rules
+
+
+def parse_table(name: str, text: str) -> MappingTable:
+    """Validate one table's TOML text (exposed so tests and tools can check a draft)."""
+    where = f"taxonomy/maps/{name}.toml"
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MappingError(f"{where}: {exc}") from None
+    table = MappingTable(name=name, carrier=str(raw.get("carrier", name)),
+                         extends=tuple(raw.get("extends", ())))
+    for code, entry in raw.get("codes", {}).items():
+        here = f"{where} codes[{code!r}]"
+        if not isinstance(entry, dict):
+            raise MappingError(f"{here}: expected {{ status = ..., text = ... }}")
+        status = _status(entry.get("status"), here)
+        table.codes[code.strip().upper()] = CodeEntry(
+            status, _class(entry.get("exception_class"), status, here), str(entry.get("text", "")))
+    for coarse, status in raw.get("coarse", {}).items():
+        table.coarse[coarse.strip().upper()] = _status(status, f"{where} coarse[{coarse!r}]")
+    table.keywords = _rules(raw.get("keywords", []), where)
+    return table
+
+
+@cache
+def load_table(name: str) -> MappingTable:
+    path = resources.files("taxonomy").joinpath(f"maps/{name}.toml")
+    if not path.is_file():
+        raise MappingError(f"no mapping table taxonomy/maps/{name}.toml")
+    return parse_table(name, path.read_text("utf-8"))
+
+
+@cache
+def global_rules() -> tuple[KeywordRule, ...]:
+    text = resources.files("taxonomy").joinpath("data/keywords.toml").read_text("utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MappingError(f"taxonomy/data/keywords.toml: {exc}") from None
+    return tuple(_rules(raw.get("keywords", []), "taxonomy/data/keywords.toml"))
+
+
+def table_names() -> list[str]:
+    root = resources.files("taxonomy").joinpath("maps")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
+
+
+@cache
+def _chain(name: str) -> tuple[MappingTable, ...]:
+    """The table and everything it extends, depth first, each once."""
+    seen: dict[str, MappingTable] = {}
+
+    def walk(n: str) -> None:
+        if n in seen:
+            return
+        seen[n] = load_table(n)
+        for parent in seen[n].extends:
+            walk(parent)
+
+    walk(name)
+    return tuple(seen.values())
+
+
+def _keyword(chain: tuple[MappingTable, ...], description: str) -> KeywordRule | None:
+    for table in chain:
+        for rule in table.keywords:
+            if rule.pattern.search(description):
+                return rule
+    for rule in global_rules():
+        if rule.pattern.search(description):
+            return rule
+    return None
+
+
+def _class_from_text(chain: tuple[MappingTable, ...], description: str) -> ExceptionClass | None:
+    """The first keyword-stated reason, to refine a code that says 'exception' but not why."""
+    if not description:
+        return None
+    for rules in [t.keywords for t in chain] + [global_rules()]:
+        for rule in rules:
+            if rule.exception_class is not None and rule.pattern.search(description):
+                return rule.exception_class
+    return None
+
+
+def _finish(chain: tuple[MappingTable, ...], status: Status, cls: ExceptionClass | None,
+            description: str) -> ExceptionClass | None:
+    if status not in CLASSED_STATUSES:
+        return None
+    if cls is None:
+        cls = _class_from_text(chain, description)
+    if cls is None and status is Status.EXCEPTION:
+        cls = ExceptionClass.OTHER
+    return cls
+
+
+@lru_cache(maxsize=65536)
+def classify(table: str, codes: tuple[str, ...], description: str, coarse: str | None) -> Classification:
+    """Map one scan. Pure and cached: the same (table, codes, text, coarse) recurs constantly."""
+    chain = _chain(table)
+    keys = [c.strip().upper() for c in codes if c and c.strip()]
+    for key in keys:
+        for t in chain:
+            entry = t.codes.get(key)
+            if entry is not None:
+                return Classification(entry.status, _finish(chain, entry.status, entry.exception_class, description),
+                                      MappedBy.CODE, True)
+    known = not keys
+    rule = _keyword(chain, description) if description else None
+    if rule is not None:
+        return Classification(rule.status, _finish(chain, rule.status, rule.exception_class, description),
+                              MappedBy.KEYWORD, known)
+    if coarse:
+        key = coarse.strip().upper()
+        for t in chain:
+            status = t.coarse.get(key)
+            if status is not None:
+                return Classification(status, _finish(chain, status, None, description), MappedBy.COARSE, known)
+    return Classification(Status.UNKNOWN, None, MappedBy.UNKNOWN, known)
+
+
+def carrier_of(table: str) -> str:
+    return load_table(table).carrier

@@ -1,0 +1,72 @@
+"""Shipment state rules: the current status from a set of events, whatever their arrival order.
+
+Events apply in `occurred_at` order. The current status is the latest
+informative event's, except that a terminal status is left only by an allowed
+transition with a later timestamp; anything else is kept as history and
+flagged as an anomaly, never a regression. `unknown` events carry no
+information about the lifecycle and do not move the state.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable, Protocol
+
+from .enums import CLASSED_STATUSES, TERMINAL_STATUSES, ExceptionClass, Status
+
+# Transitions out of a terminal status that a later scan may make.
+ALLOWED_FROM_TERMINAL: dict[Status, frozenset[Status]] = {
+    Status.DELIVERED: frozenset({Status.RETURNED_TO_SENDER}),
+    Status.RETURNED_TO_SENDER: frozenset(),
+    # A voided label whose parcel was shipped anyway: physical scans win.
+    Status.CANCELLED: frozenset({Status.PICKED_UP, Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY,
+                                 Status.AVAILABLE_FOR_PICKUP, Status.DELIVERY_ATTEMPTED, Status.DELIVERED,
+                                 Status.RETURNED_TO_SENDER, Status.EXCEPTION}),
+}
+
+# Tie-break for scans with the same instant: the later lifecycle stage is applied last.
+STAGE = {
+    Status.UNKNOWN: 0, Status.LABEL_CREATED: 1, Status.CANCELLED: 2, Status.PICKED_UP: 3, Status.IN_TRANSIT: 4,
+    Status.EXCEPTION: 5, Status.OUT_FOR_DELIVERY: 6, Status.DELIVERY_ATTEMPTED: 7,
+    Status.AVAILABLE_FOR_PICKUP: 8, Status.RETURNED_TO_SENDER: 9, Status.DELIVERED: 10,
+}
+
+
+class StateEvent(Protocol):
+    event_id: str
+    occurred_at: datetime
+    status: Status
+    exception_class: ExceptionClass | None
+
+
+@dataclass(slots=True)
+class ShipmentState:
+    status: Status = Status.UNKNOWN
+    exception_class: ExceptionClass | None = None
+    last_event_id: str | None = None
+    last_occurred_at: datetime | None = None
+    anomalies: list[str] = field(default_factory=list)
+
+    def apply(self, event: StateEvent) -> bool:
+        """Apply one event in time order; True if it changed the current status or reason."""
+        if event.status is Status.UNKNOWN:
+            return False
+        current = self.status
+        if current in TERMINAL_STATUSES and event.status is not current:
+            later = self.last_occurred_at is None or event.occurred_at > self.last_occurred_at
+            if not (later and event.status in ALLOWED_FROM_TERMINAL[current]):
+                self.anomalies.append(event.event_id)
+                return False
+        cls = event.exception_class if event.status in CLASSED_STATUSES else None
+        changed = (event.status, cls) != (self.status, self.exception_class)
+        self.status, self.exception_class = event.status, cls
+        self.last_event_id, self.last_occurred_at = event.event_id, event.occurred_at
+        return changed
+
+
+def fold(events: Iterable[StateEvent]) -> ShipmentState:
+    """The state after all `events`, applied in time order (ties by lifecycle stage)."""
+    state = ShipmentState()
+    for event in sorted(events, key=lambda e: (e.occurred_at, STAGE[e.status])):
+        state.apply(event)
+    return state
