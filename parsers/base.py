@@ -69,8 +69,8 @@ class ParserPlugin:
     """Base for format plugins: declare how to recognize the format, implement `parse`.
 
     Detection is declarative so it lives in one place (`parsers.detect`):
-    `media` (json/xml/edi), `json_keys` (top-level keys; any one present counts,
-    all present count more), `xml_roots` (root element local names),
+    `media` (json/xml/edi), `json_keys` (top-level keys; each one present counts,
+    and a full match counts more), `xml_roots` (root element local names),
     `content_types`, and an optional `sniff` for what those cannot say.
     """
 

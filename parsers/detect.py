@@ -16,8 +16,8 @@ def score(plugin: ParserPlugin, doc: Document) -> float:
     points = 0.0
     if plugin.json_keys:
         hits = sum(1 for k in plugin.json_keys if k in doc.top_keys)
-        if hits:
-            points += 1.0 + hits / len(plugin.json_keys)
+        if hits:  # more matching keys is more evidence; a full match beats a partial one
+            points += hits + hits / len(plugin.json_keys)
     if plugin.xml_roots and doc.root_name in plugin.xml_roots:
         points += 2.0
     if plugin.content_types and doc.content_type in plugin.content_types:

@@ -1,16 +1,22 @@
 """Small helpers plugins share for reading loosely typed carrier documents."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from lxml import etree
 
 from taxonomy import Location
+from taxonomy.models import builder
 from taxonomy.places import country_code
+
+_new_location = builder(Location)
 
 
 def text(value: Any) -> str:
     """A scalar as stripped text; containers and None as ''."""
+    if type(value) is str:
+        return value.strip()
     if value is None or isinstance(value, (dict, list)):
         return ""
     return str(value).strip()
@@ -44,12 +50,23 @@ def dicts(value: Any) -> list[dict]:
 
 
 def location(city: Any = None, region: Any = None, postal_code: Any = None, country: Any = None) -> Location | None:
-    """A Location from carrier parts, None when every part is empty; country to ISO alpha-2."""
+    """A Location from carrier parts, None when every part is empty; country to ISO alpha-2.
+
+    Scans repeat the same few places, and Location is immutable, so equal
+    parts share one instance.
+    """
+    try:
+        return _cached_location(city, region, postal_code, country)
+    except TypeError:  # an unhashable part (a carrier sent an object where text belongs)
+        return _location(city, region, postal_code, country)
+
+
+def _location(city: Any, region: Any, postal_code: Any, country: Any) -> Location | None:
     c, r, p = text(city), text(region), text(postal_code)
     cc = country_code(text(country)) if country else None
     if not (c or r or p or cc):
         return None
-    return Location.model_construct(city=c or None, region=r or None, postal_code=p or None, country=cc)
+    return _new_location(city=c or None, region=r or None, postal_code=p or None, country=cc)
 
 
 def xtext(el: etree._Element | None, path: str) -> str:
@@ -58,3 +75,6 @@ def xtext(el: etree._Element | None, path: str) -> str:
         return ""
     found = el.find(path)
     return (found.text or "").strip() if found is not None else ""
+
+
+_cached_location = lru_cache(maxsize=8192)(_location)

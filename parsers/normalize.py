@@ -11,7 +11,7 @@ from datetime import datetime
 from taxonomy import (Channel, ErrorEntry, ExceptionClass, MappedBy, NormalizedEvent, Provenance, Status,
                       classify, event_id)
 from taxonomy.mapping import carrier_of
-from taxonomy.models import utc_text
+from taxonomy.models import builder, utc_text
 from taxonomy.state import fold
 
 from .base import CarrierShipment, ParserPlugin
@@ -41,6 +41,10 @@ class Outcome:
     errors: list[ErrorEntry] = field(default_factory=list)
     fallback_level: int | None = None
     unmapped: list[tuple[str, str, str]] = field(default_factory=list)  # (table, code, description)
+
+
+_new_event = builder(NormalizedEvent)
+_new_provenance = builder(Provenance)
 
 
 def _error(kind: str, message: str) -> ErrorEntry:
@@ -91,7 +95,7 @@ class _Provenances:
     def __init__(self, channel: Channel, inbox_id: str | None, received_at: datetime | None,
                  plugin: ParserPlugin) -> None:
         self._made = {
-            m: Provenance.model_construct(channel=channel, inbox_id=inbox_id, received_at=received_at,
+            m: _new_provenance(channel=channel, inbox_id=inbox_id, received_at=received_at,
                                           parser=plugin.name, parser_version=plugin.version, mapped_by=m)
             for m in MappedBy
         }
@@ -108,7 +112,7 @@ def _shipment(raw: CarrierShipment, plugin: ParserPlugin, provenance: _Provenanc
         return None
     table = raw.table or plugin.table
     carrier = raw.carrier or carrier_of(table)
-    construct = NormalizedEvent.model_construct
+    construct = _new_event
     events: list[NormalizedEvent] = []
     for ev in raw.events:
         if ev.when is None:

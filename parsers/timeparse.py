@@ -56,16 +56,19 @@ def split_zone_suffix(text: str) -> tuple[str, str | None]:
 
 def combine(day: object, clock: object = None) -> datetime | None:
     """A date and an optional time given separately ('20211021' + '143316', '2021-10-21' + '14:33:16')."""
-    if not isinstance(day, str) or not day.strip():
+    if not isinstance(day, str):
         return None
     d = day.strip()
+    if not d:
+        return None
     t = clock.strip() if isinstance(clock, str) else ""
-    if len(d) == 8 and d.isdigit():
-        d = f"{d[:4]}-{d[4:6]}-{d[6:]}"
     if t:
-        digits = t.replace(":", "")
-        if digits.isdigit() and len(digits) in (4, 6) and ":" not in t:
-            t = f"{digits[:2]}:{digits[2:4]}" + (f":{digits[4:]}" if len(digits) == 6 else "")
+        try:  # ISO basic or extended forms, the common case, at C speed
+            return datetime.fromisoformat(f"{d}T{t}")
+        except ValueError:
+            pass
+        if len(d) == 8 and d.isdigit():
+            d = f"{d[:4]}-{d[4:6]}-{d[6:]}"
         return parse_datetime(f"{d}T{t}") or parse_datetime(f"{d} {t}")
     return parse_datetime(d)
 
@@ -93,7 +96,8 @@ def resolve(when: datetime, zone: str | None, utc: datetime | None,
     """(occurred_at in UTC, occurred_at_local aware, time_basis) for one carrier timestamp."""
     if when.tzinfo is not None and when.utcoffset() is not None:
         return when.astimezone(UTC), when, TimeBasis.OFFSET
-    when = when.replace(tzinfo=None)
+    if when.tzinfo is not None:
+        when = when.replace(tzinfo=None)
     if utc is not None:
         instant = utc.astimezone(UTC) if utc.tzinfo else utc.replace(tzinfo=UTC)
         offset = when - instant.replace(tzinfo=None)

@@ -8,28 +8,32 @@ do not split an event; the instant is taken in UTC to the second.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from hashlib import blake2b
 
-from .models import Location, utc_text
+from .models import Location
 
-_SEP = "\x1f"
-
-
-def _fold(text: str | None) -> str:
-    return " ".join(text.split()).casefold() if text else ""
+_SEP = "\x00"
 
 
-def location_key(location: Location | None) -> str:
+def location_parts(location: Location | None) -> tuple[str, str, str, str]:
     if location is None:
-        return ""
-    return "|".join((_fold(location.city), _fold(location.region), _fold(location.postal_code),
-                     _fold(location.country)))
+        return ("", "", "", "")
+    return (location.city or "", location.region or "", location.postal_code or "", location.country or "")
 
 
 def event_id(carrier: str, tracking_number: str, occurred_at: datetime, carrier_code: str | None,
              description: str, location: Location | None) -> str:
-    """32 hex chars identifying one scan (v1 rule; changing it is a taxonomy version step)."""
-    key = _SEP.join(("v1", carrier, tracking_number.strip().upper(), utc_text(occurred_at),
-                     _fold(carrier_code).upper(), _fold(description), location_key(location)))
-    return blake2b(key.encode("utf-8"), digest_size=16).hexdigest()
+    """32 hex chars identifying one scan (v1 rule; changing it is a taxonomy version step).
+
+    Key: "v1", carrier, tracking number, UTC instant to the second (ISO 8601),
+    carrier code, description, city, region, postal code, country — joined by
+    NUL, each part trimmed with whitespace runs collapsed to one space,
+    case-folded; BLAKE2b-128.
+    """
+    if occurred_at.microsecond:
+        occurred_at = occurred_at.replace(microsecond=0)
+    key = _SEP.join(("v1", carrier, tracking_number, occurred_at.astimezone(timezone.utc).isoformat(),
+                     carrier_code or "", description, *location_parts(location)))
+    folded = " ".join(key.split()).replace(" \x00", "\x00").replace("\x00 ", "\x00").casefold()
+    return blake2b(folded.encode("utf-8"), digest_size=16).hexdigest()

@@ -1,0 +1,1 @@
+"""Throughput benchmarks (not tests): `python -m bench`."""

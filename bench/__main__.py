@@ -1,0 +1,114 @@
+"""Parse+map throughput per format on one core, over the fixtures.
+
+    python -m bench [--seconds S] [--only NAME,...]
+
+For every format with fixtures, normalizes its payloads in a loop (detection,
+parser, mapping, time resolution, event ids, shipment state: the whole
+`normalize_document` path, output serialization excluded) and prints events/s
+and documents/s. The baseline, measured in the same run on the same bytes, is
+the bare decode (orjson for JSON, the hardened lxml parse for XML, text decode
+for EDI): the ratio says how much our work costs on top of reading the bytes.
+A synthetic 20-event UPS Track API document measures the headline figure.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import orjson
+
+from parsers import normalize_document
+from parsers.document import Document
+from parsers.registry import plugins
+from parsers.safe import decode_text, load_xml
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def _loop(fn, docs: list[bytes], seconds: float) -> tuple[float, int]:
+    """(elapsed, rounds) running fn over all docs for about `seconds`."""
+    rounds, start = 0, time.perf_counter()
+    while True:
+        for d in docs:
+            fn(d)
+        rounds += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return elapsed, rounds
+
+
+def _decode(data: bytes) -> object:
+    media = Document(data).media
+    if media == "json":
+        return orjson.loads(data)
+    if media == "xml":
+        return load_xml(data)
+    return decode_text(data)
+
+
+def measure(name: str, docs: list[bytes], seconds: float) -> dict:
+    events = sum(len(s.events) for d in docs for s in normalize_document(d).shipments)
+    elapsed, rounds = _loop(normalize_document, docs, seconds)
+    base_elapsed, base_rounds = _loop(_decode, docs, seconds / 4)
+    per_round, base_per_round = elapsed / rounds, base_elapsed / base_rounds
+    return {"format": name, "docs": len(docs), "events": events,
+            "events_per_s": events / per_round, "docs_per_s": len(docs) / per_round,
+            "decode_docs_per_s": len(docs) / base_per_round, "cost_vs_decode": per_round / base_per_round}
+
+
+def ups_twenty_event_document() -> bytes:
+    """A UPS Track API document with 20 activities (the headline benchmark shape)."""
+    base = {"trackResponse": {"shipment": [{"inquiryNumber": "1Z999AA10123456784", "package": [{
+        "trackingNumber": "1Z999AA10123456784", "deliveryDate": [{"type": "DEL", "date": "20260312"}],
+        "activity": []}]}]}}
+    steps = [("M", "MP", "Shipper created a label, UPS has not received the package yet."),
+             ("I", "XD", "Drop-Off"), ("I", "OR", "Origin Scan"), ("I", "DP", "Departed from Facility"),
+             ("I", "AR", "Arrived at Facility"), ("I", "YP", "Processing at UPS Facility"),
+             ("I", "OT", "Out For Delivery Today"), ("D", "FS", "Delivered")]
+    places = [("ATLANTA", "GA", "30301"), ("LOUISVILLE", "KY", "40201"), ("HODGKINS", "IL", "60525"),
+              ("ADRIAN", "MI", "49221")]
+    acts = []
+    for i in range(20):
+        kind, code, text = steps[0] if i == 0 else steps[-1] if i == 19 else steps[1 + (i % 6)]
+        city, state, zip_ = places[i * len(places) // 20]
+        acts.append({"location": {"address": {"city": city, "stateProvince": state, "postalCode": zip_,
+                                              "country": "US"}},
+                     "status": {"type": kind, "description": text, "code": code},
+                     "date": f"202603{1 + i // 2:02d}", "time": f"{(i * 7) % 24:02d}{(i * 13) % 60:02d}00"})
+    base["trackResponse"]["shipment"][0]["package"][0]["activity"] = list(reversed(acts))
+    return json.dumps(copy.deepcopy(base)).encode()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=1.0, help="time per format (default 1 s)")
+    ap.add_argument("--only", default="", help="comma-separated format names (e.g. ups.track_json)")
+    args = ap.parse_args(argv)
+    only = {n for n in args.only.split(",") if n}
+    rows = [measure("ups.track_json (20-event doc)", [ups_twenty_event_document()], args.seconds)]
+    for plugin in plugins():
+        folder = FIXTURES / plugin.name.replace(".", "_")
+        if (only and plugin.name not in only) or not folder.is_dir():
+            continue
+        docs = [p.read_bytes() for p in sorted(folder.iterdir())
+                if p.suffix in (".json", ".xml", ".edi", ".txt") and not p.name.endswith(".golden.json")]
+        if docs:
+            rows.append(measure(plugin.name, docs, args.seconds))
+    print(f"{'format':34} {'docs':>4} {'events':>6} {'events/s':>10} {'docs/s':>9} {'decode docs/s':>13} "
+          f"{'x decode':>8}")
+    for r in rows:
+        print(f"{r['format']:34} {r['docs']:>4} {r['events']:>6} {r['events_per_s']:>10,.0f} "
+              f"{r['docs_per_s']:>9,.0f} {r['decode_docs_per_s']:>13,.0f} {r['cost_vs_decode']:>8.1f}")
+    with_events = [r for r in rows[1:] if r["events"]]
+    if with_events:
+        slowest = min(with_events, key=lambda r: r["events_per_s"])
+        print(f"\nheadline: UPS 20-event document {rows[0]['events_per_s']:,.0f} events/s; "
+              f"slowest format {slowest['format']} {slowest['events_per_s']:,.0f} events/s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""Taxonomy v1 contract: vocabularies, crosswalk, mapping tables and the mapping ladder."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from taxonomy import ExceptionClass, Location, MappedBy, NormalizedEvent, Status, classify, event_id
+from taxonomy.crosswalk import crosswalk
+from taxonomy.mapping import MappingError, global_rules, load_table, parse_table, table_names
+from taxonomy.models import builder
+
+DESIGN_STATUSES = ["label_created", "picked_up", "in_transit", "out_for_delivery", "available_for_pickup",
+                   "delivery_attempted", "delivered", "exception", "returned_to_sender", "cancelled", "unknown"]
+DESIGN_CLASSES = ["address_issue", "recipient_unavailable", "access_issue", "refused", "unclaimed",
+                  "customs_hold", "payment_due", "damaged", "lost", "disposed", "weather_delay", "carrier_delay",
+                  "held_by_carrier", "prohibited_item", "stalled", "delivery_overdue", "other"]
+
+
+def test_vocabularies_are_exactly_the_design():
+    assert [s.value for s in Status] == DESIGN_STATUSES
+    assert [c.value for c in ExceptionClass] == DESIGN_CLASSES
+
+
+@pytest.mark.parametrize("status,aftership,easypost,shippo", [
+    ("label_created", "InfoReceived", "pre_transit", "PRE_TRANSIT"),
+    ("picked_up", "InTransit", "in_transit", "TRANSIT"),
+    ("out_for_delivery", "OutForDelivery", "out_for_delivery", "TRANSIT"),
+    ("available_for_pickup", "AvailableForPickup", "available_for_pickup", "TRANSIT"),
+    ("delivery_attempted", "AttemptFail", "in_transit/failure", "FAILURE"),
+    ("delivered", "Delivered", "delivered", "DELIVERED"),
+    ("returned_to_sender", "Exception", "return_to_sender", "RETURNED"),
+    ("cancelled", "Exception", "cancelled", "UNKNOWN"),
+    ("unknown", "Pending", "unknown", "UNKNOWN"),
+])
+def test_crosswalk_matches_design(status, aftership, easypost, shippo):
+    row = crosswalk()[Status(status)]
+    assert (row.aftership, row.easypost, row.shippo) == (aftership, easypost, shippo)
+    assert set(crosswalk()) == set(Status)
+
+
+@pytest.mark.parametrize("name", table_names())
+def test_every_mapping_table_loads_and_keeps_carrier_text(name):
+    table = load_table(name)
+    assert table.carrier
+    for code, entry in table.codes.items():
+        assert entry.text.strip(), f"{name}: code {code} lacks the carrier's description (text)"
+    for parent in table.extends:
+        load_table(parent)
+
+
+def test_invalid_tables_are_refused_with_the_place_named():
+    with pytest.raises(MappingError, match=r"codes\['X'\].*unknown status 'lost'"):
+        parse_table("t", '[codes]\nX = { status = "lost", text = "x" }')
+    with pytest.raises(MappingError, match="not allowed with status 'in_transit'"):
+        parse_table("t", '[codes]\nX = { status = "in_transit", exception_class = "lost", text = "x" }')
+    with pytest.raises(MappingError, match="bad or missing 'match'"):
+        parse_table("t", '[[keywords]]\nmatch = "("\nstatus = "exception"')
+
+
+def test_global_keyword_rules_cover_every_exception_class():
+    covered = {r.exception_class for r in global_rules() if r.exception_class}
+    assert covered == set(ExceptionClass)
+
+
+@pytest.mark.parametrize("text,status,cls", [
+    ("Delivered", "delivered", None),
+    ("Out for delivery", "out_for_delivery", None),
+    ("The delivery was not completed; business closed", "delivery_attempted", "recipient_unavailable"),
+    ("Delivery attempted - no access to the building", "delivery_attempted", "access_issue"),
+    ("Delivery attempted, notice left", "delivery_attempted", "recipient_unavailable"),
+    ("Incorrect address - unable to deliver", "delivery_attempted", "address_issue"),
+    ("The address is incomplete", "exception", "address_issue"),
+    ("Refused by recipient", "exception", "refused"),
+    ("Returned to sender: refused by recipient", "returned_to_sender", "refused"),
+    ("Package not collected from pickup point", "exception", "unclaimed"),
+    ("Held by customs", "exception", "customs_hold"),
+    ("Released by customs", "in_transit", None),
+    ("Import duties due before delivery", "exception", "payment_due"),
+    ("Package damaged in transit", "exception", "damaged"),
+    ("Package cannot be located", "exception", "lost"),
+    ("Item disposed of", "exception", "disposed"),
+    ("Delayed due to severe weather", "exception", "weather_delay"),
+    ("Missed connecting flight", "exception", "carrier_delay"),
+    ("Security hold at facility", "exception", "held_by_carrier"),
+    ("Hazardous materials: prohibited item", "exception", "prohibited_item"),
+    ("Ready for pickup at the Access Point", "available_for_pickup", None),
+    ("Delivered to UPS Access Point, awaiting customer pickup", "available_for_pickup", None),
+    ("Shipment information received", "label_created", None),
+    ("Picked up", "picked_up", None),
+    ("Arrived at sort facility", "in_transit", None),
+    ("Shipment cancelled by sender", "cancelled", None),
+    ("Shipment exception", "exception", "other"),
+])
+def test_global_keywords(text, status, cls):
+    got = classify("generic", (), text, None)
+    assert (got.status.value, got.exception_class.value if got.exception_class else None) == (status, cls)
+    assert got.mapped_by is MappedBy.KEYWORD
+
+
+def test_ladder_code_then_keyword_then_coarse_then_unknown():
+    code = classify("ups", ("D:FS",), "something odd", "I")
+    assert (code.status, code.mapped_by, code.code_known) == (Status.DELIVERED, MappedBy.CODE, True)
+    kw = classify("ups", ("I:ZZ",), "Out for delivery", "I")
+    assert (kw.status, kw.mapped_by, kw.code_known) == (Status.OUT_FOR_DELIVERY, MappedBy.KEYWORD, False)
+    coarse = classify("ups", ("I:ZZ",), "Zzz", "I")
+    assert (coarse.status, coarse.mapped_by) == (Status.IN_TRANSIT, MappedBy.COARSE)
+    unknown = classify("ups", ("Q:ZZ",), "Zzz", "Q")
+    assert (unknown.status, unknown.exception_class, unknown.mapped_by) == (Status.UNKNOWN, None, MappedBy.UNKNOWN)
+
+
+def test_code_without_reason_takes_the_reason_from_the_text():
+    got = classify("ups", ("X:ZZ",), "Severe weather has delayed delivery", "X")
+    assert (got.status, got.exception_class) == (Status.EXCEPTION, ExceptionClass.WEATHER_DELAY)
+    bare = classify("ups", ("Q:QQ",), "Zzz", "X")
+    assert (bare.status, bare.exception_class, bare.mapped_by) == (Status.EXCEPTION, ExceptionClass.OTHER,
+                                                                   MappedBy.COARSE)
+
+
+def test_event_id_is_stable_across_cosmetic_differences():
+    at = datetime(2026, 3, 1, 14, 0, 5, tzinfo=timezone(timedelta(hours=-5)))
+    loc = Location(city="Adrian", region="MI", country="US")
+    a = event_id("ups", "1Z999", at, "FS", "Delivered  ", loc)
+    b = event_id("ups", "1z999", at.astimezone(timezone.utc), "fs", "DELIVERED",
+                 Location(city="ADRIAN", region="MI", country="US"))
+    assert a == b and len(a) == 32
+    assert a != event_id("ups", "1Z999", at + timedelta(seconds=1), "FS", "Delivered", loc)
+    assert a != event_id("ups", "1Z999", at, "FS", "Delivered", Location(city="Toledo", region="OH", country="US"))
+    assert a != event_id("fedex", "1Z999", at, "FS", "Delivered", loc)
+
+
+def test_fast_builder_equals_a_validated_model():
+    utc = datetime(2026, 3, 1, 19, 0, tzinfo=timezone.utc)
+    values = dict(
+        event_id="0" * 32, carrier="ups", tracking_number="1Z9", status=Status.DELIVERED, exception_class=None,
+        occurred_at=utc, occurred_at_local=utc.astimezone(timezone(timedelta(hours=-5))), time_basis="offset",
+        description="Delivered", carrier_code="FS", location=Location(city="A", country="US"),
+        estimated_delivery=None, signed_by=None,
+        provenance={"channel": "file", "inbox_id": None, "received_at": None, "parser": "ups.track_json",
+                    "parser_version": "1", "mapped_by": "code"}, taxonomy_version="1")
+    validated = NormalizedEvent.model_validate(values)
+    built = builder(NormalizedEvent)(**{**values, "time_basis": validated.time_basis,
+                                        "provenance": validated.provenance})
+    assert built == validated
+    assert built.model_dump(mode="json") == validated.model_dump(mode="json")
+    assert NormalizedEvent.model_validate_json(built.model_dump_json()) == validated
