@@ -8,7 +8,9 @@ parser, mapping, time resolution, event ids, shipment state: the whole
 and documents/s. The baseline, measured in the same run on the same bytes, is
 the bare decode (orjson for JSON, the hardened lxml parse for XML, text decode
 for EDI): the ratio says how much our work costs on top of reading the bytes.
-A synthetic 20-event UPS Track API document measures the headline figure.
+A synthetic 20-event UPS Track API document measures the headline figure,
+beside the peer library karrio on the same document when it is installed
+(`pip install -e '.[bench]'`).
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from parsers import normalize_document
 from parsers.document import Document
 from parsers.registry import plugins
 from parsers.safe import decode_text, load_xml
+
+from .peer_karrio import karrio_ups_events_per_s
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -107,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         slowest = min(with_events, key=lambda r: r["events_per_s"])
         print(f"\nheadline: UPS 20-event document {rows[0]['events_per_s']:,.0f} events/s; "
               f"slowest format {slowest['format']} {slowest['events_per_s']:,.0f} events/s")
+    peer = karrio_ups_events_per_s(ups_twenty_event_document(), args.seconds)
+    if peer is None:
+        print("peer: karrio not installed (pip install -e '.[bench]') - no peer figure")
+    else:
+        print(f"peer: karrio UPS tracking parse {peer:,.0f} events/s on the same document; "
+              f"ours is {rows[0]['events_per_s'] / peer:.1f}x")
     return 0
 
 
