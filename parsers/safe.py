@@ -77,6 +77,7 @@ def load_xml(data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES, max_depth: int
         raise UnsafeOrMalformed(f"document of {len(data)} bytes exceeds the {max_bytes}-byte limit")
     if _DOCTYPE.search(data):
         raise UnsafeOrMalformed("XML with a DOCTYPE or ENTITY declaration is refused (entity/DTD attacks)")
+    data = data.lstrip(b" \t\r\n")  # whitespace before the XML declaration is common and harmless
     try:
         root = etree.fromstring(data, _xml_parser())
     except (etree.XMLSyntaxError, ValueError) as exc:
@@ -90,8 +91,16 @@ def load_xml(data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES, max_depth: int
     return root
 
 
+_TOO_DEEP = etree.XPath("boolean(" + "/*" * (MAX_XML_DEPTH + 1) + ")")
+
+
 def _strip_namespaces(root: etree._Element, max_depth: int) -> None:
     """Local names only: carriers move namespaces between versions; parsers match on names."""
+    too_deep = _TOO_DEEP if max_depth == MAX_XML_DEPTH else etree.XPath("boolean(" + "/*" * (max_depth + 1) + ")")
+    if too_deep(root):
+        raise UnsafeOrMalformed(f"XML nested deeper than {max_depth} levels")
+    if not _has_namespaces(root):
+        return
     for el in root.iter():
         tag = el.tag
         if not isinstance(tag, str):  # comments / PIs left by recover paths
@@ -102,20 +111,11 @@ def _strip_namespaces(root: etree._Element, max_depth: int) -> None:
             for key in [k for k in el.attrib if k[0] == "{"]:
                 el.attrib[key.rpartition("}")[2]] = el.attrib.pop(key)
     etree.cleanup_namespaces(root)
-    depth = _depth(root)
-    if depth > max_depth:
-        raise UnsafeOrMalformed(f"XML nested deeper than {max_depth} levels")
 
 
-def _depth(root: etree._Element) -> int:
-    deepest = 0
-    stack = [(root, 1)]
-    while stack:
-        el, d = stack.pop()
-        if d > deepest:
-            deepest = d
-        stack.extend((child, d + 1) for child in el)
-    return deepest
+def _has_namespaces(root: etree._Element) -> bool:
+    return bool(root.nsmap) or any(el.nsmap for el in root.iterchildren()) or \
+        root.xpath("boolean(//*[namespace-uri() != ''] | //@*[namespace-uri() != ''])")
 
 
 def decode_text(data: bytes) -> str:

@@ -110,7 +110,7 @@ def test_ladder_code_then_keyword_then_coarse_then_unknown():
 
 
 def test_code_without_reason_takes_the_reason_from_the_text():
-    got = classify("ups", ("X:ZZ",), "Severe weather has delayed delivery", "X")
+    got = classify("ups", ("X:Q9",), "Severe weather has delayed delivery", "X")
     assert (got.status, got.exception_class) == (Status.EXCEPTION, ExceptionClass.WEATHER_DELAY)
     bare = classify("ups", ("Q:QQ",), "Zzz", "X")
     assert (bare.status, bare.exception_class, bare.mapped_by) == (Status.EXCEPTION, ExceptionClass.OTHER,
