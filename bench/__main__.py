@@ -28,20 +28,9 @@ from parsers.registry import plugins
 from parsers.safe import decode_text, load_xml
 
 from .peer_karrio import karrio_ups_events_per_s
+from .timing import best_round
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-
-
-def _loop(fn, docs: list[bytes], seconds: float) -> tuple[float, int]:
-    """(elapsed, rounds) running fn over all docs for about `seconds`."""
-    rounds, start = 0, time.perf_counter()
-    while True:
-        for d in docs:
-            fn(d)
-        rounds += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return elapsed, rounds
 
 
 def _decode(data: bytes) -> object:
@@ -55,9 +44,8 @@ def _decode(data: bytes) -> object:
 
 def measure(name: str, docs: list[bytes], seconds: float) -> dict:
     events = sum(len(s.events) for d in docs for s in normalize_document(d).shipments)
-    elapsed, rounds = _loop(normalize_document, docs, seconds)
-    base_elapsed, base_rounds = _loop(_decode, docs, seconds / 4)
-    per_round, base_per_round = elapsed / rounds, base_elapsed / base_rounds
+    per_round = best_round(normalize_document, docs, seconds)
+    base_per_round = best_round(_decode, docs, seconds / 4)
     return {"format": name, "docs": len(docs), "events": events,
             "events_per_s": events / per_round, "docs_per_s": len(docs) / per_round,
             "decode_docs_per_s": len(docs) / base_per_round, "cost_vs_decode": per_round / base_per_round}

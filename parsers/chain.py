@@ -7,6 +7,7 @@ the reason each step gave. Nothing a plugin does can escape as an exception.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .base import ParseError, ParseOutput, ParserPlugin
 from .detect import candidates
@@ -27,18 +28,24 @@ class UnknownCarrier(ValueError):
     pass
 
 
-def plan(doc: Document, carrier: str | None) -> list[tuple[int, ParserPlugin]]:
-    """The ordered (level, plugin) attempts for a document."""
-    every = plugins()
-    generic = [p for p in every if p.generic]
-    specific = [p for p in every if not p.generic]
-    hint = (carrier or "auto").strip().lower()
+@lru_cache(maxsize=256)
+def _eligible(every: tuple[ParserPlugin, ...], hint: str) -> tuple[tuple[ParserPlugin, ...], tuple[ParserPlugin, ...]]:
+    """(specific plugins the carrier hint allows, generic plugins); the hint is checked once per value."""
+    generic = tuple(p for p in every if p.generic)
+    specific = tuple(p for p in every if not p.generic)
     if hint != "auto":
-        chosen = [p for p in specific if hint in (p.family, p.name) or hint in p.slugs]
+        chosen = tuple(p for p in specific if hint in (p.family, p.name) or hint in p.slugs)
         if not chosen and not any(hint in (p.family, p.name) or hint in p.slugs for p in generic):
             raise UnknownCarrier(hint)
         specific = chosen
-    detected = candidates(tuple(specific), doc)
+    return specific, generic
+
+
+def plan(doc: Document, carrier: str | None) -> list[tuple[int, ParserPlugin]]:
+    """The ordered (level, plugin) attempts for a document."""
+    hint = (carrier or "auto").strip().lower()
+    specific, generic = _eligible(plugins(), hint)
+    detected = candidates(specific, doc)
     order: list[tuple[int, ParserPlugin]] = []
     if detected:
         best = detected[0]

@@ -1,11 +1,13 @@
 """A raw document, decoded once and shared by detection and every parser tried."""
 from __future__ import annotations
 
-from functools import cached_property
+from typing import Any
 
 from lxml import etree
 
 from .safe import UnsafeOrMalformed, decode_text, load_json, load_xml
+
+_UNSET: Any = object()
 
 
 class Document:
@@ -16,15 +18,57 @@ class Document:
     can report them as the reason a document is unparseable.
     """
 
-    __slots__ = ("data", "content_type", "error", "__dict__")
+    __slots__ = ("data", "content_type", "error", "_media", "_json", "_xml", "_text", "_top_keys", "_root_name")
 
     def __init__(self, data: bytes, content_type: str | None = None) -> None:
         self.data = data
-        self.content_type = (content_type or "").split(";")[0].strip().lower()
+        self.content_type = (content_type or "").split(";")[0].strip().lower() if content_type else ""
         self.error: str | None = None
+        self._media = self._json = self._xml = self._text = self._top_keys = self._root_name = _UNSET
 
-    @cached_property
+    # Each view is computed on first use and kept: detection and every parser tried share one decode.
+
+    @property
     def media(self) -> str:
+        if self._media is _UNSET:
+            self._media = self._guess_media()
+        return self._media
+
+    @property
+    def json(self) -> object:
+        if self._json is _UNSET:
+            self._json = self._load(load_json) if self.media == "json" else None
+        return self._json
+
+    @property
+    def xml(self) -> etree._Element | None:
+        if self._xml is _UNSET:
+            self._xml = self._load(load_xml) if self.media == "xml" else None
+        return self._xml
+
+    @property
+    def text(self) -> str:
+        if self._text is _UNSET:
+            self._text = decode_text(self.data)
+        return self._text
+
+    @property
+    def top_keys(self) -> frozenset[str]:
+        if self._top_keys is _UNSET:
+            obj = self.json
+            if isinstance(obj, list) and obj and isinstance(obj[0], dict):
+                obj = obj[0]
+            self._top_keys = frozenset(obj) if isinstance(obj, dict) else frozenset()
+        return self._top_keys
+
+    @property
+    def root_name(self) -> str | None:
+        if self._root_name is _UNSET:
+            root = self.xml
+            self._root_name = root.tag if root is not None else None
+        return self._root_name
+
+    def _guess_media(self) -> str:
         head = self.data[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
         if head[:1] in (b"{", b"["):
             return "json"
@@ -40,41 +84,12 @@ class Document:
             return "edi"
         return "unknown"
 
-    @cached_property
-    def json(self) -> object:
-        if self.media != "json":
-            return None
+    def _load(self, loader):
         try:
-            return load_json(self.data)
+            return loader(self.data)
         except UnsafeOrMalformed as exc:
             self.error = str(exc)
             return None
-
-    @cached_property
-    def xml(self) -> etree._Element | None:
-        if self.media != "xml":
-            return None
-        try:
-            return load_xml(self.data)
-        except UnsafeOrMalformed as exc:
-            self.error = str(exc)
-            return None
-
-    @cached_property
-    def text(self) -> str:
-        return decode_text(self.data)
-
-    @cached_property
-    def top_keys(self) -> frozenset[str]:
-        obj = self.json
-        if isinstance(obj, list) and obj and isinstance(obj[0], dict):
-            obj = obj[0]
-        return frozenset(obj) if isinstance(obj, dict) else frozenset()
-
-    @cached_property
-    def root_name(self) -> str | None:
-        root = self.xml
-        return root.tag if root is not None else None
 
     def decoded(self) -> bool:
         """Decode by media; False (with `error` set) when the bytes are not a safe, well-formed document."""

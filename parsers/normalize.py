@@ -92,16 +92,21 @@ def normalize_document(data: bytes, *, carrier: str | None = None, content_type:
 class _Provenances:
     """One Provenance per mapped_by for a document: events share them instead of allocating each."""
 
+    __slots__ = ("_made", "_facts")
+
     def __init__(self, channel: Channel, inbox_id: str | None, received_at: datetime | None,
                  plugin: ParserPlugin) -> None:
-        self._made = {
-            m: _new_provenance(channel=channel, inbox_id=inbox_id, received_at=received_at,
-                                          parser=plugin.name, parser_version=plugin.version, mapped_by=m)
-            for m in MappedBy
-        }
+        self._made: dict[MappedBy, Provenance] = {}
+        self._facts = (channel, inbox_id, received_at, plugin.name, plugin.version)
 
     def __getitem__(self, mapped_by: MappedBy) -> Provenance:
-        return self._made[mapped_by]
+        made = self._made.get(mapped_by)
+        if made is None:
+            channel, inbox_id, received_at, name, version = self._facts
+            made = self._made[mapped_by] = _new_provenance(
+                channel=channel, inbox_id=inbox_id, received_at=received_at, parser=name,
+                parser_version=version, mapped_by=mapped_by)
+        return made
 
 
 def _shipment(raw: CarrierShipment, plugin: ParserPlugin, provenance: _Provenances,

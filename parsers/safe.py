@@ -9,9 +9,12 @@ parser runs, so hostile nesting costs a few C-speed passes, not a stack.
 from __future__ import annotations
 
 import re
+import threading
 
 import orjson
 from lxml import etree
+
+from .xmlns import mentions_namespaces, strip_namespaces, unqualify_root
 
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 MAX_JSON_DEPTH = 64
@@ -66,56 +69,62 @@ def load_json(data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES, max_depth: in
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
-def _xml_parser() -> etree.XMLParser:
+def _new_xml_parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
                            huge_tree=False, remove_comments=True, remove_pis=True, recover=False)
 
 
+_parsers = threading.local()
+
+
+def _xml_parser() -> etree.XMLParser:
+    """One parser per thread: lxml parsers are reusable but not thread-safe, and building one costs."""
+    parser = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = _new_xml_parser()
+    return parser
+
+
 def load_xml(data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES, max_depth: int = MAX_XML_DEPTH) -> etree._Element:
-    """Parse XML safely and return the root with namespaces stripped from tags."""
+    """Parse XML safely and return the root with local names only (see `parsers.xmlns`)."""
     if len(data) > max_bytes:
         raise UnsafeOrMalformed(f"document of {len(data)} bytes exceeds the {max_bytes}-byte limit")
     if _DOCTYPE.search(data):
         raise UnsafeOrMalformed("XML with a DOCTYPE or ENTITY declaration is refused (entity/DTD attacks)")
     data = data.lstrip(b" \t\r\n")  # whitespace before the XML declaration is common and harmless
-    try:
-        root = etree.fromstring(data, _xml_parser())
-    except (etree.XMLSyntaxError, ValueError) as exc:
-        raise UnsafeOrMalformed(f"malformed XML: {exc}") from None
+    qualified = mentions_namespaces(data)
+    root = _parse_unqualified(data) if qualified else None
+    if root is not None:
+        qualified = False
+    else:
+        try:
+            root = etree.fromstring(data, _xml_parser())
+        except (etree.XMLSyntaxError, ValueError) as exc:
+            raise UnsafeOrMalformed(f"malformed XML: {exc}") from None
     if root is None:
         raise UnsafeOrMalformed("empty XML document")
-    tree = root.getroottree()
-    if tree.docinfo.doctype:
+    if root.getroottree().docinfo.doctype:
         raise UnsafeOrMalformed("XML with a DOCTYPE is refused (entity/DTD attacks)")
-    _strip_namespaces(root, max_depth)
-    return root
-
-
-_TOO_DEEP = etree.XPath("boolean(" + "/*" * (MAX_XML_DEPTH + 1) + ")")
-
-
-def _strip_namespaces(root: etree._Element, max_depth: int) -> None:
-    """Local names only: carriers move namespaces between versions; parsers match on names."""
     too_deep = _TOO_DEEP if max_depth == MAX_XML_DEPTH else etree.XPath("boolean(" + "/*" * (max_depth + 1) + ")")
     if too_deep(root):
         raise UnsafeOrMalformed(f"XML nested deeper than {max_depth} levels")
-    if not _has_namespaces(root):
-        return
-    for el in root.iter():
-        tag = el.tag
-        if not isinstance(tag, str):  # comments / PIs left by recover paths
-            continue
-        if tag[0] == "{":
-            el.tag = tag.rpartition("}")[2]
-        if el.attrib:
-            for key in [k for k in el.attrib if k[0] == "{"]:
-                el.attrib[key.rpartition("}")[2]] = el.attrib.pop(key)
-    etree.cleanup_namespaces(root)
+    if qualified:
+        strip_namespaces(root)
+    return root
 
 
-def _has_namespaces(root: etree._Element) -> bool:
-    return bool(root.nsmap) or any(el.nsmap for el in root.iterchildren()) or \
-        root.xpath("boolean(//*[namespace-uri() != ''] | //@*[namespace-uri() != ''])")
+def _parse_unqualified(data: bytes) -> etree._Element | None:
+    """The fast path for root-only namespaces, or None to take the exact path instead."""
+    plain = unqualify_root(data)
+    if plain is None:
+        return None
+    try:
+        return etree.fromstring(plain, _xml_parser())
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+
+
+_TOO_DEEP = etree.XPath("boolean(" + "/*" * (MAX_XML_DEPTH + 1) + ")")
 
 
 def decode_text(data: bytes) -> str:

@@ -9,9 +9,30 @@ do not split an event; the instant is taken to the second.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from hashlib import blake2b
 
 from .models import Location
+
+_NUL = "\x00"
+
+
+def _fold_text(text: str) -> str:
+    """The v1 text rule for a run of NUL-joined parts: whitespace collapsed, parts trimmed, case-folded.
+
+    Applying it to consecutive parts at once equals applying it to each part:
+    NUL is not whitespace, so no run of whitespace crosses a part boundary.
+    """
+    return " ".join(text.split()).replace(" \x00", "\x00").replace("\x00 ", "\x00").casefold()
+
+
+_fold_cached = lru_cache(maxsize=65536)(_fold_text)
+
+
+def _fold(text: str) -> str:
+    """Scans repeat carriers, numbers, codes, texts and places, so short texts are folded once."""
+    return _fold_cached(text) if len(text) <= 512 else _fold_text(text)
+
 
 def _place(location: Location | None) -> str:
     if location is None:
@@ -31,7 +52,7 @@ def event_id(carrier: str, tracking_number: str, occurred_at: datetime, carrier_
     """
     if occurred_at.tzinfo is None:
         raise ValueError("event_id needs an aware occurred_at")
-    key = (f"v1\x00{carrier}\x00{tracking_number}\x00{int(occurred_at.timestamp())}\x00{carrier_code or ''}"
-           f"\x00{description}\x00{_place(location)}")
-    folded = " ".join(key.split()).replace(" \x00", "\x00").replace("\x00 ", "\x00").casefold()
-    return blake2b(folded.encode("utf-8"), digest_size=16).hexdigest()
+    head = _fold("v1" + _NUL + carrier + _NUL + tracking_number)
+    what = _fold((carrier_code or "") + _NUL + description)
+    key = f"{head}{_NUL}{int(occurred_at.timestamp())}{_NUL}{what}{_NUL}{_fold(_place(location))}"
+    return blake2b(key.encode("utf-8"), digest_size=16).hexdigest()

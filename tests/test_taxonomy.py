@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taxonomy import ExceptionClass, Location, MappedBy, NormalizedEvent, Status, classify, event_id
 from taxonomy.crosswalk import crosswalk
@@ -144,3 +146,27 @@ def test_fast_builder_equals_a_validated_model():
     assert built == validated
     assert built.model_dump(mode="json") == validated.model_dump(mode="json")
     assert NormalizedEvent.model_validate_json(built.model_dump_json()) == validated
+
+
+def _event_id_by_definition(carrier, tn, at, code, description, loc) -> str:
+    """The v1 rule as DESIGN.md states it, over the whole key at once."""
+    from hashlib import blake2b
+    place = "\x00".join(x or "" for x in ((loc.city, loc.region, loc.postal_code, loc.country) if loc else
+                                          (None,) * 4))
+    key = f"v1\x00{carrier}\x00{tn}\x00{int(at.timestamp())}\x00{code or ''}\x00{description}\x00{place}"
+    folded = " ".join(key.split()).replace(" \x00", "\x00").replace("\x00 ", "\x00").casefold()
+    return blake2b(folded.encode("utf-8"), digest_size=16).hexdigest()
+
+
+_id_text = st.text(alphabet=st.sampled_from(list(" \t\n\x00aAßİé1-")), max_size=8)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_id_text, _id_text, st.none() | _id_text, _id_text,
+       st.none() | st.tuples(st.none() | _id_text, st.none() | _id_text, st.none() | _id_text))
+def test_event_id_follows_the_v1_definition(carrier, tn, code, description, place):
+    at = datetime(2026, 3, 1, 12, 30, 15, tzinfo=timezone.utc)
+    loc = None if place is None else Location.model_construct(city=place[0], region=place[1],
+                                                              postal_code=place[2], country=None)
+    assert event_id(carrier, tn, at, code, description, loc) == \
+        _event_id_by_definition(carrier, tn, at, code, description, loc)

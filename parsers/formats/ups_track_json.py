@@ -18,28 +18,36 @@ from .ups_common import error_text, parse_offset, status_keys
 _ESTIMATE_TYPES = ("RDD", "SDD")
 
 
+def _str(value: object) -> str:
+    """text() with the common case (already a string) inline: this runs several times per scan."""
+    return value.strip() if type(value) is str else text(value)
+
+
 def _event(activity: dict, signed_by: str | None) -> CarrierEvent | None:
-    status = activity.get("status") if isinstance(activity.get("status"), dict) else {}
-    day, clock = text(activity.get("date")), text(activity.get("time"))
-    gmt = combine(text(activity.get("gmtDate")), text(activity.get("gmtTime")))
-    when = combine(day, clock)
+    get = activity.get
+    status = get("status")
+    if type(status) is not dict:
+        status = {}
+    gmt_day = get("gmtDate")
+    gmt = combine(_str(gmt_day), _str(get("gmtTime"))) if gmt_day is not None else None
+    when = combine(_str(get("date")), _str(get("time")))
     if gmt is None and when is not None:  # the local offset alone still pins the instant
-        tz = parse_offset(activity.get("gmtOffset"))
+        offset = get("gmtOffset")
+        tz = parse_offset(offset) if offset is not None else None
         if tz is not None:
             when = when.replace(tzinfo=tz)
     if when is None:
         if gmt is None:
             return None
         when, gmt = gmt.replace(tzinfo=UTC), None  # only the UTC instant was given
-    addr = dig(activity, "location", "address", default={})
+    place = get("location")
+    addr = place.get("address") if type(place) is dict else None
     codes, kind, printed = status_keys(status.get("type"), status.get("code"), status.get("statusCode"))
     return CarrierEvent(
-        when=when, utc=gmt,
-        description=text(status.get("description")),
-        codes=codes, carrier_code=printed, coarse=kind,
-        location=location(addr.get("city"), addr.get("stateProvince"), addr.get("postalCode"),
-                          addr.get("countryCode") or addr.get("country")) if isinstance(addr, dict) else None,
-        signed_by=signed_by if kind == "D" else None,
+        when, _str(status.get("description")), codes, printed, kind,
+        location(addr.get("city"), addr.get("stateProvince"), addr.get("postalCode"),
+                 addr.get("countryCode") or addr.get("country")) if type(addr) is dict else None,
+        None, gmt, signed_by if kind == "D" else None,
     )
 
 
