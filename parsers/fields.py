@@ -77,4 +77,4 @@ def xtext(el: etree._Element | None, path: str) -> str:
     return (found.text or "").strip() if found is not None else ""
 
 
-_cached_location = lru_cache(maxsize=8192)(_location)
+_cached_location = lru_cache(maxsize=8192, typed=True)(_location)

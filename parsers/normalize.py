@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from taxonomy import (Channel, ErrorEntry, ExceptionClass, MappedBy, NormalizedEvent, Provenance, Status,
-                      classify, event_id)
+                      classify)
+from taxonomy.identity import shipment_event_id, shipment_key
 from taxonomy.mapping import carrier_of
 from taxonomy.models import builder, utc_text
 from taxonomy.state import fold
@@ -89,23 +90,18 @@ def normalize_document(data: bytes, *, carrier: str | None = None, content_type:
     return outcome
 
 
-class _Provenances:
-    """One Provenance per mapped_by for a document: events share them instead of allocating each."""
-
-    __slots__ = ("_made", "_facts")
+class _Provenances(dict):
+    """One Provenance per mapped_by for a document, made on first use: events share them."""
 
     def __init__(self, channel: Channel, inbox_id: str | None, received_at: datetime | None,
                  plugin: ParserPlugin) -> None:
-        self._made: dict[MappedBy, Provenance] = {}
+        super().__init__()
         self._facts = (channel, inbox_id, received_at, plugin.name, plugin.version)
 
-    def __getitem__(self, mapped_by: MappedBy) -> Provenance:
-        made = self._made.get(mapped_by)
-        if made is None:
-            channel, inbox_id, received_at, name, version = self._facts
-            made = self._made[mapped_by] = _new_provenance(
-                channel=channel, inbox_id=inbox_id, received_at=received_at, parser=name,
-                parser_version=version, mapped_by=mapped_by)
+    def __missing__(self, mapped_by: MappedBy) -> Provenance:
+        channel, inbox_id, received_at, name, version = self._facts
+        made = self[mapped_by] = _new_provenance(channel=channel, inbox_id=inbox_id, received_at=received_at,
+                                                 parser=name, parser_version=version, mapped_by=mapped_by)
         return made
 
 
@@ -117,21 +113,24 @@ def _shipment(raw: CarrierShipment, plugin: ParserPlugin, provenance: _Provenanc
         return None
     table = raw.table or plugin.table
     carrier = raw.carrier or carrier_of(table)
-    construct = _new_event
+    construct, unmapped, estimated = _new_event, outcome.unmapped, raw.estimated_delivery
+    key = shipment_key(carrier, tn)
     events: list[NormalizedEvent] = []
     for ev in raw.events:
-        if ev.when is None:
+        when = ev.when
+        if when is None:
             outcome.errors.append(_error("unparseable", f"{tn}: an event without a readable time was skipped"))
             continue
-        mapped = classify(table, ev.codes, ev.description, ev.coarse)
+        codes, description, location = ev.codes, ev.description, ev.location
+        mapped = classify(table, codes, description, ev.coarse)
         if not mapped.code_known:
-            outcome.unmapped.append((table, "/".join(ev.codes), ev.description))
-        occurred, local, basis = resolve(ev.when, ev.zone, ev.utc, ev.location)
+            unmapped.append((table, "/".join(codes), description))
+        occurred, local, basis = resolve(when, ev.zone, ev.utc, location)
         events.append(construct(
-            event_id=event_id(carrier, tn, occurred, ev.carrier_code, ev.description, ev.location),
+            event_id=shipment_event_id(key, occurred, ev.carrier_code, description, location),
             carrier=carrier, tracking_number=tn, status=mapped.status, exception_class=mapped.exception_class,
-            occurred_at=occurred, occurred_at_local=local, time_basis=basis, description=ev.description,
-            carrier_code=ev.carrier_code, location=ev.location, estimated_delivery=raw.estimated_delivery,
+            occurred_at=occurred, occurred_at_local=local, time_basis=basis, description=description,
+            carrier_code=ev.carrier_code, location=location, estimated_delivery=estimated,
             signed_by=ev.signed_by, provenance=provenance[mapped.mapped_by], taxonomy_version="1"))
     shipment = NormalizedShipment(tn, carrier, Status.UNKNOWN, None, raw.estimated_delivery, raw.signed_by,
                                   events)

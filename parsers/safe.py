@@ -14,7 +14,7 @@ import threading
 import orjson
 from lxml import etree
 
-from .xmlns import mentions_namespaces, strip_namespaces, unqualify_root
+from .xmlns import mentions_namespaces, strip_namespaces, unqualify
 
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 MAX_JSON_DEPTH = 64
@@ -47,9 +47,8 @@ def json_depth_ok(data: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     the brackets with strings removed. Crafted strings could hide nesting from
     the quick pass; the decoder's own hard limit of 1024 levels bounds that.
     """
-    if data.count(b"[") + data.count(b"{") <= limit:
-        return True
-    if not _peel(data.translate(None, _NOT_BRACKETS), limit):
+    brackets = data.translate(None, _NOT_BRACKETS)
+    if brackets.count(b"[") + brackets.count(b"{") <= limit or not _peel(brackets, limit):
         return True
     rest = _peel(_JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS), limit)
     return not rest or rest.replace(b"{}", b"").replace(b"[]", b"") == rest
@@ -114,8 +113,8 @@ def load_xml(data: bytes, *, max_bytes: int = MAX_DOCUMENT_BYTES, max_depth: int
 
 
 def _parse_unqualified(data: bytes) -> etree._Element | None:
-    """The fast path for root-only namespaces, or None to take the exact path instead."""
-    plain = unqualify_root(data)
+    """The fast path (namespaces removed from the bytes), or None to take the exact path instead."""
+    plain = unqualify(data)
     if plain is None:
         return None
     try:

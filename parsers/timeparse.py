@@ -8,7 +8,7 @@ scan's place (location), or nothing was known and UTC was assumed.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone
 
 from dateutil import parser as du_parser
 
@@ -87,16 +87,12 @@ def iso_date(text: object) -> str | None:
     return value.isoformat()
 
 
-def _localize(when: datetime, tz: tzinfo) -> datetime:
-    return when.replace(tzinfo=tz)
-
-
 def resolve(when: datetime, zone: str | None, utc: datetime | None,
             location: Location | None) -> tuple[datetime, datetime, TimeBasis]:
     """(occurred_at in UTC, occurred_at_local aware, time_basis) for one carrier timestamp."""
-    if when.tzinfo is not None and when.utcoffset() is not None:
-        return when.astimezone(UTC), when, TimeBasis.OFFSET
     if when.tzinfo is not None:
+        if when.utcoffset() is not None:
+            return when.astimezone(UTC), when, TimeBasis.OFFSET
         when = when.replace(tzinfo=None)
     if utc is not None:
         instant = utc.astimezone(UTC) if utc.tzinfo else utc.replace(tzinfo=UTC)
@@ -108,12 +104,12 @@ def resolve(when: datetime, zone: str | None, utc: datetime | None,
     if zone:
         tz = named_zone(zone)
         if tz is not None:
-            local = _localize(when, tz)
+            local = when.replace(tzinfo=tz)
             return local.astimezone(UTC), local, TimeBasis.ZONE
     if location is not None and location.country:
         tz = zone_for(location.country, location.region)
         if tz is not None:
-            local = _localize(when, tz)
+            local = when.replace(tzinfo=tz)
             return local.astimezone(UTC), local, TimeBasis.LOCATION
     local = when.replace(tzinfo=UTC)
     return local, local, TimeBasis.ASSUMED_UTC

@@ -50,9 +50,20 @@ def event_id(carrier: str, tracking_number: str, occurred_at: datetime, carrier_
     NUL, each part trimmed with whitespace runs collapsed to one space,
     case-folded; BLAKE2b-128 of its UTF-8 bytes, in hex.
     """
+    return shipment_event_id(shipment_key(carrier, tracking_number), occurred_at, carrier_code, description,
+                             location)
+
+
+def shipment_key(carrier: str, tracking_number: str) -> str:
+    """The folded start of every event key of one shipment, computed once per shipment on hot paths."""
+    return _fold("v1" + _NUL + carrier + _NUL + tracking_number)
+
+
+def shipment_event_id(key: str, occurred_at: datetime, carrier_code: str | None, description: str,
+                      location: Location | None) -> str:
+    """`event_id` for a shipment whose `shipment_key` is already known."""
     if occurred_at.tzinfo is None:
         raise ValueError("event_id needs an aware occurred_at")
-    head = _fold("v1" + _NUL + carrier + _NUL + tracking_number)
     what = _fold((carrier_code or "") + _NUL + description)
-    key = f"{head}{_NUL}{int(occurred_at.timestamp())}{_NUL}{what}{_NUL}{_fold(_place(location))}"
-    return blake2b(key.encode("utf-8"), digest_size=16).hexdigest()
+    full = f"{key}{_NUL}{int(occurred_at.timestamp())}{_NUL}{what}{_NUL}{_fold(_place(location))}"
+    return blake2b(full.encode("utf-8"), digest_size=16).hexdigest()

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from parsers.safe import _new_xml_parser, _parse_unqualified, load_xml
-from parsers.xmlns import strip_namespaces, unqualify_root
+from parsers.xmlns import strip_namespaces, unqualify
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -67,8 +67,8 @@ def test_root_only_namespaces_take_the_fast_path() -> None:
                                                                    [("pin", [], "1", None, [])])
 
 
-def test_nested_declarations_take_the_exact_path() -> None:
-    assert unqualify_root(SOAP) is None  # declarations below the root and xml:lang
+def test_the_xml_prefix_takes_the_exact_path() -> None:
+    assert unqualify(SOAP) is None  # xml:lang needs no declaration, so the rewrite cannot see it
     root = load_xml(SOAP)
     assert root.find("Body/TrackReply/Note").text == 'Driver said: ref:abc=1 <b:c> p:q="r"'
     assert dict(root.find("Body/TrackReply").attrib) == {"type": "v14:TrackReply", "id": "1", "lang": "en"}
@@ -76,10 +76,18 @@ def test_nested_declarations_take_the_exact_path() -> None:
     assert _shape(root) == _shape(_exact(SOAP))
 
 
-def test_prefix_used_below_the_root_is_refused_by_the_fast_path() -> None:
+def test_prefix_used_below_the_root_is_unqualified_everywhere() -> None:
     data = b'<a:r xmlns:a="urn:a"><a:t>x</a:t></a:r>'
-    assert _parse_unqualified(data) is None  # a:t is undeclared once the root's declaration is gone
+    assert _parse_unqualified(data) is not None
     assert _shape(load_xml(data)) == ("r", [], None, None, [("t", [], "x", None, [])])
+
+
+def test_a_missed_prefix_falls_back_to_the_exact_path() -> None:
+    # The attribute sits after a value holding ">", so the rewrite cannot be sure it is in a tag and
+    # leaves it; its prefix is then undeclared, the parser refuses, and the tree walk does the work.
+    data = b'<r xmlns:a="urn:a"><t v="1>0" a:k="v">x</t></r>'
+    assert _parse_unqualified(data) is None
+    assert load_xml(data).find("t").attrib == {"v": "1>0", "k": "v"}
 
 
 def test_text_that_mentions_xmlns_is_kept() -> None:
@@ -131,3 +139,17 @@ def test_rewrite_matches_the_tree_walk_on_generated_documents(data: bytes) -> No
     except etree.XMLSyntaxError:  # e.g. two attributes that become the same name: not a document
         return
     assert _shape(load_xml(data)) == expected
+
+
+def test_declarations_inside_values_or_text_are_not_touched() -> None:
+    in_value = b'<r xmlns="urn:r"><t note="a xmlns=\'b\' c:d=\'e\'" xmlns:c="urn:c" c:k="v">x</t></r>'
+    root = load_xml(in_value)
+    assert root.find("t").attrib == {"note": "a xmlns='b' c:d='e'", "k": "v"}
+    assert _shape(root) == _shape(_exact(in_value))
+
+
+def test_soap_with_nested_declarations_takes_the_fast_path() -> None:
+    soap = (b'<s:Envelope xmlns:s="urn:s"><s:Body><v:Reply xmlns:v="urn:v" xmlns:xsi="urn:xsi">'
+            b'<v:Note xsi:type="v:Text">a&gt;b</v:Note></v:Reply></s:Body></s:Envelope>')
+    assert _parse_unqualified(soap) is not None
+    assert _shape(load_xml(soap)) == _shape(_exact(soap))

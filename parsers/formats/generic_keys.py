@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import NamedTuple
 
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
@@ -202,3 +203,25 @@ _NOT_TN_SOURCE = ("phone", "fax", "account", "customer", "reference", "order", "
 def may_hold_tracking_number(k: str) -> bool:
     """False for keys whose values are never tracking numbers (phone, account, order...): not searched."""
     return not any(w in k for w in _NOT_TN_SOURCE) or tracking_score(k) > 0
+
+
+# --- everything about one key at once ----------------------------------------------------
+class KeyProfile(NamedTuple):
+    zone: bool
+    role: str | None
+    time_rank: int
+    utc: bool
+    code_rank: int
+    desc_rank: int
+    coarse: bool
+    signer: bool
+    tracking: int
+    names_carrier: bool
+
+
+@lru_cache(maxsize=4096)
+def profile(k: str) -> KeyProfile:
+    """Every classification of a folded key, looked up once per key rather than once per question."""
+    return KeyProfile(is_zone_key(k), place_role(k), time_rank(k), is_utc_key(k), code_rank(k), desc_rank(k),
+                      is_coarse_key(k), is_signer_key(k), tracking_score(k),
+                      k in ("carrier", "courier", "slug", "carriercode", "carriername"))

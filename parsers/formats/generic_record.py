@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, time, timedelta, timezone
 from itertools import islice
 from typing import Any
@@ -18,8 +19,7 @@ from taxonomy.places import country_code
 from ..base import CarrierEvent
 from ..fields import location, text
 from ..timeparse import combine, parse_datetime, split_zone_suffix
-from .generic_keys import (code_rank, context, desc_rank, fold, is_coarse_key, is_signer_key, is_utc_key,
-                           is_zone_key, place_role, time_rank, tracking_score)
+from .generic_keys import context, fold, profile
 
 UTC = timezone.utc
 _UTC_MARK = "!"  # prefixed to the keys of times the carrier gave in UTC (gmtDate, eventTimeUtc)
@@ -222,36 +222,36 @@ def extract(record: dict) -> Extracted | None:
     signer = tn = carrier = None
     tn_score = 0
     for i, (ctx, parent, k, v) in enumerate(flatten(record)):
-        if is_zone_key(k):  # also inside a location object: {"location": {"timeZone": ...}}
+        key = profile(k)
+        if key.zone:  # also inside a location object: {"location": {"timeZone": ...}}
             if type(v) is str and v.strip():
                 offset = offset or _offset(v)
                 zone = zone or (None if offset else v.strip())
             continue
+        role = key.role
         if ctx == "place":
-            role = place_role(k)
             if role is None and k in ("name", "description", "text", "value", "locationname"):
                 role = "place"
             if role:
                 places.setdefault("region" if role == "state" else role, v)
             continue
-        role = place_role(k)
         if role is not None and role != "state":
             places.setdefault(role, v)
             continue
-        rank = time_rank(k)
+        rank = key.time_rank
         if rank >= 0:
             got = read_time(v, k)
             if got is not None:
                 kind, value, z = got
-                key = _UTC_MARK + k if is_utc_key(k) else k
+                name = _UTC_MARK + k if key.utc else k
                 if kind == "full":
-                    fulls.append((rank, i, value, key, z))
+                    fulls.append((rank, i, value, name, z))
                 elif kind == "date":
-                    dates.append((rank, i, value, key, z))
+                    dates.append((rank, i, value, name, z))
                 else:
-                    times.append((rank, i, value, key))
+                    times.append((rank, i, value, name))
             continue
-        rank = code_rank(k)
+        rank = key.code_rank
         if rank >= 0 and parent and not _text_parent(parent, 0):
             continue  # a code of the response, a notification or a product, not of the scan
         if rank >= 0 or (k == "type" and "status" in parent):
@@ -264,30 +264,30 @@ def extract(record: dict) -> Extracted | None:
                 else:
                     coarse.append(s)
             continue
-        rank = desc_rank(k)
+        rank = key.desc_rank
         if rank >= 0 and parent and not _text_parent(parent, rank):
             continue
         if rank >= 0 and type(v) is str and any(c.isalpha() for c in v) and len(v) <= 1000:
             if role == "state":
                 places.setdefault("state", v)
             descs.append((rank, i, v.strip(), k))
-            if is_coarse_key(k):
+            if key.coarse:
                 coarse.append(v)
             continue
-        if is_coarse_key(k) and type(v) is str:
+        if key.coarse and type(v) is str:
             coarse.append(v)
             continue
         if role == "state":
             places.setdefault("state", v)
             continue
-        if is_signer_key(k):
+        if key.signer:
             signer = signer or text(v) or None
             continue
         if not parent:
-            score = tracking_score(k)
+            score = key.tracking
             if score >= 6 and score > tn_score and tn_value(v):
                 tn, tn_score = tn_value(v), score
-            elif k in ("carrier", "courier", "slug", "carriercode", "carriername") and type(v) is str:
+            elif key.names_carrier and type(v) is str:
                 carrier = carrier or v
     if not descs and not codes:
         return None
@@ -317,6 +317,7 @@ _NOT_EVENT_PARENTS = ("product", "packag", "service", "item", "content", "commod
                       "reference", "subscription", "file")
 
 
+@lru_cache(maxsize=4096)
 def _text_parent(parent: str, rank: int) -> bool:
     """Text inside a nested object counts when the object is about the scan (status.description)."""
     if any(w in parent for w in _EVENT_PARENTS):

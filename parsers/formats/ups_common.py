@@ -8,6 +8,7 @@ within a type, so the keys are "<type>:<code>" first, then "SC:<nnn>".
 from __future__ import annotations
 
 from datetime import timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from ..fields import text
@@ -27,7 +28,15 @@ def sc_key(value: Any) -> str | None:
 
 
 def status_keys(kind: Any, code: Any, status_code: Any = None) -> tuple[tuple[str, ...], str | None, str | None]:
-    """(lookup keys most specific first, coarse type, carrier code as printed) for one activity status.
+    """(lookup keys most specific first, coarse type, carrier code as printed) for one activity status."""
+    try:  # a few dozen statuses recur across every document
+        return _cached_status_keys(kind, code, status_code)
+    except TypeError:  # an unhashable part (an object where a code belongs)
+        return _status_keys(kind, code, status_code)
+
+
+def _status_keys(kind: Any, code: Any, status_code: Any) -> tuple[tuple[str, ...], str | None, str | None]:
+    """See `status_keys`.
 
     Older responses sometimes put the type letter in the code field and leave
     the type out ("<Code>X</Code>"); that letter is then the type.
@@ -45,6 +54,9 @@ def status_keys(kind: Any, code: Any, status_code: Any = None) -> tuple[tuple[st
     else:
         keys = (sc,) if sc else ()
     return keys, kind_s or None, printed or text(status_code) or None
+
+
+_cached_status_keys = lru_cache(maxsize=4096, typed=True)(_status_keys)
 
 
 def error_text(code: Any, message: Any) -> str:
