@@ -38,6 +38,21 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from aiohttp import web
+
+    from .app import create_app
+    from .config import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env(host=args.host, port=args.port, db=args.db, amqp_url=args.amqp_url)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                shutdown_timeout=settings.shutdown_timeout, print=None, handle_signals=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carrier-events", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -48,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="write JSON Schemas of the contracts")
     schema.add_argument("--out", default="schemas", help="output directory (default: ./schemas)")
     schema.set_defaults(func=_schema)
+    serve = sub.add_parser("serve", help="run the service (embedded bus unless an AMQP URL is given)")
+    serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1, env CARRIER_EVENTS_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="listen port (default 8080, env CARRIER_EVENTS_PORT)")
+    serve.add_argument("--db", default=None, help="SQLite file (default ./data/carrier-events.db)")
+    serve.add_argument("--amqp-url", default=None, help="RabbitMQ URL (default: embedded bus)")
+    serve.set_defaults(func=_serve)
     return parser
 
 

@@ -1,0 +1,65 @@
+"""The aiohttp application factory.
+
+Resources live in `cleanup_ctx`, opened in order and closed in reverse:
+store -> bus -> intake group commit. On shutdown aiohttp first stops
+listening and lets in-flight requests finish; then the group committer
+commits what it holds, the bus drains (the normalizer finishes what intake
+stored, relays publish what the broker confirms), and the store closes last.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from .bus import make_bus
+from .config import Settings
+from .group_commit import GroupCommitter
+from .keys import BUS, COMMITTER, SETTINGS, STORE, STORED
+from .store import Store
+from .web import api, intake
+
+log = logging.getLogger(__name__)
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    store = Store(app[SETTINGS].db, synchronous=app[SETTINGS].sqlite_synchronous)
+    await store.open()
+    app[STORE] = store
+    yield
+    await store.close()
+
+
+async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
+    committer = GroupCommitter(app[STORE])
+    committer.start()
+    app[COMMITTER] = committer
+    yield
+    await committer.close()
+
+
+async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
+    bus = make_bus(app[STORE], app[STORED], app[SETTINGS])
+    app[BUS] = bus
+    await bus.start()
+    yield
+    await bus.close()
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    settings = settings or Settings.from_env()
+    # The body limit is enforced by the handler (clear 413); aiohttp's own limit sits just above it.
+    app = web.Application(client_max_size=settings.max_body_bytes + 1)
+    app[SETTINGS] = settings
+    app[STORED] = asyncio.Event()
+    app.cleanup_ctx.extend([_store_ctx, _bus_ctx, _intake_ctx])
+    app.router.add_post("/webhooks/{source}", intake.receive_webhook)
+    app.router.add_get("/v1/shipments/{carrier}/{tracking_number}", api.get_shipment)
+    app.router.add_get("/v1/events", api.get_events)
+    app.router.add_get("/healthz", api.healthz)
+    app.router.add_get("/readyz", api.readyz)
+    app.router.add_get("/v1/admin/dlq", api.list_dlq)
+    app.router.add_post("/v1/admin/dlq/{id}/replay", api.replay_dlq)
+    return app

@@ -1,0 +1,36 @@
+"""The bus port: how stored documents reach the normalizer and events reach subscribers.
+
+Two adapters, one shape (`start`, `close`, `connected`):
+- `EmbeddedBus` (default): the inbox is the queue; an in-process normalizer
+  drains it; the outbox is the event feed (`GET /v1/events`).
+- `service.amqp.RabbitBus`: the inbox is relayed to RabbitMQ, consumers
+  normalize, and the outbox is relayed to the `shipment-events` exchange.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from .config import Settings
+from .normalizer import EmbeddedNormalizer
+from .store import Store
+
+
+class EmbeddedBus:
+    connected = None  # no broker to be connected to
+
+    def __init__(self, store: Store, stored: asyncio.Event, settings: Settings) -> None:
+        self.normalizer = EmbeddedNormalizer(store, stored, batch=settings.normalize_batch)
+
+    async def start(self) -> None:
+        self.normalizer.start()
+
+    async def close(self) -> None:
+        await self.normalizer.close()
+
+
+def make_bus(store: Store, stored: asyncio.Event, settings: Settings):
+    if settings.amqp_url:
+        from .amqp import RabbitBus
+
+        return RabbitBus(store, stored, settings)
+    return EmbeddedBus(store, stored, settings)

@@ -1,0 +1,16 @@
+"""Typed application keys: what the app factory puts in the app and handlers read back."""
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from .config import Settings
+from .group_commit import GroupCommitter
+from .store import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+COMMITTER = web.AppKey("committer", GroupCommitter)
+STORED = web.AppKey("stored", asyncio.Event)  # set when intake committed something new
+BUS = web.AppKey("bus", object)  # service.bus.Bus (embedded or RabbitMQ)

@@ -1,0 +1,138 @@
+"""The normalizer's one local transaction: new events, shipment state and outbox rows together.
+
+Run on the store's writer thread with a plain sqlite3 connection. Everything
+here is idempotent: an inbox row already `done` is skipped, an event_id
+already stored inserts nothing and publishes nothing, so a document processed
+twice (a redelivery after a crash before the ack) has no second effect.
+"""
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+
+from parsers.normalize import NormalizedShipment, Outcome
+from taxonomy import ExceptionClass, NormalizedEvent, Status
+from taxonomy.models import utc_text
+from taxonomy.state import fold
+
+from ..cloudevents import Snapshot, cloud_event, encode, routing_key
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """A stored event as the state rules need it."""
+
+    event_id: str
+    occurred_at: datetime
+    status: Status
+    exception_class: ExceptionClass | None
+
+
+@dataclass(slots=True)
+class Applied:
+    """What one transaction did, for metrics, logs and waking the relay."""
+
+    done: int = 0
+    quarantined: int = 0
+    skipped: int = 0  # already done: a redelivery
+    new_events: int = 0
+    duplicate_events: int = 0
+    outbox_seqs: list[int] = field(default_factory=list)
+
+
+def _now() -> str:
+    return utc_text(datetime.now().astimezone())
+
+
+def _known(conn: sqlite3.Connection, carrier: str, tracking_number: str) -> list[_Known]:
+    rows = conn.execute("SELECT event_id, occurred_at, status, exception_class FROM events "
+                        "WHERE carrier = ? AND tracking_number = ?", (carrier, tracking_number)).fetchall()
+    return [_Known(r[0], datetime.fromisoformat(r[1]), Status(r[2]), ExceptionClass(r[3]) if r[3] else None)
+            for r in rows]
+
+
+def _apply_shipment(conn: sqlite3.Connection, shipment: NormalizedShipment, inbox_id: int,
+                    report: Applied, now: str) -> None:
+    history = _known(conn, shipment.carrier, shipment.tracking_number)
+    seen = {k.event_id for k in history}
+    fresh: list[NormalizedEvent] = []
+    for event in shipment.events:
+        if event.event_id in seen:
+            report.duplicate_events += 1
+            continue
+        seen.add(event.event_id)
+        fresh.append(event)
+    if not fresh and history:
+        return
+    before = fold(history)
+    fresh.sort(key=lambda e: e.occurred_at)
+    for event in fresh:
+        body = orjson.dumps(event.model_dump(mode="json"))
+        conn.execute("INSERT INTO events (event_id, carrier, tracking_number, occurred_at, status, "
+                     "exception_class, inbox_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     (event.event_id, event.carrier, event.tracking_number, utc_text(event.occurred_at),
+                      event.status.value, event.exception_class.value if event.exception_class else None,
+                      inbox_id, body))
+        history.append(_Known(event.event_id, event.occurred_at, event.status, event.exception_class))
+        after = fold(history)
+        snapshot = Snapshot(before.status, after.status, after.exception_class,
+                            anomaly=event.event_id in after.anomalies)
+        cursor = conn.execute("INSERT INTO outbox (event_id, routing_key, body, created_at) VALUES (?, ?, ?, ?)",
+                              (event.event_id, routing_key(event), encode(cloud_event(event, snapshot)), now))
+        report.outbox_seqs.append(cursor.lastrowid)
+        report.new_events += 1
+        before = after
+    _save_state(conn, shipment, before, now)
+
+
+def _save_state(conn: sqlite3.Connection, shipment: NormalizedShipment, state, now: str) -> None:
+    status = state.status if state.last_event_id is not None else shipment.status
+    cls = state.exception_class if state.last_event_id is not None else shipment.exception_class
+    conn.execute(
+        "INSERT INTO shipments (carrier, tracking_number, status, exception_class, last_event_id, "
+        "last_occurred_at, estimated_delivery, signed_by, anomalies, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (carrier, tracking_number) DO UPDATE SET status = excluded.status, "
+        "exception_class = excluded.exception_class, last_event_id = excluded.last_event_id, "
+        "last_occurred_at = excluded.last_occurred_at, "
+        "estimated_delivery = COALESCE(excluded.estimated_delivery, shipments.estimated_delivery), "
+        "signed_by = COALESCE(excluded.signed_by, shipments.signed_by), anomalies = excluded.anomalies, "
+        "updated_at = excluded.updated_at",
+        (shipment.carrier, shipment.tracking_number, status.value, cls.value if cls else None,
+         state.last_event_id, utc_text(state.last_occurred_at) if state.last_occurred_at else None,
+         shipment.estimated_delivery, shipment.signed_by, orjson.dumps(state.anomalies).decode(), now))
+
+
+def apply_outcomes(conn: sqlite3.Connection, results: list[tuple[int, Outcome | str]]) -> Applied:
+    """One transaction for a batch of inbox rows: (inbox id, outcome or the reason it failed)."""
+    report, now = Applied(), _now()
+    with conn:
+        for inbox_id, result in results:
+            row = conn.execute("SELECT state FROM inbox WHERE id = ?", (inbox_id,)).fetchone()
+            if row is None or row[0] in ("done", "quarantined"):
+                report.skipped += 1
+                continue
+            if isinstance(result, str):
+                _quarantine(conn, inbox_id, result, now)
+                report.quarantined += 1
+                continue
+            if not result.ok:
+                reason = "; ".join(f"{e.kind}: {e.message}" for e in result.errors) or "unparseable"
+                _quarantine(conn, inbox_id, reason, now)
+                report.quarantined += 1
+                continue
+            for shipment in result.shipments:
+                _apply_shipment(conn, shipment, inbox_id, report, now)
+            notes = "; ".join(f"{e.kind}: {e.message}" for e in result.errors) or None
+            conn.execute("UPDATE inbox SET state = 'done', reason = ?, updated_at = ? WHERE id = ?",
+                         (notes, now, inbox_id))
+            report.done += 1
+    return report
+
+
+def _quarantine(conn: sqlite3.Connection, inbox_id: int, reason: str, now: str) -> None:
+    conn.execute("UPDATE inbox SET state = 'quarantined', reason = ?, attempts = attempts + 1, updated_at = ? "
+                 "WHERE id = ?", (reason[:2000], now, inbox_id))

@@ -1,0 +1,72 @@
+"""The embedded store's tables (SQLite, WAL). One file holds inbox, events, state and outbox.
+
+inbox     every accepted raw document, verbatim, before the 202; its `state`
+          walks pending -> queued (RabbitMQ mode: handed to the broker) ->
+          done | quarantined (unparseable, kept with the reason) | dead
+          (failed repeatedly); (source, digest) recognizes byte-identical
+          redeliveries.
+events    one row per event_id: the dedupe key and the history.
+shipments the current state per (carrier, tracking number).
+outbox    one row per published event, written in the same transaction as
+          the event; its seq is the HTTP feed's cursor, `sent_at` is set when
+          the broker confirmed it (RabbitMQ mode).
+"""
+
+VERSION = 1
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS inbox (
+    id           INTEGER PRIMARY KEY,
+    source       TEXT NOT NULL,
+    digest       BLOB NOT NULL,
+    received_at  TEXT NOT NULL,
+    channel      TEXT NOT NULL,
+    content_type TEXT,
+    headers      TEXT NOT NULL,
+    body         BLOB NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'pending',
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    reason       TEXT,
+    updated_at   TEXT,
+    UNIQUE (source, digest)
+);
+CREATE INDEX IF NOT EXISTS inbox_by_state ON inbox (state, id);
+
+CREATE TABLE IF NOT EXISTS events (
+    event_id        TEXT PRIMARY KEY,
+    carrier         TEXT NOT NULL,
+    tracking_number TEXT NOT NULL,
+    occurred_at     TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    exception_class TEXT,
+    inbox_id        INTEGER,
+    body            BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_by_shipment ON events (carrier, tracking_number, occurred_at);
+
+CREATE TABLE IF NOT EXISTS shipments (
+    carrier            TEXT NOT NULL,
+    tracking_number    TEXT NOT NULL,
+    status             TEXT NOT NULL,
+    exception_class    TEXT,
+    last_event_id      TEXT,
+    last_occurred_at   TEXT,
+    estimated_delivery TEXT,
+    signed_by          TEXT,
+    anomalies          TEXT NOT NULL DEFAULT '[]',
+    updated_at         TEXT NOT NULL,
+    PRIMARY KEY (carrier, tracking_number)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS outbox (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id    TEXT NOT NULL UNIQUE,
+    routing_key TEXT NOT NULL,
+    body        BLOB NOT NULL,
+    created_at  TEXT NOT NULL,
+    sent_at     TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
+"""

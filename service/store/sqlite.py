@@ -1,0 +1,278 @@
+"""The embedded store: one SQLite file in WAL mode, reached from asyncio through two threads.
+
+Every unit of work (a group of intake inserts, one normalizer transaction, a
+read) runs as one call on a store thread with a plain sqlite3 connection, so a
+transaction costs one thread hop instead of one per statement. Writes go
+through a single writer thread (SQLite has one writer anyway); reads use their
+own thread and connection and never wait for a write in WAL mode. Processes
+sharing the file (`worker`) each open their own store; SQLite's lock and the
+busy timeout serialize them.
+"""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from hashlib import sha256
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from parsers.normalize import Outcome
+from taxonomy.models import utc_text
+
+from .effects import Applied, apply_outcomes
+from .schema import DDL, VERSION
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A raw document to accept: stored verbatim with the headers that matter."""
+
+    source: str
+    body: bytes
+    content_type: str | None
+    headers: dict[str, str]
+    channel: str = "webhook"
+
+    @property
+    def digest(self) -> bytes:
+        return sha256(self.body).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    id: int
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    id: int
+    source: str
+    received_at: str
+    channel: str
+    content_type: str | None
+    body: bytes
+    state: str
+    attempts: int
+    reason: str | None
+
+
+_INBOX_COLUMNS = "id, source, received_at, channel, content_type, body, state, attempts, reason"
+
+
+class SqliteStore:
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        self.path = str(path)
+        self._synchronous = synchronous
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-write")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="store-read")
+        self._local = threading.local()
+
+    # --- plumbing -----------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level="DEFERRED", check_same_thread=True)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA busy_timeout = 30000")
+            self._local.conn = conn
+        return conn
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, self._call, fn, args)
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._reader, self._call, fn, args)
+
+    def _call(self, fn: Callable[..., T], args: tuple) -> T:
+        return fn(self._conn(), *args)
+
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        await self._write(_create)
+
+    async def close(self) -> None:
+        for pool in (self._writer, self._reader):
+            await asyncio.get_running_loop().run_in_executor(pool, self._close_thread)
+            pool.shutdown(wait=True)
+
+    def _close_thread(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # --- intake ---------------------------------------------------------------------------
+    async def accept(self, items: list[Incoming]) -> list[Accepted]:
+        """Store a group of documents in one commit; byte-identical redeliveries come back as duplicates."""
+        return await self._write(_accept, items)
+
+    # --- normalizer -----------------------------------------------------------------------
+    async def pending(self, limit: int, states: tuple[str, ...] = ("pending",)) -> list[InboxRow]:
+        return await self._write(_rows_in_state, states, limit)
+
+    async def inbox_rows(self, ids: list[int]) -> list[InboxRow]:
+        return await self._read(_rows_by_id, ids)
+
+    async def apply(self, results: list[tuple[int, Outcome | str]]) -> Applied:
+        return await self._write(apply_outcomes, results)
+
+    async def mark(self, ids: list[int], state: str, reason: str | None = None, *, attempt: bool = False) -> None:
+        await self._write(_mark, ids, state, reason, attempt)
+
+    # --- outbox ---------------------------------------------------------------------------
+    async def events_after(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        return await self._read(_events_after, after, limit)
+
+    async def unsent(self, limit: int) -> list[tuple[int, str, bytes]]:
+        return await self._read(_unsent, limit)
+
+    async def mark_sent(self, seqs: list[int]) -> None:
+        await self._write(_mark_sent, seqs)
+
+    # --- reads ----------------------------------------------------------------------------
+    async def shipment(self, carrier: str, tracking_number: str) -> dict | None:
+        return await self._read(_shipment, carrier, tracking_number)
+
+    async def problems(self, limit: int) -> list[InboxRow]:
+        return await self._read(_rows_in_state_read, ("quarantined", "dead"), limit)
+
+    async def counts(self) -> dict[str, int]:
+        return await self._read(_counts)
+
+    async def writable(self) -> bool:
+        try:
+            await self._write(_touch)
+            return True
+        except sqlite3.Error:
+            return False
+
+
+# --- the work, on the store threads ----------------------------------------------------------
+def _now() -> str:
+    return utc_text(datetime.now(timezone.utc))
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    with conn:
+        conn.executescript(DDL)
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(VERSION),))
+
+
+def _accept(conn: sqlite3.Connection, items: list[Incoming]) -> list[Accepted]:
+    now = _now()
+    keys = [(i.source, i.digest) for i in items]
+    with conn:
+        existing = _ids_for(conn, keys)
+        fresh: dict[tuple[str, bytes], Incoming] = {}
+        for key, item in zip(keys, items):
+            if key not in existing and key not in fresh:
+                fresh[key] = item
+        conn.executemany(
+            "INSERT INTO inbox (source, digest, received_at, channel, content_type, headers, body) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(i.source, key[1], now, i.channel, i.content_type, orjson.dumps(i.headers).decode(), i.body)
+             for key, i in fresh.items()])
+        created = _ids_for(conn, list(fresh))
+    out: list[Accepted] = []
+    first_use: set[tuple[str, bytes]] = set()
+    for key in keys:
+        if key in existing:
+            out.append(Accepted(existing[key], True))
+        else:  # the first of identical bodies in one group is the original, the rest are duplicates
+            out.append(Accepted(created[key], key in first_use))
+            first_use.add(key)
+    return out
+
+
+def _ids_for(conn: sqlite3.Connection, keys: list[tuple[str, bytes]]) -> dict[tuple[str, bytes], int]:
+    found: dict[tuple[str, bytes], int] = {}
+    for start in range(0, len(keys), 400):
+        chunk = keys[start:start + 400]
+        where = " OR ".join("(source = ? AND digest = ?)" for _ in chunk)
+        params = [p for key in chunk for p in key]
+        for row_id, source, digest in conn.execute(f"SELECT id, source, digest FROM inbox WHERE {where}", params):
+            found[(source, bytes(digest))] = row_id
+    return found
+
+
+def _row(r: tuple) -> InboxRow:
+    return InboxRow(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], r[7], r[8])
+
+
+def _rows_in_state(conn: sqlite3.Connection, states: tuple[str, ...], limit: int) -> list[InboxRow]:
+    marks = ",".join("?" * len(states))
+    return [_row(r) for r in conn.execute(
+        f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE state IN ({marks}) ORDER BY id LIMIT ?", (*states, limit))]
+
+
+_rows_in_state_read = _rows_in_state
+
+
+def _rows_by_id(conn: sqlite3.Connection, ids: list[int]) -> list[InboxRow]:
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    return [_row(r) for r in conn.execute(f"SELECT {_INBOX_COLUMNS} FROM inbox WHERE id IN ({marks})", ids)]
+
+
+def _mark(conn: sqlite3.Connection, ids: list[int], state: str, reason: str | None, attempt: bool) -> None:
+    with conn:
+        conn.executemany(
+            "UPDATE inbox SET state = ?, reason = COALESCE(?, reason), attempts = attempts + ?, updated_at = ? "
+            "WHERE id = ? AND state NOT IN ('done')",
+            [(state, reason, 1 if attempt else 0, _now(), i) for i in ids])
+
+
+def _events_after(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, bytes]]:
+    return [(seq, bytes(body)) for seq, body in conn.execute(
+        "SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))]
+
+
+def _unsent(conn: sqlite3.Connection, limit: int) -> list[tuple[int, str, bytes]]:
+    return [(seq, key, bytes(body)) for seq, key, body in conn.execute(
+        "SELECT seq, routing_key, body FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?", (limit,))]
+
+
+def _mark_sent(conn: sqlite3.Connection, seqs: list[int]) -> None:
+    now = _now()
+    with conn:
+        conn.executemany("UPDATE outbox SET sent_at = ? WHERE seq = ?", [(now, s) for s in seqs])
+
+
+def _shipment(conn: sqlite3.Connection, carrier: str, tracking_number: str) -> dict | None:
+    row = conn.execute("SELECT status, exception_class, last_event_id, last_occurred_at, estimated_delivery, "
+                       "signed_by, anomalies, updated_at FROM shipments WHERE carrier = ? AND tracking_number = ?",
+                       (carrier, tracking_number)).fetchone()
+    if row is None:
+        return None
+    events = [orjson.loads(body) for (body,) in conn.execute(
+        "SELECT body FROM events WHERE carrier = ? AND tracking_number = ? ORDER BY occurred_at DESC, event_id",
+        (carrier, tracking_number))]
+    return {"carrier": carrier, "tracking_number": tracking_number, "status": row[0], "exception_class": row[1],
+            "last_event_id": row[2], "last_occurred_at": row[3], "estimated_delivery": row[4],
+            "signed_by": row[5], "anomalies": orjson.loads(row[6]), "updated_at": row[7], "events": events}
+
+
+def _counts(conn: sqlite3.Connection) -> dict[str, int]:
+    out = {f"inbox_{state}": n for state, n in conn.execute("SELECT state, COUNT(*) FROM inbox GROUP BY state")}
+    out["events"] = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    out["outbox_unsent"] = conn.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+    return out
+
+
+def _touch(conn: sqlite3.Connection) -> None:
+    with conn:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('ready_check', ?) "
+                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (_now(),))

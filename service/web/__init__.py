@@ -1,0 +1,1 @@
+"""HTTP handlers: webhook intake, the read API, health and admin."""

@@ -1,0 +1,90 @@
+"""Read API, the event feed, health, and the admin view of quarantined documents."""
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+
+from ..cloudevents import CONTENT_TYPE
+from ..keys import BUS, SETTINGS, STORE, STORED
+
+
+def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f'{{"error": "{name} must be an integer"}}',
+                                 content_type="application/json") from None
+    return max(low, min(high, value))
+
+
+async def get_shipment(request: web.Request) -> web.Response:
+    carrier, tn = request.match_info["carrier"].lower(), request.match_info["tracking_number"]
+    found = await request.app[STORE].shipment(carrier, tn)
+    if found is None:
+        return web.json_response({"error": f"no shipment {carrier}/{tn}"}, status=404)
+    return web.json_response(found)
+
+
+async def get_events(request: web.Request) -> web.Response:
+    """The feed: CloudEvents in outbox order after the cursor; `next` is the cursor to send next time."""
+    after = _int(request, "after", 0, 0, 2**62)
+    limit = _int(request, "limit", 100, 1, 1000)
+    rows = await request.app[STORE].events_after(after, limit)
+    next_cursor = rows[-1][0] if rows else after
+    body = b'{"next":' + str(next_cursor).encode() + b',"events":[' + b",".join(b for _, b in rows) + b"]}"
+    return web.Response(body=body, content_type="application/json",
+                        headers={"X-Event-Format": CONTENT_TYPE})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the store takes writes and, in RabbitMQ mode, the broker is connected."""
+    store_ok = await request.app[STORE].writable()
+    bus = request.app[BUS]
+    broker = getattr(bus, "connected", None)
+    ready = store_ok and broker is not False
+    body = {"ready": ready, "store": "writable" if store_ok else "failing",
+            "broker": "n/a" if broker is None else ("connected" if broker else "disconnected")}
+    return web.json_response(body, status=200 if ready else 503)
+
+
+def _require_admin(request: web.Request) -> None:
+    token = request.app[SETTINGS].admin_token
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not token:
+        raise web.HTTPForbidden(text='{"error": "admin API disabled: set CARRIER_EVENTS_ADMIN_TOKEN"}',
+                                content_type="application/json")
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise web.HTTPUnauthorized(text='{"error": "admin token required"}', content_type="application/json")
+
+
+async def list_dlq(request: web.Request) -> web.Response:
+    _require_admin(request)
+    limit = _int(request, "limit", 100, 1, 1000)
+    rows = await request.app[STORE].problems(limit)
+    return web.json_response({"items": [
+        {"id": str(r.id), "source": r.source, "state": r.state, "reason": r.reason, "attempts": r.attempts,
+         "received_at": r.received_at, "content_type": r.content_type, "bytes": len(r.body)} for r in rows]})
+
+
+async def replay_dlq(request: web.Request) -> web.Response:
+    _require_admin(request)
+    try:
+        row_id = int(request.match_info["id"])
+    except ValueError:
+        return web.json_response({"error": "id must be an integer"}, status=400)
+    rows = await request.app[STORE].inbox_rows([row_id])
+    if not rows:
+        return web.json_response({"error": f"no inbox row {row_id}"}, status=404)
+    if rows[0].state not in ("quarantined", "dead"):
+        return web.json_response({"error": f"row {row_id} is {rows[0].state}, not in the DLQ"}, status=409)
+    await request.app[STORE].mark([row_id], "pending")
+    request.app[STORED].set()
+    return web.json_response({"id": str(row_id), "state": "pending"}, status=202)

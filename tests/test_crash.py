@@ -1,0 +1,106 @@
+"""Killed with SIGKILL in the middle of a stream, restarted: every 202 shows up as events, none twice."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+from tests.docs import stream_number, ups_track
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(db: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "CARRIER_EVENTS_DB": str(db), "CARRIER_EVENTS_PORT": str(port)}
+    env.pop("CARRIER_EVENTS_AMQP_URL", None)
+    return subprocess.Popen([sys.executable, "-m", "service", "serve"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def _wait_ready(session: aiohttp.ClientSession, base: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            async with session.get(f"{base}/readyz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("service did not become ready")
+
+
+async def _feed(session: aiohttp.ClientSession, base: str) -> list[dict]:
+    events, cursor = [], 0
+    while True:
+        async with session.get(f"{base}/v1/events", params={"after": cursor, "limit": 1000}) as resp:
+            body = await resp.json()
+        if not body["events"]:
+            return events
+        events.extend(body["events"])
+        cursor = body["next"]
+
+
+async def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(tmp_path):
+    db, port = tmp_path / "crash.db", _free_port()
+    base = f"http://127.0.0.1:{port}"
+    accepted: dict[str, str] = {}  # tracking number -> inbox id, for every 202
+    proc = _start(db, port)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await _wait_ready(session, base)
+            counter = iter(range(1_000_000))
+
+            async def sender() -> None:
+                while True:
+                    n = next(counter)
+                    tn = stream_number(n)
+                    body = ups_track(tn, [("origin", "20260301", "180000")])
+                    try:
+                        async with session.post(f"{base}/webhooks/ups", data=body,
+                                                headers={"Content-Type": "application/json"}) as resp:
+                            if resp.status == 202:
+                                accepted[tn] = (await resp.json())["id"]
+                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                        return  # the server is gone: this request was never acknowledged
+
+            senders = [asyncio.create_task(sender()) for _ in range(8)]
+            while len(accepted) < 300:
+                await asyncio.sleep(0.01)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            await asyncio.wait_for(asyncio.gather(*senders), timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        killed_with = len(accepted)
+
+        proc = _start(db, port)
+        async with aiohttp.ClientSession() as session:
+            await _wait_ready(session, base)
+            deadline = time.monotonic() + 30
+            events = await _feed(session, base)
+            while len({e["subject"] for e in events}) < killed_with and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+                events = await _feed(session, base)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    ids = [e["id"] for e in events]
+    assert len(ids) == len(set(ids)), "an event was published twice"
+    subjects = {e["subject"] for e in events}
+    missing = set(accepted) - subjects
+    assert not missing, f"{len(missing)} of {killed_with} acknowledged webhooks have no event"
+    by_subject = {e["subject"]: e["data"]["event"]["provenance"]["inbox_id"] for e in events}
+    assert all(by_subject[tn] == inbox_id for tn, inbox_id in accepted.items())
