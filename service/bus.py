@@ -20,12 +20,15 @@ class EmbeddedBus:
 
     def __init__(self, store: Store, stored: asyncio.Event, settings: Settings) -> None:
         self.normalizer = EmbeddedNormalizer(store, stored, batch=settings.normalize_batch)
+        self._in_process = settings.in_process_normalizer
 
     async def start(self) -> None:
-        self.normalizer.start()
+        if self._in_process:
+            self.normalizer.start()
 
     async def close(self) -> None:
-        await self.normalizer.close()
+        if self._in_process:
+            await self.normalizer.close()
 
 
 def make_bus(store: Store, stored: asyncio.Event, settings: Settings):

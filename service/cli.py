@@ -49,7 +49,23 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env(host=args.host, port=args.port, db=args.db, amqp_url=args.amqp_url)
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                shutdown_timeout=settings.shutdown_timeout, print=None, handle_signals=True)
+                shutdown_timeout=settings.shutdown_timeout, print=None, handle_signals=True,
+                access_log=logging.getLogger("aiohttp.access") if settings.access_log else None)
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from .config import Settings
+    from .worker import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.role not in ("normalize", "all"):
+        print(f"worker: role {args.role!r} has no consumers yet; use normalize", file=sys.stderr)
+        return 2
+    asyncio.run(run(Settings.from_env(db=args.db, amqp_url=args.amqp_url)))
     return 0
 
 
@@ -69,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", default=None, help="SQLite file (default ./data/carrier-events.db)")
     serve.add_argument("--amqp-url", default=None, help="RabbitMQ URL (default: embedded bus)")
     serve.set_defaults(func=_serve)
+    worker = sub.add_parser("worker", help="extra normalizers sharing the store (and broker) with serve")
+    worker.add_argument("--amqp-url", default=None, help="RabbitMQ URL (default: embedded, shared SQLite file)")
+    worker.add_argument("--db", default=None, help="SQLite file shared with serve")
+    worker.add_argument("--role", default="normalize", choices=("normalize", "actions", "all"))
+    worker.set_defaults(func=_worker)
     return parser
 
 

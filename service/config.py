@@ -20,12 +20,14 @@ class Settings:
     admin_token: str | None = None  # None: admin endpoints refuse everyone
     max_body_bytes: int = 10 * 1024 * 1024
     normalize_batch: int = 64
+    in_process_normalizer: bool = True  # False: `worker` processes sharing the store do the normalizing
     prefetch: int = 64  # RabbitMQ consumer prefetch
     delivery_limit: int = 5  # RabbitMQ quorum queue x-delivery-limit
     retry_delays_ms: tuple[int, ...] = (1_000, 10_000, 60_000)
     publish_window: int = 200  # unconfirmed publishes in flight
     shutdown_timeout: float = 15.0
     sqlite_synchronous: str = "FULL"  # FULL: a 202 survives power loss, not just a crash
+    access_log: bool = False  # per-request log lines; metrics count requests either way
     secrets: Mapping[str, str] = field(default_factory=dict)  # per webhook source (`_SECRET_<SOURCE>`)
 
     @classmethod

@@ -42,10 +42,14 @@ async def process(store: Store, rows: list[InboxRow]) -> Applied:
 
 
 class EmbeddedNormalizer:
-    """Drains the inbox in-process: the embedded bus's normalize stage."""
+    """Drains the inbox: the embedded bus's normalize stage (in `serve`, or in `worker` processes).
 
-    def __init__(self, store: Store, wake: asyncio.Event, *, batch: int = 64) -> None:
-        self._store, self._wake, self._batch = store, wake, batch
+    Intake wakes an in-process normalizer directly; one in another process
+    cannot be woken and polls every `idle_poll` seconds while idle.
+    """
+
+    def __init__(self, store: Store, wake: asyncio.Event, *, batch: int = 64, idle_poll: float = 1.0) -> None:
+        self._store, self._wake, self._batch, self._idle_poll = store, wake, batch, idle_poll
         self._task: asyncio.Task | None = None
         self._stopping = False
         self.processed = 0
@@ -58,7 +62,7 @@ class EmbeddedNormalizer:
         """Process pending rows until none are left; the count processed."""
         total = 0
         while True:
-            rows = await self._store.pending(self._batch)
+            rows = await self._store.claim(self._batch)
             if not rows:
                 return total
             report = await process(self._store, rows)
@@ -79,7 +83,7 @@ class EmbeddedNormalizer:
             if self._stopping:
                 return
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_poll)
             except asyncio.TimeoutError:
                 pass
 

@@ -116,8 +116,12 @@ class NormalizeRecord(BaseModel):
 
 
 def utc_text(moment: datetime) -> str:
-    """RFC 3339 UTC with a `Z`, the one spelling of an instant on every contract."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 UTC with a `Z`, the one spelling of an instant on every contract (callers pass UTC).
+
+    Built from the fields rather than strftime: it runs several times per event.
+    """
+    m = moment
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}Z"
 
 
 def builder(cls: type[BaseModel]):

@@ -28,8 +28,14 @@ async def client(aiohttp_client, settings):
 
 
 async def settle(client) -> None:
-    """Let the embedded normalizer finish what intake stored."""
-    await client.app[BUS].normalizer.drain()
+    """Let the embedded normalizers (the background one and this drain) finish what intake stored."""
+    for _ in range(500):
+        await client.app[BUS].normalizer.drain()
+        counts = await client.app[STORE].counts()
+        if not counts.get("inbox_pending") and not counts.get("inbox_claimed"):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"normalizer did not settle: {counts}")
 
 
 async def feed(client, after: int = 0) -> list[dict]:
@@ -202,3 +208,62 @@ async def test_shutdown_drains_what_was_accepted(aiohttp_client, settings):
     reopened = await aiohttp_client(create_app(settings))
     assert len(await feed(reopened)) == 20
     assert (await reopened.app[STORE].counts()).get("inbox_pending", 0) == 0
+
+
+def test_event_data_is_the_contract_serialization():
+    """The hand-built JSON equals pydantic's for every fixture event (and odd offsets and microseconds)."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    from parsers import normalize_document
+    from service.cloudevents import event_data
+    from taxonomy import Channel
+    from tests.goldens import payloads
+
+    received = [datetime(2026, 1, 1, 1, 2, 3, 456789, tzinfo=timezone.utc),
+                datetime(2026, 1, 1, 1, 2, 3, tzinfo=ZoneInfo("Europe/London")),
+                datetime(2026, 7, 1, 1, 2, 3, tzinfo=timezone(timedelta(hours=-4)))]
+    checked = 0
+    for i, path in enumerate(payloads()):
+        outcome = normalize_document(path.read_bytes(), channel=Channel.WEBHOOK, inbox_id=str(i),
+                                     received_at=received[i % 3])
+        for shipment in outcome.shipments:
+            for event in shipment.events:
+                assert event_data(event) == event.model_dump(mode="json"), path
+                checked += 1
+    assert checked > 100
+
+
+async def test_two_normalizers_sharing_the_store_split_the_work(aiohttp_client, tmp_path):
+    from service.normalizer import EmbeddedNormalizer
+    from service.store import Store
+
+    settings = Settings(db=str(tmp_path / "shared.db"), in_process_normalizer=False)
+    client = await aiohttp_client(create_app(settings))
+    for i in range(120):
+        assert (await post(client, ups_track(f"1ZSPLIT{i:011d}", [("origin", "20260301", "180000")]))).status == 202
+    stores = [Store(settings.db), Store(settings.db)]
+    for s in stores:
+        await s.open()
+    workers = [EmbeddedNormalizer(s, asyncio.Event(), batch=8) for s in stores]
+    try:
+        await asyncio.gather(*(w.drain() for w in workers))
+    finally:
+        for s in stores:
+            await s.close()
+    assert sum(w.processed for w in workers) == 120  # every row once: claims keep them apart
+    assert all(w.processed > 0 for w in workers)
+    events = await feed(client)
+    assert len(events) == len({e["id"] for e in events}) == 120
+
+
+async def test_worker_command_runs_until_told_to_stop(tmp_path):
+    from service.worker import run_embedded_worker
+
+    settings = Settings(db=str(tmp_path / "w.db"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_embedded_worker(settings, stop))
+    await asyncio.sleep(0.2)
+    assert not task.done()
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)

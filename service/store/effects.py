@@ -18,7 +18,7 @@ from taxonomy import ExceptionClass, NormalizedEvent, Status
 from taxonomy.models import utc_text
 from taxonomy.state import fold
 
-from ..cloudevents import Snapshot, cloud_event, encode, routing_key
+from ..cloudevents import Snapshot, cloud_event, encode, event_data, routing_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,8 @@ def _apply_shipment(conn: sqlite3.Connection, shipment: NormalizedShipment, inbo
     before = fold(history)
     fresh.sort(key=lambda e: e.occurred_at)
     for event in fresh:
-        body = orjson.dumps(event.model_dump(mode="json"))
+        data = event_data(event)
+        body = orjson.dumps(data)
         conn.execute("INSERT INTO events (event_id, carrier, tracking_number, occurred_at, status, "
                      "exception_class, inbox_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                      (event.event_id, event.carrier, event.tracking_number, utc_text(event.occurred_at),
@@ -81,7 +82,7 @@ def _apply_shipment(conn: sqlite3.Connection, shipment: NormalizedShipment, inbo
         snapshot = Snapshot(before.status, after.status, after.exception_class,
                             anomaly=event.event_id in after.anomalies)
         cursor = conn.execute("INSERT INTO outbox (event_id, routing_key, body, created_at) VALUES (?, ?, ?, ?)",
-                              (event.event_id, routing_key(event), encode(cloud_event(event, snapshot)), now))
+                              (event.event_id, routing_key(event), encode(cloud_event(event, snapshot, data)), now))
         report.outbox_seqs.append(cursor.lastrowid)
         report.new_events += 1
         before = after
@@ -110,18 +111,17 @@ def apply_outcomes(conn: sqlite3.Connection, results: list[tuple[int, Outcome | 
     """One transaction for a batch of inbox rows: (inbox id, outcome or the reason it failed)."""
     report, now = Applied(), _now()
     with conn:
+        marks = ",".join("?" * len(results))
+        states = dict(conn.execute(f"SELECT id, state FROM inbox WHERE id IN ({marks})", [i for i, _ in results]))
         for inbox_id, result in results:
-            row = conn.execute("SELECT state FROM inbox WHERE id = ?", (inbox_id,)).fetchone()
-            if row is None or row[0] in ("done", "quarantined"):
+            if states.get(inbox_id) in (None, "done", "quarantined"):
                 report.skipped += 1
                 continue
-            if isinstance(result, str):
-                _quarantine(conn, inbox_id, result, now)
-                report.quarantined += 1
-                continue
-            if not result.ok:
-                reason = "; ".join(f"{e.kind}: {e.message}" for e in result.errors) or "unparseable"
+            if isinstance(result, str) or not result.ok:
+                reason = result if isinstance(result, str) else (
+                    "; ".join(f"{e.kind}: {e.message}" for e in result.errors) or "unparseable")
                 _quarantine(conn, inbox_id, reason, now)
+                states[inbox_id] = "quarantined"
                 report.quarantined += 1
                 continue
             for shipment in result.shipments:
@@ -129,6 +129,7 @@ def apply_outcomes(conn: sqlite3.Connection, results: list[tuple[int, Outcome | 
             notes = "; ".join(f"{e.kind}: {e.message}" for e in result.errors) or None
             conn.execute("UPDATE inbox SET state = 'done', reason = ?, updated_at = ? WHERE id = ?",
                          (notes, now, inbox_id))
+            states[inbox_id] = "done"  # the same row twice in one batch has one effect
             report.done += 1
     return report
 

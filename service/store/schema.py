@@ -1,9 +1,11 @@
 """The embedded store's tables (SQLite, WAL). One file holds inbox, events, state and outbox.
 
 inbox     every accepted raw document, verbatim, before the 202; its `state`
-          walks pending -> queued (RabbitMQ mode: handed to the broker) ->
+          walks pending -> claimed (embedded mode: a normalizer holds it
+          until `lease_until`; an expired lease is taken over) or queued
+          (RabbitMQ mode: handed to the broker) ->
           done | quarantined (unparseable, kept with the reason) | dead
-          (failed repeatedly); (source, digest) recognizes byte-identical
+          (failed repeatedly); (digest, source) recognizes byte-identical
           redeliveries.
 events    one row per event_id: the dedupe key and the history.
 shipments the current state per (carrier, tracking number).
@@ -30,7 +32,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     attempts     INTEGER NOT NULL DEFAULT 0,
     reason       TEXT,
     updated_at   TEXT,
-    UNIQUE (source, digest)
+    lease_until  TEXT,
+    UNIQUE (digest, source)
 );
 CREATE INDEX IF NOT EXISTS inbox_by_state ON inbox (state, id);
 

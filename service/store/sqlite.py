@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from hashlib import sha256
 from pathlib import Path
 from typing import Any, TypeVar
@@ -122,6 +122,15 @@ class SqliteStore:
     async def pending(self, limit: int, states: tuple[str, ...] = ("pending",)) -> list[InboxRow]:
         return await self._write(_rows_in_state, states, limit)
 
+    async def claim(self, limit: int, lease_seconds: float = 5.0) -> list[InboxRow]:
+        """Take up to `limit` pending rows (or rows whose claimer's lease ran out) for one normalizer.
+
+        Normalizers sharing the file (the in-process one, `worker` processes)
+        thereby split the work instead of doing it twice; a claimer that dies
+        leaves rows that the others take over when the lease expires.
+        """
+        return await self._write(_claim, limit, lease_seconds)
+
     async def inbox_rows(self, ids: list[int]) -> list[InboxRow]:
         return await self._read(_rows_by_id, ids)
 
@@ -197,13 +206,17 @@ def _accept(conn: sqlite3.Connection, items: list[Incoming]) -> list[Accepted]:
 
 
 def _ids_for(conn: sqlite3.Connection, keys: list[tuple[str, bytes]]) -> dict[tuple[str, bytes], int]:
+    wanted = set(keys)
+    digests = list({digest for _, digest in keys})
     found: dict[tuple[str, bytes], int] = {}
-    for start in range(0, len(keys), 400):
-        chunk = keys[start:start + 400]
-        where = " OR ".join("(source = ? AND digest = ?)" for _ in chunk)
-        params = [p for key in chunk for p in key]
-        for row_id, source, digest in conn.execute(f"SELECT id, source, digest FROM inbox WHERE {where}", params):
-            found[(source, bytes(digest))] = row_id
+    for start in range(0, len(digests), 500):
+        chunk = digests[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for row_id, source, digest in conn.execute(
+                f"SELECT id, source, digest FROM inbox WHERE digest IN ({marks})", chunk):
+            key = (source, bytes(digest))
+            if key in wanted:
+                found[key] = row_id
     return found
 
 
@@ -218,6 +231,18 @@ def _rows_in_state(conn: sqlite3.Connection, states: tuple[str, ...], limit: int
 
 
 _rows_in_state_read = _rows_in_state
+
+
+def _claim(conn: sqlite3.Connection, limit: int, lease_seconds: float) -> list[InboxRow]:
+    now = datetime.now(timezone.utc)
+    with conn:
+        rows = [_row(r) for r in conn.execute(
+            f"UPDATE inbox SET state = 'claimed', lease_until = ? WHERE id IN ("
+            f"SELECT id FROM inbox WHERE state = 'pending' OR (state = 'claimed' AND lease_until < ?) "
+            f"ORDER BY id LIMIT ?) RETURNING {_INBOX_COLUMNS}",
+            (utc_text(now + timedelta(seconds=lease_seconds)), utc_text(now), limit))]
+    rows.sort(key=lambda r: r.id)
+    return rows
 
 
 def _rows_by_id(conn: sqlite3.Connection, ids: list[int]) -> list[InboxRow]:

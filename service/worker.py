@@ -1,0 +1,49 @@
+"""`worker`: extra normalizers beside `serve`, sharing its store (and its broker, in RabbitMQ mode).
+
+Embedded mode: the worker claims inbox rows from the shared SQLite file
+(leases keep two normalizers off the same rows; effects are idempotent
+anyway). RabbitMQ mode: competing consumers on the normalize queue
+(`service.amqp.worker`). SIGTERM/SIGINT finish the batch in flight, then exit.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from .config import Settings
+from .normalizer import EmbeddedNormalizer
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+async def run_embedded_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    stop = stop or _stop_on_signals()
+    store = Store(settings.db, synchronous=settings.sqlite_synchronous)
+    await store.open()
+    normalizer = EmbeddedNormalizer(store, asyncio.Event(), batch=settings.normalize_batch, idle_poll=0.02)
+    normalizer.start()
+    log.info("embedded worker normalizing from %s", settings.db)
+    try:
+        await stop.wait()
+    finally:
+        await normalizer.close()
+        await store.close()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run(settings: Settings) -> None:
+    if settings.amqp_url:
+        from .amqp.worker import run_worker
+
+        await run_worker(settings)
+    else:
+        await run_embedded_worker(settings)
