@@ -1,0 +1,203 @@
+"""Service benchmarks: intake rate and ack latency, normalizer throughput, end-to-end latency.
+
+    python -m bench.service [--seconds S] [--amqp-url URL]
+
+Every figure comes from real processes on this machine: `serve` (and `worker`)
+started as the README says, loaded over HTTP by `bench.load` in its own
+process. The baseline for intake is a bare aiohttp handler that reads the body
+and answers 202 (`bench.bare_server`), loaded by the same generator in the
+same run; the ratio is what durability (group-committed, fsynced SQLite
+inbox) costs. With --amqp-url the end-to-end figure is measured on RabbitMQ
+(202 -> CloudEvent delivered to a plain aio-pika consumer); without it, on the
+embedded HTTP feed.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from .load import percentile
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Service:
+    """A `serve` (or the bare baseline) process, plus optional `worker` processes, on a fresh database."""
+
+    def __init__(self, *, bare: bool = False, in_process: bool = True, workers: int = 0,
+                 amqp_url: str | None = None) -> None:
+        self.dir = tempfile.mkdtemp(prefix="bench-service-")
+        self.db = os.path.join(self.dir, "events.db")
+        self.port = _port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "CARRIER_EVENTS_DB": self.db, "CARRIER_EVENTS_PORT": str(self.port),
+               "CARRIER_EVENTS_IN_PROCESS_NORMALIZER": "1" if in_process else "0"}
+        if amqp_url:
+            env["CARRIER_EVENTS_AMQP_URL"] = amqp_url
+        else:
+            env.pop("CARRIER_EVENTS_AMQP_URL", None)
+        self.env = env
+        cmd = ([sys.executable, "-m", "bench.bare_server", str(self.port)] if bare
+               else [sys.executable, "-m", "service", "serve"])
+        self.procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)]
+        self.workers = workers
+
+    def start_workers(self, n: int) -> None:
+        for _ in range(n):
+            self.procs.append(subprocess.Popen([sys.executable, "-m", "service", "worker"], cwd=ROOT, env=self.env,
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    async def __aenter__(self) -> Service:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(400):
+                try:
+                    async with session.get(f"{self.url}/readyz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+        self.start_workers(self.workers)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for p in reversed(self.procs):
+            p.terminate()
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    def backlog(self) -> int:
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM inbox WHERE state IN ('pending', 'claimed')").fetchone()[0]
+        finally:
+            conn.close()
+
+    def count(self, table: str) -> int:
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
+        try:
+            return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+        finally:
+            conn.close()
+
+
+def load(url: str, seconds: float, *, concurrency: int = 64, rate: float | None = None, offset: int = 0,
+         events: int = 1, acks: str | None = None) -> dict:
+    cmd = [sys.executable, "-m", "bench.load", f"{url}/webhooks/ups", "--seconds", str(seconds),
+           "--concurrency", str(concurrency), "--offset", str(offset), "--events", str(events)]
+    if rate:
+        cmd += ["--rate", str(rate)]
+    if acks:
+        cmd += ["--acks", acks]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+async def intake(seconds: float) -> list[tuple[str, dict]]:
+    rows = []
+    async with Service(bare=True) as svc:
+        rows.append(("bare aiohttp 202 (baseline)", load(svc.url, seconds)))
+    async with Service() as svc:
+        rows.append(("serve, one process (normalizer in-process)", load(svc.url, seconds)))
+    async with Service(in_process=False, workers=1) as svc:
+        rows.append(("serve + 1 worker process", load(svc.url, seconds)))
+    async with Service(in_process=False) as svc:  # a burst into the inbox; normalizers catch up after it
+        rows.append(("intake alone (normalizing deferred)", load(svc.url, seconds)))
+    return rows
+
+
+async def normalizer_throughput(docs_seconds: float, events_per_doc: int = 3) -> dict:
+    """Fill the inbox with the normalizer off, then time one worker draining it."""
+    async with Service(in_process=False) as svc:
+        filled = load(svc.url, docs_seconds, events=events_per_doc, offset=5_000_000)
+        backlog = svc.backlog()
+        start = time.perf_counter()
+        svc.start_workers(1)
+        while svc.backlog() > 0:
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - start
+        events = svc.count("events")
+    return {"documents": backlog, "events": events, "elapsed": elapsed, "events_per_s": events / elapsed,
+            "docs_per_s": backlog / elapsed, "intake": filled}
+
+
+async def end_to_end_embedded(rate: float, seconds: float, workers: int) -> dict:
+    """202 -> the event readable on GET /v1/events (a subscriber polling every 5 ms)."""
+    seen: dict[str, float] = {}
+    acks_file = os.path.join(tempfile.mkdtemp(), "acks.json")
+    async with Service(in_process=not workers, workers=workers) as svc:
+        stop = asyncio.Event()
+
+        async def poll() -> None:
+            cursor = 0
+            async with aiohttp.ClientSession() as session:
+                while not stop.is_set():
+                    async with session.get(f"{svc.url}/v1/events", params={"after": cursor, "limit": 1000}) as r:
+                        body = await r.json()
+                    now = time.time()
+                    for e in body["events"]:
+                        seen.setdefault(e["subject"], now)
+                    cursor = body["next"]
+                    if not body["events"]:
+                        await asyncio.sleep(0.005)
+
+        poller = asyncio.create_task(poll())
+        result = await asyncio.to_thread(load, svc.url, seconds, rate=rate, offset=9_000_000, acks=acks_file)
+        await asyncio.sleep(2.0)
+        stop.set()
+        await poller
+    acks = json.loads(Path(acks_file).read_text())
+    delays = [seen[tn] - t for tn, t in acks.items() if tn in seen]
+    return {"offered_rate": rate, "acked": len(acks), "delivered": len(delays),
+            "p50_ms": percentile(delays, 0.5) * 1000, "p99_ms": percentile(delays, 0.99) * 1000,
+            "intake": result}
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    print("intake (closed loop, 64 connections, distinct 1-scan UPS documents):")
+    rows = await intake(args.seconds)
+    bare = rows[0][1]["rate"]
+    for name, r in rows:
+        print(f"  {name:44} {r['rate']:8,.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
+              f"x bare {r['rate'] / bare:.2f}  errors {r['errors']}")
+    n = await normalizer_throughput(args.seconds)
+    print(f"normalizer, one worker draining {n['documents']:,} documents of 3 new scans: "
+          f"{n['events_per_s']:,.0f} events/s ({n['docs_per_s']:,.0f} docs/s, {n['events']:,} events "
+          f"in {n['elapsed']:.1f} s)")
+    for workers, label in ((0, "one process"), (1, "serve + 1 worker")):
+        e = await end_to_end_embedded(1000.0, args.seconds, workers)
+        print(f"end to end at {e['offered_rate']:,.0f} webhooks/s (embedded feed, {label}): "
+              f"p50 {e['p50_ms']:.1f} ms  p99 {e['p99_ms']:.1f} ms  ({e['delivered']:,}/{e['acked']:,} "
+              f"delivered; intake p99 {e['intake']['p99_ms']:.1f} ms)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=5.0, help="length of each load run")
+    args = ap.parse_args(argv)
+    asyncio.run(main_async(args))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
