@@ -267,3 +267,15 @@ async def test_worker_command_runs_until_told_to_stop(tmp_path):
     assert not task.done()
     stop.set()
     await asyncio.wait_for(task, timeout=10)
+
+
+async def test_oversized_chunked_body_without_length_is_refused(aiohttp_client, tmp_path):
+    client = await aiohttp_client(create_app(Settings(db=str(tmp_path / "c.db"), max_body_bytes=1000)))
+
+    async def chunks():
+        for _ in range(10):
+            yield b" " * 500
+
+    resp = await client.post("/webhooks/ups", data=chunks(), headers=JSON)
+    assert resp.status == 413
+    assert (await client.app[STORE].counts()).get("inbox_pending", 0) == 0
