@@ -55,8 +55,12 @@ def event_id(carrier: str, tracking_number: str, occurred_at: datetime, carrier_
 
 
 def shipment_key(carrier: str, tracking_number: str) -> str:
-    """The folded start of every event key of one shipment, computed once per shipment on hot paths."""
-    return _fold("v1" + _NUL + carrier + _NUL + tracking_number)
+    """The folded start of every event key of one shipment, computed once per shipment on hot paths.
+
+    Not cached: tracking numbers rarely repeat across documents, and a cache
+    keyed by them would only grow with the number of shipments seen.
+    """
+    return _fold_text("v1" + _NUL + carrier + _NUL + tracking_number)
 
 
 def shipment_event_id(key: str, occurred_at: datetime, carrier_code: str | None, description: str,
