@@ -48,8 +48,10 @@ class EmbeddedNormalizer:
     cannot be woken and polls every `idle_poll` seconds while idle.
     """
 
-    def __init__(self, store: Store, wake: asyncio.Event, *, batch: int = 64, idle_poll: float = 1.0) -> None:
+    def __init__(self, store: Store, wake: asyncio.Event, *, batch: int = 64, idle_poll: float = 1.0,
+                 max_attempts: int = 5) -> None:
         self._store, self._wake, self._batch, self._idle_poll = store, wake, batch, idle_poll
+        self._max_attempts = max_attempts
         self._task: asyncio.Task | None = None
         self._stopping = False
         self.processed = 0
@@ -65,11 +67,31 @@ class EmbeddedNormalizer:
             rows = await self._store.claim(self._batch)
             if not rows:
                 return total
-            report = await process(self._store, rows)
+            try:
+                report = await process(self._store, rows)
+            except Exception:
+                log.exception("normalizer transaction failed for %d rows; retrying them one by one", len(rows))
+                await self._one_by_one(rows)
+            else:
+                if report.outbox_seqs:
+                    self.published.set()
             total += len(rows)
             self.processed += len(rows)
-            if report.outbox_seqs:
-                self.published.set()
+
+    async def _one_by_one(self, rows: list[InboxRow]) -> None:
+        """Isolate the row that breaks a batch: it is retried a bounded number of times, then dead."""
+        for row in rows:
+            try:
+                report = await process(self._store, [row])
+            except Exception as exc:
+                attempts = row.attempts + 1
+                state = "dead" if attempts >= self._max_attempts else "pending"
+                reason = f"attempt {attempts}: {type(exc).__name__}: {exc}"
+                log.warning("inbox row %s failed (%s); now %s", row.id, reason, state)
+                await self._store.mark([row.id], state, reason, attempt=True)
+            else:
+                if report.outbox_seqs:
+                    self.published.set()
 
     async def _run(self) -> None:
         while not self._stopping:

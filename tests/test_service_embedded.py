@@ -279,3 +279,29 @@ async def test_oversized_chunked_body_without_length_is_refused(aiohttp_client, 
     resp = await client.post("/webhooks/ups", data=chunks(), headers=JSON)
     assert resp.status == 413
     assert (await client.app[STORE].counts()).get("inbox_pending", 0) == 0
+
+
+async def test_a_document_that_breaks_the_transaction_is_retried_then_dead(client, monkeypatch):
+    from service.store import effects
+
+    real = effects._apply_shipment
+
+    def broken(conn, shipment, inbox_id, report, now):
+        if shipment.tracking_number == "1ZPOISON0000000001":
+            raise RuntimeError("simulated defect")
+        return real(conn, shipment, inbox_id, report, now)
+
+    monkeypatch.setattr(effects, "_apply_shipment", broken)
+    good = ups_track(TN, [("origin", "20260301", "180000")])
+    poison = ups_track("1ZPOISON0000000001", [("origin", "20260301", "180000")])
+    poison_id = (await (await post(client, poison)).json())["id"]
+    await post(client, good)
+    for _ in range(10):
+        await settle(client)
+        row = (await client.app[STORE].inbox_rows([int(poison_id)]))[0]
+        if row.state == "dead":
+            break
+    assert row.state == "dead" and row.attempts == 5 and "simulated defect" in row.reason
+    assert [e["subject"] for e in await feed(client)] == [TN]  # the good document was not held back
+    dlq = await (await client.get("/v1/admin/dlq", headers={"Authorization": "Bearer s3cret"})).json()
+    assert [i["id"] for i in dlq["items"]] == [poison_id]
