@@ -1,0 +1,227 @@
+"""The normalize consumer: messages name inbox rows; the store does the work, then we ack.
+
+A message carries the raw document, but the row in the shared SQLite file is
+the source of truth: the consumer loads it by `inbox-id` and hands a batch of
+rows to `normalizer.process`, which applies them in one transaction. Acks go
+out only after that commit, so a crash in between means a redelivery, and a
+redelivery is harmless: rows already done/quarantined/dead are acked without
+work, and event ids already stored insert nothing.
+
+Failures are routed, never spun on: an exception while processing (the
+parsers do not raise; this is the store or a bug) republishes a copy to the
+next retry tier (with a confirm) and acks the original; after the last tier
+the row is marked `dead` with the reason (the store is the DLQ of record,
+listed and replayed by the admin API). A message redelivered up to the queue's
+delivery limit (a consumer crashing on it, or losing its connection each time)
+is marked dead before the broker would dead-letter it. A message that names
+no row of this store goes to the broker DLQ (`reject`), where an operator can
+see it.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import aio_pika
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractQueue, AbstractRobustChannel
+
+from .. import normalizer
+from ..config import Settings
+from ..store import InboxRow, Store
+from .link import Link
+from .relay import PUBLISH_TIMEOUT
+
+log = logging.getLogger(__name__)
+
+FINAL = ("done", "quarantined", "dead")  # states a message for the row has nothing left to do
+_STOP = None
+
+
+def _int_header(message: AbstractIncomingMessage, name: str) -> int | None:
+    value = (message.headers or {}).get(name)
+    try:
+        return int(value) if value is not None else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+async def _settle(action: Awaitable[None]) -> None:
+    """Await an ack/nack/reject; after a lost channel the tag is void and the broker redelivers (harmless)."""
+    try:
+        await action
+    except Exception as exc:
+        log.debug("could not settle a delivery (%s); it will be redelivered", exc)
+
+
+class NormalizeConsumer:
+    def __init__(self, store: Store, link: Link, settings: Settings,
+                 on_events: Callable[[], None] | None = None) -> None:
+        self._store, self._link, self._settings, self._on_events = store, link, settings, on_events
+        self._deliveries: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
+        self._channel: AbstractRobustChannel | None = None
+        self._publisher: AbstractRobustChannel | None = None
+        self._retry: AbstractExchange | None = None
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+        self._task: asyncio.Task | None = None
+        self.subscribed = asyncio.Event()
+        self.processed = self.skipped = self.retried = self.dead = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="normalize-consumer")
+
+    # --- subscription --------------------------------------------------------------------
+    async def _subscribe(self) -> None:
+        topology = self._link.topology
+        while True:
+            try:
+                self._publisher = await self._link.channel(confirms=True, on_return_raises=True)
+                self._retry = await self._publisher.get_exchange(topology.retry, ensure=False)
+                self._channel = await self._link.channel(prefetch=self._settings.prefetch)
+                # Declared here too (same arguments) so the robust channel restores queue and consumer.
+                self._queue = await self._channel.declare_queue(
+                    topology.normalize, durable=True, arguments=topology.normalize_arguments())
+                self._tag = await self._queue.consume(self._deliveries.put, no_ack=False)
+                self.subscribed.set()
+                return
+            except Exception as exc:
+                log.warning("normalize consumer could not subscribe (%s: %s); retrying", type(exc).__name__, exc)
+                await self._close_channels()
+                await asyncio.sleep(1.0)
+
+    async def _run(self) -> None:
+        await self._subscribe()
+        limit = max(1, self._settings.normalize_batch)
+        while True:
+            first = await self._deliveries.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < limit and not self._deliveries.empty():
+                item = self._deliveries.get_nowait()
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            try:
+                await self._handle(batch)
+            except Exception:  # never lose the loop; unsettled deliveries come back after a reconnect
+                log.exception("normalize batch of %d failed unexpectedly", len(batch))
+                for message in batch:
+                    await _settle(message.nack(requeue=True))
+                await asyncio.sleep(1.0)
+            if stop:
+                return
+
+    # --- one batch ---------------------------------------------------------------------
+    async def _handle(self, batch: list[AbstractIncomingMessage]) -> None:
+        ids = {id(m): _int_header(m, "inbox-id") for m in batch}
+        known = {row.id: row for row in await self._store.inbox_rows(
+            sorted({i for i in ids.values() if i is not None}))}
+        todo: list[tuple[AbstractIncomingMessage, InboxRow]] = []
+        for message in batch:
+            row = known.get(ids[id(message)])  # type: ignore[arg-type]
+            if row is None:
+                log.error("message %s names no inbox row of this store; sent to the DLQ", message.message_id)
+                await _settle(message.reject(requeue=False))
+            elif row.state in FINAL:
+                self.skipped += 1
+                await _settle(message.ack())
+            elif (_int_header(message, "x-delivery-count") or 0) >= self._settings.delivery_limit:
+                await self._dead(message, row, f"redelivered {self._settings.delivery_limit} times without an ack "
+                                               "(consumer crashed or lost its connection while processing)")
+            else:
+                todo.append((message, row))
+        if todo:
+            await self._process(todo)
+
+    async def _process(self, todo: list[tuple[AbstractIncomingMessage, InboxRow]]) -> None:
+        try:
+            applied = await normalizer.process(self._store, [row for _, row in todo])
+        except Exception as exc:
+            if len(todo) > 1:  # find the row(s) at fault; the others should not pay for them
+                for item in todo:
+                    await self._process([item])
+                return
+            await self._failed(*todo[0], exc)
+            return
+        for message, _ in todo:  # the transaction committed: now, and only now, ack
+            await _settle(message.ack())
+        self.processed += len(todo)
+        if applied.outbox_seqs and self._on_events is not None:
+            self._on_events()
+
+    async def _failed(self, message: AbstractIncomingMessage, row: InboxRow, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {exc}"[:1000]
+        attempt = _int_header(message, "attempt") or 0
+        tiers = self._link.topology.retry_tiers
+        if attempt >= len(tiers):
+            await self._dead(message, row, f"failed {attempt + 1} times; last error: {reason}")
+            return
+        log.warning("inbox row %s failed (attempt %d): %s; retrying via %s", row.id, attempt, reason, tiers[attempt])
+        # Broker-set headers (x-delivery-count, x-death, ...) describe the old message, not the copy.
+        headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
+        headers.update({"attempt": attempt + 1, "x-last-error": reason})
+        copy = aio_pika.Message(message.body, headers=headers, content_type=message.content_type,
+                                message_id=message.message_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        try:
+            assert self._retry is not None
+            await asyncio.wait_for(self._retry.publish(copy, routing_key=tiers[attempt], mandatory=True),
+                                   PUBLISH_TIMEOUT)
+        except Exception as publish_exc:  # the original is not acked: it comes back, nothing is lost
+            log.warning("retry publish for row %s failed (%s); requeueing", row.id, publish_exc)
+            await asyncio.sleep(1.0)
+            await _settle(message.nack(requeue=True))
+            return
+        try:
+            await self._store.mark([row.id], "queued", reason, attempt=True)  # visible in the store
+        except Exception:
+            log.debug("could not record the attempt of row %s", row.id, exc_info=True)
+        self.retried += 1
+        await _settle(message.ack())
+
+    async def _dead(self, message: AbstractIncomingMessage, row: InboxRow, reason: str) -> None:
+        try:
+            await self._store.mark([row.id], "dead", reason, attempt=True)
+        except Exception as exc:
+            log.warning("could not mark row %s dead (%s); requeueing", row.id, exc)
+            await asyncio.sleep(1.0)
+            await _settle(message.nack(requeue=True))
+            return
+        log.error("inbox row %s is dead: %s", row.id, reason)
+        self.dead += 1
+        await _settle(message.ack())
+
+    # --- shutdown ----------------------------------------------------------------------
+    async def stop(self, timeout: float) -> None:
+        """Stop deliveries, finish what was delivered (bounded), close the channels.
+
+        What is still unacked when the channels close goes back to the queue
+        for another consumer: finishing is a courtesy, not a requirement.
+        """
+        if self._queue is not None and self._tag is not None and self._link.connected:
+            try:
+                await asyncio.wait_for(self._queue.cancel(self._tag), 5.0)
+            except Exception as exc:
+                log.debug("basic.cancel failed (%s)", exc)
+        task, self._task = self._task, None
+        if task is not None:
+            if self.subscribed.is_set():
+                self._deliveries.put_nowait(_STOP)
+                await asyncio.wait({task}, timeout=timeout)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self._close_channels()
+
+    async def _close_channels(self) -> None:
+        channels, self._channel, self._publisher = (self._channel, self._publisher), None, None
+        if not self._link.connected:
+            return  # nothing to say to an absent broker; closing the connection ends the channels
+        for channel in channels:
+            if channel is not None and not channel.is_closed:
+                try:
+                    await asyncio.wait_for(channel.close(), 5.0)
+                except Exception as exc:
+                    log.debug("channel close failed (%s)", exc)

@@ -1,0 +1,221 @@
+"""The two relays: SQLite rows -> broker, marked only after the broker confirmed them.
+
+Both follow one loop: wait until the link is ready, read a window of rows,
+publish them all at once (up to `publish_window` unconfirmed publishes in
+flight: ~8,500 msg/s here, against ~1,300 when awaiting each confirm), and
+record only the rows whose confirm arrived. A row whose publish failed
+(nack, return, connection lost, timeout) stays pending/unsent and goes out
+again on a later pass: at-least-once, and consumers are idempotent.
+
+- `InboxRelay`: `pending` inbox rows -> `carrier-events.raw`, routing key
+  `normalize`, **mandatory** on a channel with `on_return_raises`: the
+  normalize queue must always exist, so an unroutable document is an error
+  that keeps the row pending, never a silent drop. Rows become `queued`.
+- `OutboxRelay`: `unsent` outbox rows -> `shipment-events` with the row's
+  routing key, **not mandatory**: an exchange without subscribers is a normal
+  state (no OMS queue bound yet), and with mandatory publishing every such
+  event would bounce forever and block the rows behind it. The event is
+  "sent" once the broker has taken it; `/v1/events` keeps the full feed.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timezone
+from typing import TypeVar
+
+import aio_pika
+import orjson
+from aio_pika.abc import AbstractExchange, AbstractRobustChannel
+
+from taxonomy.models import utc_text
+
+from ..cloudevents import CONTENT_TYPE, EVENT_TYPE
+from ..store import InboxRow, Store
+from .link import Link
+from .topology import NORMALIZE_KEY
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT = 30.0  # seconds for one publish and its confirm
+POLL_INTERVAL = 1.0  # seconds between passes when nothing woke the relay
+T = TypeVar("T")
+
+
+class Unconfirmed(Exception):
+    """Some publishes of a window were not confirmed; their rows stay pending/unsent."""
+
+
+def raw_message(row: InboxRow, attempt: int = 0) -> aio_pika.Message:
+    """The normalize queue's message: the stored document verbatim, the row id to load it by."""
+    return aio_pika.Message(
+        row.body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, content_type=row.content_type,
+        message_id=f"inbox-{row.id}",
+        headers={"inbox-id": row.id, "source": row.source, "content-type": row.content_type or "",
+                 "attempt": attempt})
+
+
+async def publish_window(items: Sequence[T], publish: Callable[[T], Awaitable[object]]) -> list[T]:
+    """Publish all items concurrently; the items the broker confirmed, in order."""
+    async def one(item: T) -> object:
+        return await asyncio.wait_for(publish(item), PUBLISH_TIMEOUT)
+
+    results = await asyncio.gather(*(one(i) for i in items), return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        log.warning("%d of %d publishes not confirmed (first: %s: %s); they will be retried",
+                    len(failures), len(items), type(failures[0]).__name__, failures[0])
+    return [item for item, r in zip(items, results) if not isinstance(r, BaseException)]
+
+
+def _mark_queued(conn: sqlite3.Connection, ids: list[int]) -> None:
+    now = utc_text(datetime.now(timezone.utc))
+    with conn:
+        conn.executemany("UPDATE inbox SET state = 'queued', updated_at = ? WHERE id = ? AND state = 'pending'",
+                         [(now, i) for i in ids])
+
+
+async def mark_queued(store: Store, ids: list[int]) -> None:
+    """pending -> queued, and only from pending.
+
+    A consumer may already have quarantined (or finished) the row before this
+    relay saw the confirm; `Store.mark` would overwrite 'quarantined' with
+    'queued' and strand the row. Runs on the store's writer thread like every
+    other write; a public conditional mark on the store port would replace
+    this reach into it.
+    """
+    await store._write(_mark_queued, ids)  # noqa: SLF001
+
+
+class _Relay:
+    """The shared loop: wake on an event or poll, one window per pass, back off on failure."""
+
+    name = "relay"
+
+    def __init__(self, store: Store, link: Link, wake: asyncio.Event, window: int) -> None:
+        self._store, self._link, self._wake, self._window = store, link, wake, max(1, window)
+        self._channel: AbstractRobustChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+        self._busy = False  # inside a pass: stop() lets it finish rather than cut it between confirm and mark
+        self.published = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def _exchange_for(self, name: str, *, on_return_raises: bool) -> AbstractExchange:
+        if self._exchange is None or self._channel is None or self._channel.is_closed:
+            # A robust channel outlives reconnects; one closed for good (rare) is replaced.
+            self._channel = await self._link.channel(confirms=True, on_return_raises=on_return_raises)
+            self._exchange = await self._channel.get_exchange(name, ensure=False)
+        return self._exchange
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            await self._link.ready.wait()
+            self._wake.clear()
+            self._busy = True
+            failed = full = False
+            try:
+                full = await self.pass_once()
+            except Unconfirmed:
+                failed = True  # already logged by publish_window
+            except Exception:
+                log.exception("%s pass failed; retrying", self.name)
+                failed = True
+            finally:
+                self._busy = False
+            if self._stopping:
+                return
+            if failed:
+                await asyncio.sleep(POLL_INTERVAL)  # back off; the rows are still pending/unsent
+                continue
+            if full:
+                continue  # more rows are waiting: no sleep between full windows
+            try:
+                await asyncio.wait_for(self._wake.wait(), POLL_INTERVAL)
+            except asyncio.TimeoutError:
+                pass
+
+    async def pass_once(self) -> bool:
+        """Publish one window; True if it was full (more may wait). Raises `Unconfirmed` after recording
+        what was confirmed if some publishes were not."""
+        raise NotImplementedError
+
+    async def flush(self, deadline: float) -> None:
+        """Publish what is waiting, once, until done or the monotonic deadline (shutdown)."""
+        while self._link.connected and time.monotonic() < deadline:
+            try:
+                full = await asyncio.wait_for(self.pass_once(), max(0.1, deadline - time.monotonic()))
+            except (Exception, asyncio.TimeoutError):  # Unconfirmed included: no retry loop at shutdown
+                log.warning("%s flush stopped early; rows stay for the next start", self.name, exc_info=True)
+                return
+            if not full:
+                return
+
+    async def stop(self, timeout: float) -> None:
+        """Stop the loop; a pass in flight may finish (bounded), an idle wait is cut at once."""
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if self._busy:
+            await asyncio.wait({task}, timeout=timeout)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    async def close_channel(self) -> None:
+        channel, self._channel, self._exchange = self._channel, None, None
+        if channel is not None and not channel.is_closed:
+            try:
+                await asyncio.wait_for(channel.close(), 5.0)
+            except Exception as exc:  # the connection closes next anyway
+                log.debug("%s channel close failed (%s)", self.name, exc)
+
+
+class InboxRelay(_Relay):
+    name = "inbox-relay"
+
+    async def pass_once(self) -> bool:
+        rows = await self._store.pending(self._window)
+        if not rows:
+            return False
+        exchange = await self._exchange_for(self._link.topology.raw, on_return_raises=True)
+        confirmed = await publish_window(
+            rows, lambda row: exchange.publish(raw_message(row), routing_key=NORMALIZE_KEY, mandatory=True))
+        if confirmed:
+            await mark_queued(self._store, [row.id for row in confirmed])
+            self.published += len(confirmed)
+        if len(confirmed) < len(rows):
+            raise Unconfirmed(len(rows) - len(confirmed))
+        return len(rows) == self._window
+
+
+def event_message(body: bytes) -> aio_pika.Message:
+    """A CloudEvent in structured mode; message_id = the event id, so subscribers can dedupe."""
+    event = orjson.loads(body)
+    return aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, content_type=CONTENT_TYPE,
+                            message_id=str(event.get("id", "")), type=str(event.get("type", EVENT_TYPE)))
+
+
+class OutboxRelay(_Relay):
+    name = "outbox-relay"
+
+    async def pass_once(self) -> bool:
+        rows = await self._store.unsent(self._window)
+        if not rows:
+            return False
+        exchange = await self._exchange_for(self._link.topology.events, on_return_raises=False)
+        confirmed = await publish_window(
+            rows, lambda row: exchange.publish(event_message(row[2]), routing_key=row[1], mandatory=False))
+        if confirmed:
+            await self._store.mark_sent([seq for seq, _, _ in confirmed])
+            self.published += len(confirmed)
+        if len(confirmed) < len(rows):
+            raise Unconfirmed(len(rows) - len(confirmed))
+        return len(rows) == self._window

@@ -1,0 +1,284 @@
+"""RabbitMQ mode under trouble: broker outage, failing normalizations, competing workers, shutdown and restart."""
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from service import normalizer
+from service.amqp import bus as amqp_bus
+from service.amqp.relay import mark_queued, raw_message
+from service.amqp.topology import NORMALIZE_KEY
+from service.amqp.worker import run_worker
+from service.app import create_app
+from service.keys import BUS, STORE
+from service.store import Incoming, Store
+from tests.docs import stream_number, ups_track
+from tests.test_amqp import post, settled
+from tests.test_amqp_support import (  # noqa: F401 - fixtures
+    AMQP_URL, aiohttp_client, broker, client, close_connections_named, eventually, queue_depth, settings, subscriber,
+    topology)
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN = {"Authorization": "Bearer s3cret"}
+
+
+def docs(first: int, count: int) -> list[bytes]:
+    """One document per shipment, one scan each: one event per document."""
+    return [ups_track(stream_number(i), [("origin", "20260301", "180000")]) for i in range(first, first + count)]
+
+
+async def post_all(client, bodies: list[bytes]) -> list[dict]:
+    return list(await asyncio.gather(*(post(client, body) for body in bodies)))
+
+
+async def test_broker_outage_intake_keeps_accepting_and_everything_goes_out_after_reconnect(
+        aiohttp_client, settings, subscriber):
+    # A 2 s reconnect interval keeps the outage open long enough to look at it.
+    client = await aiohttp_client(create_app(replace(settings, amqp_url=AMQP_URL + "?reconnect_interval=2")))
+    bus, store = client.app[BUS], client.app[STORE]
+    await post_all(client, docs(0, 10))
+    await subscriber.wait_for(10)
+
+    assert await close_connections_named(bus.connection_name) == 1
+    await eventually(lambda: not bus.connected, 5, lambda: "the bus never noticed the outage")
+    answers = await post_all(client, docs(10, 20))  # intake only needs SQLite
+    assert all(not a["duplicate"] for a in answers)
+    ready = await client.get("/readyz")
+    assert not bus.connected, "reconnected too early to observe the outage"
+    assert ready.status == 503 and (await ready.json())["broker"] == "disconnected"
+    assert (await store.counts()).get("inbox_pending") == 20  # relays paused: nothing claimed as sent
+
+    await eventually(lambda: bus.connected, 10, lambda: "never reconnected")
+    await subscriber.wait_for(30, timeout=20)
+    await settled(client)
+    # At-least-once: a subscriber may see an id twice; it must see every id.
+    assert len(set(subscriber.ids)) == 30
+    assert (await store.counts())["events"] == 30
+    assert (await client.get("/readyz")).status == 200
+
+
+async def test_a_transient_failure_goes_through_a_retry_tier_then_succeeds(client, subscriber, monkeypatch):
+    real = normalizer.process
+    failures: list[int] = []  # sizes of the failed calls
+
+    async def flaky(store, rows):
+        # Fails any batch holding the row, and the row alone once: the consumer first isolates the row
+        # (its batch mates succeed), then sends it to the retry tier; the copy from the tier succeeds.
+        if any(b"1ZTEST000000000001" in r.body for r in rows) and (len(rows) > 1 or 1 not in failures):
+            failures.append(len(rows))
+            raise sqlite3.OperationalError("database is locked (injected)")
+        return await real(store, rows)
+
+    monkeypatch.setattr(normalizer, "process", flaky)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    answers = await post_all(client, docs(0, 3))
+    await subscriber.wait_for(3)
+    await settled(client)
+    consumer = client.app[BUS].consumer
+    assert failures[-1] == 1 and failures.count(1) == 1 and consumer.retried == 1 and consumer.dead == 0
+    assert loop.time() - started >= 0.2  # the first tier's delay was waited out
+    rows = await client.app[STORE].inbox_rows([int(a["id"]) for a in answers])
+    assert [r.state for r in rows] == ["done"] * 3
+    assert sorted(r.attempts for r in rows) == [0, 0, 1]  # the failure is recorded on its row only
+    assert len(set(subscriber.ids)) == 3 == len(subscriber.ids)
+
+
+async def test_a_persistent_failure_ends_dead_after_the_tiers_and_can_be_replayed(
+        client, subscriber, broker, topology, monkeypatch):
+    real = normalizer.process
+
+    async def broken(store, rows):
+        if any(b"1ZTEST000000000007" in r.body for r in rows):
+            raise sqlite3.OperationalError("disk I/O error (injected)")
+        return await real(store, rows)
+
+    monkeypatch.setattr(normalizer, "process", broken)
+    [answer] = await post_all(client, docs(7, 1))
+    store, consumer = client.app[STORE], client.app[BUS].consumer
+
+    async def dead() -> bool:
+        return (await store.inbox_rows([int(answer["id"])]))[0].state == "dead"
+
+    await eventually(dead, 10, lambda: f"retried {consumer.retried}, dead {consumer.dead}")
+    row = (await store.inbox_rows([int(answer["id"])]))[0]
+    assert row.attempts == 1 + len(topology.retry_tiers) and "disk I/O error (injected)" in row.reason
+    assert consumer.retried == len(topology.retry_tiers) and consumer.dead == 1
+    await asyncio.sleep(sum(topology.retry_delays_ms) / 1000 + 0.2)  # nothing is still going round
+    for queue in (topology.normalize, *topology.retry_tiers):
+        assert await queue_depth(broker, queue) == 0, queue
+    assert subscriber.messages == [] and consumer.retried == len(topology.retry_tiers)
+
+    listed = await (await client.get("/v1/admin/dlq", headers=ADMIN)).json()
+    assert [(i["id"], i["state"]) for i in listed["items"]] == [(answer["id"], "dead")]
+    monkeypatch.setattr(normalizer, "process", real)  # "the fix is deployed"
+    replay = await client.post(f"/v1/admin/dlq/{answer['id']}/replay", headers=ADMIN)
+    assert replay.status == 202
+    await subscriber.wait_for(1)
+    await settled(client)
+    assert (await store.inbox_rows([int(answer["id"])]))[0].state == "done"
+
+
+WORKER = """
+import asyncio, json, logging, sys
+import service.amqp.topology as topology
+topology.NAME_PREFIX = sys.argv[1]
+from service.amqp.worker import run_worker
+from service.config import Settings
+logging.basicConfig(level=logging.WARNING)
+settings = Settings(db=sys.argv[2], amqp_url=sys.argv[3], prefetch=8, normalize_batch=8,
+                    retry_delays_ms=(200, 400))
+print(json.dumps(asyncio.run(run_worker(settings))), flush=True)
+"""
+
+
+async def test_two_workers_and_serve_share_the_load_without_double_effects(
+        aiohttp_client, settings, subscriber, broker, topology):
+    settings = replace(settings, prefetch=8, normalize_batch=8)
+    client = await aiohttp_client(create_app(settings))  # creates the schema before the workers open the file
+    workers = [await asyncio.create_subprocess_exec(
+        sys.executable, "-c", WORKER, topology.prefix, settings.db, AMQP_URL, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for _ in range(2)]
+    try:
+        async def three_consumers() -> bool:
+            channel = await broker.channel()
+            ok = await (await channel.get_underlay_channel()).queue_declare(queue=topology.normalize, passive=True)
+            await channel.close()
+            return ok.consumer_count == 3
+
+        await eventually(three_consumers, 15, lambda: "workers did not subscribe")
+        total = 150
+        for start in range(0, total, 50):
+            await post_all(client, docs(start, 50))
+        await subscriber.wait_for(total, timeout=20)
+        await settled(client)
+    finally:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.send_signal(signal.SIGTERM)
+        outputs = [await asyncio.wait_for(w.communicate(), 20) for w in workers]
+    stats = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
+    assert all(w.returncode == 0 for w in workers), [err.decode()[-2000:] for _, err in outputs]
+    serve = client.app[BUS].consumer
+    assert all(s["processed"] > 0 for s in stats), stats  # both workers took a share
+    assert serve.processed + sum(s["processed"] for s in stats) == total  # each document exactly once
+    assert len(set(subscriber.ids)) == total
+    assert (await client.app[STORE].counts())["events"] == total
+
+
+async def test_serve_without_an_in_process_normalizer_leaves_the_documents_to_a_worker(
+        aiohttp_client, settings, subscriber, broker, topology):
+    settings = replace(settings, in_process_normalizer=False)
+    client = await aiohttp_client(create_app(settings))
+    await post_all(client, docs(0, 10))
+
+    async def all_queued() -> bool:
+        return await queue_depth(broker, topology.normalize) == 10
+
+    await eventually(all_queued, 10, lambda: "the documents did not reach the normalize queue")
+    assert subscriber.messages == [] and (await client.app[STORE].counts()).get("inbox_queued") == 10
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(settings, stop))
+    await subscriber.wait_for(10)  # normalized by the worker, published by serve's outbox relay
+    stop.set()
+    stats = await asyncio.wait_for(worker, 10)
+    assert stats == {"processed": 10, "skipped": 0, "retried": 0, "dead": 0}
+    await settled(client)
+
+
+async def test_shutdown_loses_nothing_and_a_restart_finishes_the_work(aiohttp_client, settings, subscriber, broker,
+                                                                     topology):
+    first = await aiohttp_client(create_app(settings))
+    answers = await post_all(first, docs(0, 30))
+    await subscriber.wait_for(1)  # normalizing is under way
+    answers += await post_all(first, docs(30, 30))
+    await first.close()  # graceful: stop consuming, finish the batch in hand, flush the relays
+
+    with sqlite3.connect(settings.db) as db:
+        states = dict(db.execute("SELECT state, COUNT(*) FROM inbox GROUP BY state").fetchall())
+        unsent = db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+    assert sum(states.values()) == len(answers) == 60
+    assert states.get("done", 0) >= 1 and states.get("pending", 0) == 0 and unsent == 0, (states, unsent)
+    # ... done rows' events and the stored documents were published by the closing flush
+    assert await queue_depth(broker, topology.normalize) == states.get("queued", 0)  # waiting in the broker
+
+    second = await aiohttp_client(create_app(settings))
+    await subscriber.wait_for(60, timeout=20)
+    await settled(second)
+    assert len(set(subscriber.ids)) == 60
+
+
+async def test_the_service_starts_and_accepts_while_the_broker_is_down(aiohttp_client, settings, subscriber,
+                                                                       unused_tcp_port, monkeypatch):
+    monkeypatch.setattr(amqp_bus, "START_WAIT", 0.2)
+    down = replace(settings, amqp_url=f"amqp://guest:guest@127.0.0.1:{unused_tcp_port}/")
+    first = await aiohttp_client(create_app(down))
+    await post_all(first, docs(0, 5))
+    ready = await first.get("/readyz")
+    assert ready.status == 503 and (await ready.json())["broker"] == "disconnected"
+    started = time.monotonic()
+    await first.close()
+    assert time.monotonic() - started < 3  # no waiting on a broker that is not there
+    with sqlite3.connect(settings.db) as db:
+        assert db.execute("SELECT state, COUNT(*) FROM inbox GROUP BY state").fetchall() == [("pending", 5)]
+
+    second = await aiohttp_client(create_app(settings))  # the broker is back
+    await subscriber.wait_for(5)
+    await settled(second)
+
+
+async def test_marking_queued_never_overwrites_a_row_a_consumer_already_settled(tmp_path):
+    """The confirm can reach the relay after a consumer finished the row; the row must keep its outcome."""
+    store = Store(tmp_path / "x.db")
+    await store.open()
+    try:
+        ids = [a.id for a in await store.accept(
+            [Incoming("ups", body, "application/json", {}) for body in (b"1", b"2", b"3", b"4")])]
+        await store.mark([ids[0]], "quarantined", "unparseable")
+        await store.mark([ids[1]], "done")
+        await store.mark([ids[2]], "dead", "failed 3 times")
+        await mark_queued(store, ids)
+        rows = sorted(await store.inbox_rows(ids), key=lambda r: r.id)
+        assert [r.state for r in rows] == ["quarantined", "done", "dead", "queued"]
+        assert rows[0].reason == "unparseable"
+    finally:
+        await store.close()
+
+
+async def test_a_message_redelivered_up_to_the_limit_marks_its_row_dead_instead_of_looping(
+        aiohttp_client, settings, broker, topology):
+    """A consumer that dies on a document (OOM, kill -9) makes the broker redeliver it; the last allowed
+    delivery is recorded as dead in the store (admin API, replay) instead of vanishing into the broker DLQ."""
+    store = Store(settings.db)
+    await store.open()
+    [accepted] = await store.accept([Incoming("ups", docs(3, 1)[0], "application/json", {})])
+    await store.mark([accepted.id], "queued")  # what the relay does after the confirm
+    [row] = await store.inbox_rows([accepted.id])
+    await store.close()
+    channel = await broker.channel(publisher_confirms=True, on_return_raises=True)
+    raw = await channel.get_exchange(topology.raw, ensure=False)
+    await raw.publish(raw_message(row), routing_key=NORMALIZE_KEY, mandatory=True)
+    normalize = await channel.get_queue(topology.normalize, ensure=False)
+    for _ in range(settings.delivery_limit):  # the crashed consumers: delivered, never acked
+        message = None
+        while message is None:
+            message = await normalize.get(fail=False)
+        await message.nack(requeue=True)
+    await channel.close()
+
+    client = await aiohttp_client(create_app(settings))
+    app_store, consumer = client.app[STORE], client.app[BUS].consumer
+
+    async def dead() -> bool:
+        return (await app_store.inbox_rows([row.id]))[0].state == "dead"
+
+    await eventually(dead, 10, lambda: "the row was not marked dead")
+    assert consumer.dead == 1 and consumer.processed == 0
+    assert "redelivered" in (await app_store.inbox_rows([row.id]))[0].reason
+    assert await queue_depth(broker, topology.dlq) == 0  # recorded in the store, not left to the broker
