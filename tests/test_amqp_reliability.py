@@ -12,7 +12,7 @@ from pathlib import Path
 
 from service import normalizer
 from service.amqp import bus as amqp_bus
-from service.amqp.relay import mark_queued, raw_message
+from service.amqp.relay import raw_message
 from service.amqp.topology import NORMALIZE_KEY
 from service.amqp.worker import run_worker
 from service.app import create_app
@@ -243,7 +243,7 @@ async def test_marking_queued_never_overwrites_a_row_a_consumer_already_settled(
         await store.mark([ids[0]], "quarantined", "unparseable")
         await store.mark([ids[1]], "done")
         await store.mark([ids[2]], "dead", "failed 3 times")
-        await mark_queued(store, ids)
+        await store.mark_queued(ids)
         rows = sorted(await store.inbox_rows(ids), key=lambda r: r.id)
         assert [r.state for r in rows] == ["quarantined", "done", "dead", "queued"]
         assert rows[0].reason == "unparseable"

@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timezone
 from typing import TypeVar
 
 import aio_pika
 import orjson
 from aio_pika.abc import AbstractExchange, AbstractRobustChannel
 
-from taxonomy.models import utc_text
 
 from ..cloudevents import CONTENT_TYPE, EVENT_TYPE
 from ..store import InboxRow, Store
@@ -69,25 +66,6 @@ async def publish_window(items: Sequence[T], publish: Callable[[T], Awaitable[ob
         log.warning("%d of %d publishes not confirmed (first: %s: %s); they will be retried",
                     len(failures), len(items), type(failures[0]).__name__, failures[0])
     return [item for item, r in zip(items, results) if not isinstance(r, BaseException)]
-
-
-def _mark_queued(conn: sqlite3.Connection, ids: list[int]) -> None:
-    now = utc_text(datetime.now(timezone.utc))
-    with conn:
-        conn.executemany("UPDATE inbox SET state = 'queued', updated_at = ? WHERE id = ? AND state = 'pending'",
-                         [(now, i) for i in ids])
-
-
-async def mark_queued(store: Store, ids: list[int]) -> None:
-    """pending -> queued, and only from pending.
-
-    A consumer may already have quarantined (or finished) the row before this
-    relay saw the confirm; `Store.mark` would overwrite 'quarantined' with
-    'queued' and strand the row. Runs on the store's writer thread like every
-    other write; a public conditional mark on the store port would replace
-    this reach into it.
-    """
-    await store._write(_mark_queued, ids)  # noqa: SLF001
 
 
 class _Relay:
@@ -189,7 +167,7 @@ class InboxRelay(_Relay):
         confirmed = await publish_window(
             rows, lambda row: exchange.publish(raw_message(row), routing_key=NORMALIZE_KEY, mandatory=True))
         if confirmed:
-            await mark_queued(self._store, [row.id for row in confirmed])
+            await self._store.mark_queued([row.id for row in confirmed])
             self.published += len(confirmed)
         if len(confirmed) < len(rows):
             raise Unconfirmed(len(rows) - len(confirmed))

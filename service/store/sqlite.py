@@ -140,6 +140,14 @@ class SqliteStore:
     async def mark(self, ids: list[int], state: str, reason: str | None = None, *, attempt: bool = False) -> None:
         await self._write(_mark, ids, state, reason, attempt)
 
+    async def mark_queued(self, ids: list[int]) -> None:
+        """pending -> queued (the broker confirmed the document), and only from pending.
+
+        A consumer may have finished or quarantined the row before the relay
+        saw the confirm; that later state must stand.
+        """
+        await self._write(_mark_queued, ids)
+
     # --- outbox ---------------------------------------------------------------------------
     async def events_after(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         return await self._read(_events_after, after, limit)
@@ -258,6 +266,13 @@ def _mark(conn: sqlite3.Connection, ids: list[int], state: str, reason: str | No
             "UPDATE inbox SET state = ?, reason = COALESCE(?, reason), attempts = attempts + ?, updated_at = ? "
             "WHERE id = ? AND state NOT IN ('done')",
             [(state, reason, 1 if attempt else 0, _now(), i) for i in ids])
+
+
+def _mark_queued(conn: sqlite3.Connection, ids: list[int]) -> None:
+    now = _now()
+    with conn:
+        conn.executemany("UPDATE inbox SET state = 'queued', updated_at = ? WHERE id = ? AND state = 'pending'",
+                         [(now, i) for i in ids])
 
 
 def _events_after(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, bytes]]:
