@@ -17,6 +17,7 @@ class Settings:
     port: int = 8080
     db: str = "./data/carrier-events.db"
     amqp_url: str | None = None  # None: embedded bus
+    amqp_prefix: str = ""  # prepended to every exchange and queue name (several deployments on one broker)
     admin_token: str | None = None  # None: admin endpoints refuse everyone
     max_body_bytes: int = 10 * 1024 * 1024
     normalize_batch: int = 64

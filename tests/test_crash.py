@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import aiohttp
 
 from tests.docs import stream_number, ups_track
+from tests.test_amqp_support import broker  # noqa: F401 - the fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,9 +25,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(db: Path, port: int) -> subprocess.Popen:
+def _start(db: Path, port: int, amqp: dict[str, str] | None = None) -> subprocess.Popen:
     env = {**os.environ, "CARRIER_EVENTS_DB": str(db), "CARRIER_EVENTS_PORT": str(port)}
     env.pop("CARRIER_EVENTS_AMQP_URL", None)
+    env.update(amqp or {})
     return subprocess.Popen([sys.executable, "-m", "service", "serve"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -54,44 +57,54 @@ async def _feed(session: aiohttp.ClientSession, base: str) -> list[dict]:
         cursor = body["next"]
 
 
+async def _stream_and_kill(proc: subprocess.Popen, base: str, accepted: dict[str, str], at_least: int) -> None:
+    """Eight senders post distinct documents; SIGKILL once `at_least` got their 202."""
+    async with aiohttp.ClientSession() as session:
+        await _wait_ready(session, base)
+        counter = iter(range(1_000_000))
+
+        async def sender() -> None:
+            while True:
+                tn = stream_number(next(counter))
+                body = ups_track(tn, [("origin", "20260301", "180000")])
+                try:
+                    async with session.post(f"{base}/webhooks/ups", data=body,
+                                            headers={"Content-Type": "application/json"}) as resp:
+                        if resp.status == 202:
+                            accepted[tn] = (await resp.json())["id"]
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    return  # the server is gone: this request was never acknowledged
+
+        senders = [asyncio.create_task(sender()) for _ in range(8)]
+        while len(accepted) < at_least:
+            await asyncio.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        await asyncio.wait_for(asyncio.gather(*senders), timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def _check(accepted: dict[str, str], events: list[dict]) -> None:
+    subjects = {e["subject"] for e in events}
+    missing = set(accepted) - subjects
+    assert not missing, f"{len(missing)} of {len(accepted)} acknowledged webhooks have no event"
+    by_subject = {e["subject"]: e["data"]["event"]["provenance"]["inbox_id"] for e in events}
+    assert all(by_subject[tn] == inbox_id for tn, inbox_id in accepted.items())
+
+
 async def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(tmp_path):
     db, port = tmp_path / "crash.db", _free_port()
     base = f"http://127.0.0.1:{port}"
     accepted: dict[str, str] = {}  # tracking number -> inbox id, for every 202
     proc = _start(db, port)
     try:
-        async with aiohttp.ClientSession() as session:
-            await _wait_ready(session, base)
-            counter = iter(range(1_000_000))
-
-            async def sender() -> None:
-                while True:
-                    n = next(counter)
-                    tn = stream_number(n)
-                    body = ups_track(tn, [("origin", "20260301", "180000")])
-                    try:
-                        async with session.post(f"{base}/webhooks/ups", data=body,
-                                                headers={"Content-Type": "application/json"}) as resp:
-                            if resp.status == 202:
-                                accepted[tn] = (await resp.json())["id"]
-                    except (aiohttp.ClientError, asyncio.TimeoutError):
-                        return  # the server is gone: this request was never acknowledged
-
-            senders = [asyncio.create_task(sender()) for _ in range(8)]
-            while len(accepted) < 300:
-                await asyncio.sleep(0.01)
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
-            await asyncio.wait_for(asyncio.gather(*senders), timeout=30)
-        assert proc.returncode == -signal.SIGKILL
-        killed_with = len(accepted)
-
+        await _stream_and_kill(proc, base, accepted, 300)
         proc = _start(db, port)
         async with aiohttp.ClientSession() as session:
             await _wait_ready(session, base)
             deadline = time.monotonic() + 30
             events = await _feed(session, base)
-            while len({e["subject"] for e in events}) < killed_with and time.monotonic() < deadline:
+            while len({e["subject"] for e in events}) < len(accepted) and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
                 events = await _feed(session, base)
     finally:
@@ -99,8 +112,41 @@ async def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(tmp_path)
         proc.wait(timeout=30)
     ids = [e["id"] for e in events]
     assert len(ids) == len(set(ids)), "an event was published twice"
-    subjects = {e["subject"] for e in events}
-    missing = set(accepted) - subjects
-    assert not missing, f"{len(missing)} of {killed_with} acknowledged webhooks have no event"
-    by_subject = {e["subject"]: e["data"]["event"]["provenance"]["inbox_id"] for e in events}
-    assert all(by_subject[tn] == inbox_id for tn, inbox_id in accepted.items())
+    _check(accepted, events)
+
+
+async def test_sigkill_in_rabbitmq_mode_every_202_reaches_the_bus(tmp_path, broker):
+    """Same crash, RabbitMQ mode: count the CloudEvents a plain consumer receives on `shipment-events`."""
+    from service.amqp.topology import Topology
+    from tests.test_amqp_support import AMQP_URL, Subscriber
+
+    prefix = f"crash-{uuid.uuid4().hex[:8]}."
+    topology = Topology(prefix=prefix)
+    channel = await broker.channel()
+    await topology.declare(await channel.get_underlay_channel())
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind(topology.events, routing_key="#")
+    subscriber = Subscriber()
+    await queue.consume(subscriber.on_message)
+    amqp = {"CARRIER_EVENTS_AMQP_URL": AMQP_URL, "CARRIER_EVENTS_AMQP_PREFIX": prefix}
+    db, port = tmp_path / "crash.db", _free_port()
+    base = f"http://127.0.0.1:{port}"
+    accepted: dict[str, str] = {}
+    proc = _start(db, port, amqp)
+    try:
+        await _stream_and_kill(proc, base, accepted, 300)
+        proc = _start(db, port, amqp)
+        async with aiohttp.ClientSession() as session:
+            await _wait_ready(session, base)
+        deadline = time.monotonic() + 45
+        while {m["event"]["subject"] for m in subscriber.messages} < set(accepted) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        await topology.delete(await channel.get_underlay_channel())
+        await channel.close()
+    unique = {m["event"]["id"]: m["event"] for m in subscriber.messages}  # at-least-once: dedupe by id
+    _check(accepted, list(unique.values()))
+    per_subject = [e["subject"] for e in unique.values()]
+    assert len(per_subject) == len(set(per_subject)), "one scan became two events"

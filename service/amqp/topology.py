@@ -68,7 +68,7 @@ class Topology:
     @classmethod
     def from_settings(cls, settings: Settings, prefix: str | None = None) -> Topology:
         return cls(delivery_limit=settings.delivery_limit, retry_delays_ms=tuple(settings.retry_delays_ms),
-                   prefix=NAME_PREFIX if prefix is None else prefix)
+                   prefix=(NAME_PREFIX or settings.amqp_prefix) if prefix is None else prefix)
 
     # --- names ---------------------------------------------------------------------------
     @property
