@@ -42,7 +42,7 @@ class Service:
     """A `serve` (or the bare baseline) process, plus optional `worker` processes, on a fresh database."""
 
     def __init__(self, *, bare: bool = False, in_process: bool = True, workers: int = 0,
-                 amqp_url: str | None = None) -> None:
+                 amqp_url: str | None = None, amqp_prefix: str = "") -> None:
         self.dir = tempfile.mkdtemp(prefix="bench-service-")
         self.db = os.path.join(self.dir, "events.db")
         self.port = _port()
@@ -51,6 +51,7 @@ class Service:
                "CARRIER_EVENTS_IN_PROCESS_NORMALIZER": "1" if in_process else "0"}
         if amqp_url:
             env["CARRIER_EVENTS_AMQP_URL"] = amqp_url
+            env["CARRIER_EVENTS_AMQP_PREFIX"] = amqp_prefix
         else:
             env.pop("CARRIER_EVENTS_AMQP_URL", None)
         self.env = env
@@ -173,7 +174,49 @@ async def end_to_end_embedded(rate: float, seconds: float, workers: int) -> dict
             "intake": result}
 
 
+async def end_to_end_amqp(amqp_url: str, rate: float, seconds: float, workers: int) -> dict:
+    """202 -> the CloudEvent delivered to a plain aio-pika consumer bound to `shipment-events`."""
+    import uuid
+
+    import aio_pika
+    import orjson
+
+    from service.amqp.topology import Topology
+
+    seen: dict[str, float] = {}
+    prefix = f"bench-{uuid.uuid4().hex[:8]}."
+    topology = Topology(prefix=prefix)
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=500)
+    await topology.declare(await channel.get_underlay_channel())
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind(topology.events, routing_key="#")
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        seen.setdefault(orjson.loads(message.body)["subject"], time.time())
+        await message.ack()
+
+    await queue.consume(on_message)
+    acks_file = os.path.join(tempfile.mkdtemp(), "acks.json")
+    try:
+        async with Service(in_process=not workers, workers=workers, amqp_url=amqp_url, amqp_prefix=prefix) as svc:
+            result = await asyncio.to_thread(load, svc.url, seconds, rate=rate, offset=12_000_000, acks=acks_file)
+            await asyncio.sleep(2.0)
+    finally:
+        await topology.delete(await channel.get_underlay_channel())
+        await connection.close()
+    acks = json.loads(Path(acks_file).read_text())
+    delays = [seen[tn] - t for tn, t in acks.items() if tn in seen]
+    return {"offered_rate": rate, "acked": len(acks), "delivered": len(delays),
+            "p50_ms": percentile(delays, 0.5) * 1000, "p99_ms": percentile(delays, 0.99) * 1000,
+            "intake": result}
+
+
 async def main_async(args: argparse.Namespace) -> None:
+    if args.only_amqp:
+        await amqp_figures(args)
+        return
     print("intake (closed loop, 64 connections, distinct 1-scan UPS documents):")
     rows = await intake(args.seconds)
     bare = rows[0][1]["rate"]
@@ -189,11 +232,24 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"end to end at {e['offered_rate']:,.0f} webhooks/s (embedded feed, {label}): "
               f"p50 {e['p50_ms']:.1f} ms  p99 {e['p99_ms']:.1f} ms  ({e['delivered']:,}/{e['acked']:,} "
               f"delivered; intake p99 {e['intake']['p99_ms']:.1f} ms)")
+    if args.amqp_url:
+        await amqp_figures(args)
+
+
+async def amqp_figures(args: argparse.Namespace) -> None:
+    if True:
+        for workers, label in ((0, "one process"), (1, "serve + 1 worker")):
+            e = await end_to_end_amqp(args.amqp_url, 1000.0, args.seconds, workers)
+            print(f"end to end at {e['offered_rate']:,.0f} webhooks/s (RabbitMQ, {label}): "
+                  f"p50 {e['p50_ms']:.1f} ms  p99 {e['p99_ms']:.1f} ms  ({e['delivered']:,}/{e['acked']:,} "
+                  f"delivered; intake p99 {e['intake']['p99_ms']:.1f} ms)")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=5.0, help="length of each load run")
+    ap.add_argument("--only-amqp", action="store_true", help="only the RabbitMQ end-to-end figures")
+    ap.add_argument("--amqp-url", default=None, help="also measure end to end on RabbitMQ (e.g. amqp://guest:guest@127.0.0.1:5672/)")
     args = ap.parse_args(argv)
     asyncio.run(main_async(args))
     return 0

@@ -147,8 +147,10 @@ class NormalizeConsumer:
                 return
             await self._failed(*todo[0], exc)
             return
-        for message, _ in todo:  # the transaction committed: now, and only now, ack
-            await _settle(message.ack())
+        # The transaction committed: now, and only now, ack. One ack with `multiple` covers the batch:
+        # deliveries arrive in tag order and every earlier one of this channel is settled by now.
+        last = max((m for m, _ in todo), key=lambda m: m.delivery_tag or 0)
+        await _settle(last.ack(multiple=True))
         self.processed += len(todo)
         if applied.outbox_seqs and self._on_events is not None:
             self._on_events()

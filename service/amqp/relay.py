@@ -185,7 +185,7 @@ class OutboxRelay(_Relay):
     name = "outbox-relay"
 
     async def pass_once(self) -> bool:
-        rows = await self._store.unsent(self._window)
+        rows = await self._store.claim_unsent(self._window)
         if not rows:
             return False
         exchange = await self._exchange_for(self._link.topology.events, on_return_raises=False)

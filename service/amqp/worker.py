@@ -1,10 +1,11 @@
 """`run_worker`: extra competing normalize consumers, in their own process.
 
 A worker opens its own store on the same SQLite file as `serve` (WAL; the
-busy timeout serializes writers) and runs only a normalize consumer: no
-relays, since one relay per table is enough and `serve` owns them. Events a
-worker produces land in the shared outbox, where the serve process's outbox
-relay finds them on its next poll (within a second). Two workers and serve
+busy timeout serializes writers) and runs a normalize consumer plus an
+outbox relay woken by it, so the events it produces go out at once; relays
+claim outbox rows with leases, so the serve process's relay and this one
+never publish the same row twice (unless a lease expires: then at least
+once). The inbox relay stays with `serve`. Two workers and serve
 can take messages for the same document (a redelivery, a retry copy): the
 store's idempotency (row state, event ids) makes the second one a no-op.
 """
@@ -13,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 
 from ..config import Settings
 from ..store import Store
 from .consumer import NormalizeConsumer
 from .link import Link
+from .relay import OutboxRelay
 from .topology import Topology
 
 log = logging.getLogger(__name__)
@@ -39,14 +42,21 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> d
     store = Store(settings.db, synchronous=settings.sqlite_synchronous)
     await store.open()
     link = Link(settings.amqp_url, Topology.from_settings(settings), role="worker")
-    consumer = NormalizeConsumer(store, link, settings)
+    events_waiting = asyncio.Event()
+    consumer = NormalizeConsumer(store, link, settings, on_events=events_waiting.set)
+    relay = OutboxRelay(store, link, events_waiting, settings.publish_window)
     try:
         link.open()
         consumer.start()
+        relay.start()
         log.info("worker started (%s), db %s", link.name, settings.db)
         await stop.wait()
         log.info("worker stopping: finishing the batch in hand")
         await consumer.stop(settings.shutdown_timeout)
+        await relay.stop(settings.shutdown_timeout / 2)
+        await relay.flush(time.monotonic() + settings.shutdown_timeout / 2)
+        if link.connected:
+            await relay.close_channel()
     finally:
         await link.close()
         await store.close()

@@ -11,7 +11,9 @@ events    one row per event_id: the dedupe key and the history.
 shipments the current state per (carrier, tracking number).
 outbox    one row per published event, written in the same transaction as
           the event; its seq is the HTTP feed's cursor, `sent_at` is set when
-          the broker confirmed it (RabbitMQ mode).
+          the broker confirmed it (RabbitMQ mode); a relay holds rows it is
+          publishing until `lease_until`, so relays in several processes
+          split the rows instead of publishing them twice.
 """
 
 VERSION = 1
@@ -69,7 +71,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     routing_key TEXT NOT NULL,
     body        BLOB NOT NULL,
     created_at  TEXT NOT NULL,
-    sent_at     TEXT
+    sent_at     TEXT,
+    lease_until TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
 """
