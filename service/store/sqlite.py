@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -81,10 +82,9 @@ class SqliteStore:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level="DEFERRED", check_same_thread=True)
-            conn.execute("PRAGMA journal_mode = WAL")
+            conn = sqlite3.connect(self.path, timeout=0, isolation_level="DEFERRED", check_same_thread=True)
+            _retrying(lambda c: c.execute("PRAGMA journal_mode = WAL"), conn)
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            conn.execute("PRAGMA busy_timeout = 30000")
             self._local.conn = conn
         return conn
 
@@ -104,13 +104,13 @@ class SqliteStore:
         return await asyncio.get_running_loop().run_in_executor(self._reader, self._call, fn, args)
 
     def _call(self, fn: Callable[..., T], args: tuple) -> T:
-        return fn(self._conn(), *args)
+        return _retrying(fn, self._conn(), *args)
 
     def _call_relaxed(self, fn: Callable[..., T], args: tuple) -> T:
         conn = self._conn()
         conn.execute("PRAGMA synchronous = NORMAL")
         try:
-            return fn(conn, *args)
+            return _retrying(fn, conn, *args)
         finally:
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
 
@@ -198,6 +198,27 @@ class SqliteStore:
 
 
 # --- the work, on the store threads ----------------------------------------------------------
+BUSY_PATIENCE = 30.0  # seconds a unit of work waits for another process's write lock
+
+
+def _retrying(fn: Callable[..., T], conn: sqlite3.Connection, *args: Any) -> T:
+    """Run one unit of work, restarting it while another process holds the write lock.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries; with
+    `serve` and `worker` processes taking turns every few milliseconds that
+    backoff, not the work, would set the latency. Every unit of work is one
+    transaction (`with conn:` rolls back on the way out), so a restart is safe.
+    """
+    delay, deadline = 0.0002, time.monotonic() + BUSY_PATIENCE
+    while True:
+        try:
+            return fn(conn, *args)
+        except sqlite3.OperationalError as exc:
+            message = str(exc)
+            if ("locked" not in message and "busy" not in message) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.004)
 def _now() -> str:
     return utc_text(datetime.now(timezone.utc))
 
