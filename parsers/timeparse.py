@@ -46,6 +46,20 @@ def parse_datetime(text: object) -> datetime | None:
     return value
 
 
+def parse_offset(value: object) -> timezone | None:
+    """A UTC offset as carriers print it ('+08:00', '-0500', '+01', 'GMT-04:00') -> tzinfo, else None."""
+    s = (value.strip() if isinstance(value, str) else "").upper().removeprefix("GMT").removeprefix("UTC").strip()
+    if len(s) < 3 or s[0] not in "+-":
+        return None
+    body = s[1:].replace(":", "")
+    if not body.isdigit() or len(body) not in (2, 4):
+        return None
+    minutes = int(body[:2]) * 60 + (int(body[2:]) if len(body) == 4 else 0)
+    if minutes > 14 * 60:
+        return None
+    return timezone(timedelta(minutes=minutes if s[0] == "+" else -minutes))
+
+
 def split_zone_suffix(text: str) -> tuple[str, str | None]:
     """'2021-10-21 14:33 EST' -> ('2021-10-21 14:33', 'EST') when the suffix is a known zone."""
     m = _TZ_SUFFIX.match(text.strip())

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from parsers.formats.dhl_common import is_problem, parse_offset, place, problem_text
+from parsers.formats.dhl_common import is_problem, place, problem_text
+from parsers.timeparse import parse_offset
 
 
 @pytest.mark.parametrize("raw, hint, expected", [

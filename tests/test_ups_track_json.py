@@ -6,7 +6,8 @@ import json
 import pytest
 
 from parsers import normalize_document
-from parsers.formats.ups_common import parse_offset, sc_key, status_keys
+from parsers.formats.ups_common import sc_key, status_keys
+from parsers.timeparse import parse_offset
 from taxonomy.mapping import classify, load_table
 from tests.goldens import FIXTURES, payloads
 

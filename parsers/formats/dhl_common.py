@@ -9,7 +9,6 @@ part it cannot place stays in the city rather than being guessed.
 """
 from __future__ import annotations
 
-from datetime import timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -77,20 +76,6 @@ def _parse_place(raw: str, cc_hint: str, postal: str) -> Location | None:
 def place(description: Any, country_hint: Any = None, postal_code: Any = None) -> Location | None:
     """A Location from a DHL service-area/locality string plus an optional country code and postcode."""
     return _parse_place(text(description), text(country_hint), text(postal_code))
-
-
-def parse_offset(value: Any) -> timezone | None:
-    """A UTC offset as DHL prints it ('+09:00', '-0500', 'GMT-04:00', '+01') -> tzinfo, else None."""
-    s = text(value).upper().removeprefix("GMT").removeprefix("UTC").strip()
-    if len(s) < 3 or s[0] not in "+-":
-        return None
-    body = s[1:].replace(":", "")
-    if not body.isdigit() or len(body) not in (2, 4):
-        return None
-    minutes = int(body[:2]) * 60 + (int(body[2:]) if len(body) == 4 else 0)
-    if minutes > 14 * 60:
-        return None
-    return timezone(timedelta(minutes=minutes if s[0] == "+" else -minutes))
 
 
 def error_text(code: Any, message: Any) -> str:

@@ -26,8 +26,8 @@ from lxml import etree
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
 from ..fields import xtext
-from ..timeparse import combine, iso_date, parse_datetime
-from .dhl_common import error_text, parse_offset, place
+from ..timeparse import combine, iso_date, parse_datetime, parse_offset
+from .dhl_common import error_text, place
 
 _ERROR_ROOTS = ("ShipmentTrackingErrorResponse", "ErrorResponse")
 _DELIVERY_CODES = frozenset({"OK", "DD"})

@@ -16,8 +16,8 @@ from __future__ import annotations
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
 from ..fields import dicts, dig, text
-from ..timeparse import combine, iso_date
-from .dhl_common import is_problem, parse_offset, place, problem_text
+from ..timeparse import combine, iso_date, parse_offset
+from .dhl_common import is_problem, place, problem_text
 
 _DELIVERY_CODES = frozenset({"OK", "DD"})
 

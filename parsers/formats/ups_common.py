@@ -7,7 +7,6 @@ within a type, so the keys are "<type>:<code>" first, then "SC:<nnn>".
 """
 from __future__ import annotations
 
-from datetime import timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -63,17 +62,3 @@ def error_text(code: Any, message: Any) -> str:
     """'CODE: message', or whichever half the carrier gave."""
     c, m = text(code), " ".join(text(message).split())
     return f"{c}: {m}" if c and m else c or m
-
-
-def parse_offset(value: Any) -> timezone | None:
-    """A UTC offset as UPS prints it ('+08:00', '-0500', '+01') -> tzinfo, else None."""
-    s = text(value)
-    if len(s) < 3 or s[0] not in "+-":
-        return None
-    body = s[1:].replace(":", "")
-    if not body.isdigit() or len(body) not in (2, 4):
-        return None
-    minutes = int(body[:2]) * 60 + (int(body[2:]) if len(body) == 4 else 0)
-    if minutes > 14 * 60:
-        return None
-    return timezone(timedelta(minutes=minutes if s[0] == "+" else -minutes))

@@ -24,8 +24,8 @@ from taxonomy import Location
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
 from ..fields import location, xtext
-from ..timeparse import UTC, combine, iso_date
-from .ups_common import error_text, parse_offset, status_keys
+from ..timeparse import UTC, combine, iso_date, parse_offset
+from .ups_common import error_text, status_keys
 
 Element = etree._Element
 _QV_KINDS = ("Origin", "Delivery", "Exception", "Manifest", "Generic")

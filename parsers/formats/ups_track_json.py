@@ -11,8 +11,8 @@ from __future__ import annotations
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
 from ..fields import dicts, dig, location, text
-from ..timeparse import UTC, combine, iso_date
-from .ups_common import error_text, parse_offset, status_keys
+from ..timeparse import UTC, combine, iso_date, parse_offset
+from .ups_common import error_text, status_keys
 
 # deliveryDate[].type: RDD rescheduled, SDD scheduled; DEL is the actual delivery date, not an estimate.
 _ESTIMATE_TYPES = ("RDD", "SDD")

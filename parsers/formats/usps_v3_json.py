@@ -25,6 +25,7 @@ from typing import Any
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
 from ..fields import dicts, text
+from ..timeparse import parse_offset
 from .usps_common import error_text, estimate, usps_location
 
 _UTC = timezone.utc
@@ -43,20 +44,6 @@ def _iso(value: Any) -> datetime | None:
         return None
 
 
-def _offset(value: Any) -> timezone | None:
-    """'-05:00', '-0500', '+05:30' -> tzinfo; None for anything else."""
-    s = text(value)
-    if len(s) < 3 or s[0] not in "+-":
-        return None
-    body = s[1:].replace(":", "")
-    if not body.isdigit() or len(body) not in (2, 4):
-        return None
-    minutes = int(body[:2]) * 60 + (int(body[2:]) if len(body) == 4 else 0)
-    if minutes > 14 * 60:
-        return None
-    return timezone(timedelta(minutes=-minutes if s[0] == "-" else minutes))
-
-
 def _when(ev: dict) -> datetime | None:
     local = _iso(ev.get("eventTimestamp"))
     gmt = _iso(ev.get("GMTTimestamp"))
@@ -66,7 +53,7 @@ def _when(ev: dict) -> datetime | None:
         return gmt if gmt.tzinfo else gmt.replace(tzinfo=_UTC)
     if local.tzinfo is not None:
         return local
-    tz = _offset(ev.get("GMTOffset"))
+    tz = parse_offset(ev.get("GMTOffset"))
     if tz is not None:
         return local.replace(tzinfo=tz)
     if gmt is not None:
