@@ -172,8 +172,9 @@ class SqliteStore:
     async def unsent(self, limit: int) -> list[tuple[int, str, bytes]]:
         return await self._read(_unsent, limit)
 
-    async def claim_unsent(self, limit: int, lease_seconds: float = 10.0) -> list[tuple[int, str, bytes]]:
-        """Take up to `limit` unsent outbox rows for one relay (rows under another relay's lease are left)."""
+    async def claim_unsent(self, limit: int, lease_seconds: float = 10.0) -> list[tuple[int, str, bytes, str]]:
+        """Take up to `limit` unsent outbox rows for one relay (rows under another relay's lease are left):
+        (seq, routing key, CloudEvent bytes, event id)."""
         return await self._write_relaxed(_claim_unsent, limit, lease_seconds)
 
     async def mark_sent(self, seqs: list[int]) -> None:
@@ -324,12 +325,13 @@ def _unsent(conn: sqlite3.Connection, limit: int) -> list[tuple[int, str, bytes]
         "SELECT seq, routing_key, body FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?", (limit,))]
 
 
-def _claim_unsent(conn: sqlite3.Connection, limit: int, lease_seconds: float) -> list[tuple[int, str, bytes]]:
+def _claim_unsent(conn: sqlite3.Connection, limit: int, lease_seconds: float) -> list[tuple[int, str, bytes, str]]:
     now = datetime.now(timezone.utc)
     with conn:
-        rows = [(seq, key, bytes(body)) for seq, key, body in conn.execute(
+        rows = [(seq, key, bytes(body), event_id) for seq, key, body, event_id in conn.execute(
             "UPDATE outbox SET lease_until = ? WHERE seq IN (SELECT seq FROM outbox WHERE sent_at IS NULL "
-            "AND (lease_until IS NULL OR lease_until < ?) ORDER BY seq LIMIT ?) RETURNING seq, routing_key, body",
+            "AND (lease_until IS NULL OR lease_until < ?) ORDER BY seq LIMIT ?) "
+            "RETURNING seq, routing_key, body, event_id",
             (utc_text(now + timedelta(seconds=lease_seconds)), utc_text(now), limit))]
     rows.sort()
     return rows
