@@ -282,3 +282,26 @@ async def test_a_message_redelivered_up_to_the_limit_marks_its_row_dead_instead_
     assert consumer.dead == 1 and consumer.processed == 0
     assert "redelivered" in (await app_store.inbox_rows([row.id]))[0].reason
     assert await queue_depth(broker, topology.dlq) == 0  # recorded in the store, not left to the broker
+
+
+async def test_a_document_the_broker_lost_after_confirming_is_published_again(client, subscriber, broker, topology):
+    """Confirmed, then gone (an operator purged the queue): the sweep republishes the row."""
+    from service.amqp.relay import InboxRelay
+
+    await client.app[BUS].consumer.stop(5.0)  # no normalizer: the message stays ready in the queue
+    body = (ROOT / "fixtures" / "ups_track_json" / "delivered_received_by.json").read_bytes()
+    row_id = int((await (await client.post("/webhooks/ups", data=body,
+                                           headers={"Content-Type": "application/json"})).json())["id"])
+    store = client.app[STORE]
+    await eventually(lambda: _state(store, row_id, "queued"), 10, lambda: "the row was never queued")
+    channel = await broker.channel()
+    await (await channel.get_underlay_channel()).queue_purge(topology.normalize)  # the loss
+    await channel.close()
+    assert await store.requeue_stale(0) == 1  # what the relay's periodic sweep does after STALE_AFTER
+    assert InboxRelay.STALE_AFTER > 0 and InboxRelay.SWEEP_EVERY > 0
+    await eventually(lambda: _state(store, row_id, "queued"), 10, lambda: "the row was not published again")
+    assert await queue_depth(broker, topology.normalize) == 1  # back in the queue for a normalizer
+
+
+async def _state(store, row_id: int, state: str) -> bool:
+    return (await store.inbox_rows([row_id]))[0].state == state

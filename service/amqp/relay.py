@@ -176,9 +176,21 @@ class _Relay:
 
 
 class InboxRelay(_Relay):
+    """Also the sweeper of documents the broker confirmed but never delivered (see `Store.requeue_stale`)."""
+
     name = "inbox-relay"
+    STALE_AFTER = 600.0  # seconds a `queued` row may wait for its normalizer before it is published again
+    SWEEP_EVERY = 60.0
+    _swept = 0.0
 
     async def pass_once(self) -> bool:
+        now = time.monotonic()
+        if now - self._swept >= self.SWEEP_EVERY:
+            self._swept = now
+            requeued = await self._store.requeue_stale(self.STALE_AFTER)
+            if requeued:
+                log.warning("%d documents queued over %.0f s ago were never finished; publishing them again",
+                            requeued, self.STALE_AFTER)
         rows = await self._store.pending(self._window)
         if not rows:
             return False

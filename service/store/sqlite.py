@@ -157,6 +157,16 @@ class SqliteStore:
     async def mark(self, ids: list[int], state: str, reason: str | None = None, *, attempt: bool = False) -> None:
         await self._write(_mark, ids, state, reason, attempt)
 
+    async def requeue_stale(self, older_than_seconds: float) -> int:
+        """queued -> pending for rows handed to the broker longer ago than that and still not finished.
+
+        A confirmed message can still vanish (a queue deleted or purged by an
+        operator, a broker's data lost); the row then waits for nothing.
+        Publishing it again is safe: normalizing is idempotent. The count of
+        rows requeued.
+        """
+        return await self._write(_requeue_stale, older_than_seconds)
+
     async def mark_queued(self, ids: list[int]) -> None:
         """pending -> queued (the broker confirmed the document), and only from pending.
 
@@ -306,6 +316,13 @@ def _mark(conn: sqlite3.Connection, ids: list[int], state: str, reason: str | No
             "UPDATE inbox SET state = ?, reason = COALESCE(?, reason), attempts = attempts + ?, updated_at = ? "
             "WHERE id = ? AND state NOT IN ('done')",
             [(state, reason, 1 if attempt else 0, _now(), i) for i in ids])
+
+
+def _requeue_stale(conn: sqlite3.Connection, older_than_seconds: float) -> int:
+    cutoff = utc_text(datetime.now(timezone.utc) - timedelta(seconds=older_than_seconds))
+    with conn:
+        return conn.execute("UPDATE inbox SET state = 'pending', updated_at = ? WHERE state = 'queued' "
+                            "AND updated_at <= ?", (_now(), cutoff)).rowcount
 
 
 def _mark_queued(conn: sqlite3.Connection, ids: list[int]) -> None:
