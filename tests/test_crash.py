@@ -151,3 +151,43 @@ async def test_sigkill_in_rabbitmq_mode_every_202_reaches_the_bus(tmp_path, brok
     _check(accepted, list(unique.values()))
     per_subject = [e["subject"] for e in unique.values()]
     assert len(per_subject) == len(set(per_subject)), "one scan became two events"
+
+
+async def test_sigterm_mid_stream_drains_everything_accepted_before_exit(tmp_path):
+    """Graceful shutdown: stop listening, finish in-flight requests, normalize what was stored, then exit."""
+    import sqlite3
+
+    db, port = tmp_path / "term.db", _free_port()
+    base = f"http://127.0.0.1:{port}"
+    accepted: dict[str, str] = {}
+    proc = _start(db, port)
+    async with aiohttp.ClientSession() as session:
+        await _wait_ready(session, base)
+        counter = iter(range(1_000_000))
+
+        async def sender() -> None:
+            while True:
+                tn = stream_number(next(counter))
+                body = ups_track(tn, [("origin", "20260301", "180000")])
+                try:
+                    async with session.post(f"{base}/webhooks/ups", data=body,
+                                            headers={"Content-Type": "application/json"}) as resp:
+                        if resp.status == 202:
+                            accepted[tn] = (await resp.json())["id"]
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    return
+
+        senders = [asyncio.create_task(sender()) for _ in range(8)]
+        while len(accepted) < 300:
+            await asyncio.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(asyncio.gather(*senders), timeout=30)
+    assert proc.wait(timeout=30) == 0
+    conn = sqlite3.connect(db)
+    try:
+        states = dict(conn.execute("SELECT state, COUNT(*) FROM inbox GROUP BY state").fetchall())
+        subjects = {s for (s,) in conn.execute("SELECT tracking_number FROM events")}
+    finally:
+        conn.close()
+    assert set(states) == {"done"}, states  # nothing left pending or claimed at exit
+    assert set(accepted) <= subjects
