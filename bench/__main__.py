@@ -7,8 +7,9 @@ parser, mapping, time resolution, event ids, shipment state: the whole
 `normalize_document` path, output serialization excluded) and prints events/s
 (over the documents that hold events) and documents/s (over all). Each
 document's time is its best sample over interleaved passes (`bench.timing`).
-The baseline, measured in the same run on the same bytes, is the bare decode (orjson for JSON, the hardened lxml parse for XML, text decode
-for EDI): the ratio says how much our work costs on top of reading the bytes.
+The baseline, measured in the same run on the same bytes, is the bare decode
+(orjson for JSON, the hardened lxml parse for XML, text decode for EDI): the
+ratio says how much our work costs on top of reading the bytes.
 A synthetic 20-event UPS Track API document measures the headline figure,
 beside the peer library karrio on the same document when it is installed
 (`pip install -e '.[bench]'`).
