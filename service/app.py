@@ -33,7 +33,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
-    committer = GroupCommitter(app[STORE])
+    committer = GroupCommitter(app[STORE], linger=app[SETTINGS].commit_linger_ms / 1000)
     committer.start()
     app[COMMITTER] = committer
     yield

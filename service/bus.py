@@ -19,7 +19,8 @@ class EmbeddedBus:
     connected = None  # no broker to be connected to
 
     def __init__(self, store: Store, stored: asyncio.Event, settings: Settings) -> None:
-        self.normalizer = EmbeddedNormalizer(store, stored, batch=settings.normalize_batch)
+        self.normalizer = EmbeddedNormalizer(store, stored, batch=settings.normalize_batch,
+                                             linger=settings.batch_linger_ms / 1000)
         self._in_process = settings.in_process_normalizer
 
     async def start(self) -> None:

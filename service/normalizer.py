@@ -49,8 +49,9 @@ class EmbeddedNormalizer:
     """
 
     def __init__(self, store: Store, wake: asyncio.Event, *, batch: int = 64, idle_poll: float = 1.0,
-                 max_attempts: int = 5) -> None:
+                 max_attempts: int = 5, linger: float = 0.0) -> None:
         self._store, self._wake, self._batch, self._idle_poll = store, wake, batch, idle_poll
+        self._linger = linger
         self._max_attempts = max_attempts
         self._task: asyncio.Task | None = None
         self._stopping = False
@@ -107,7 +108,9 @@ class EmbeddedNormalizer:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._idle_poll)
             except asyncio.TimeoutError:
-                pass
+                continue
+            if self._linger:
+                await asyncio.sleep(self._linger)  # a steady stream: take several documents per transaction
 
     async def close(self) -> None:
         """Finish the pass in flight (and what intake stored before it stopped), then stop."""

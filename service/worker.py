@@ -22,7 +22,8 @@ async def run_embedded_worker(settings: Settings, stop: asyncio.Event | None = N
     stop = stop or _stop_on_signals()
     store = Store(settings.db, synchronous=settings.sqlite_synchronous)
     await store.open()
-    normalizer = EmbeddedNormalizer(store, asyncio.Event(), batch=settings.normalize_batch, idle_poll=0.02)
+    normalizer = EmbeddedNormalizer(store, asyncio.Event(), batch=settings.normalize_batch, idle_poll=0.02,
+                                    linger=settings.batch_linger_ms / 1000)
     normalizer.start()
     log.info("embedded worker normalizing from %s", settings.db)
     try:

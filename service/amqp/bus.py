@@ -35,8 +35,10 @@ class RabbitBus:
         self.topology = topology or Topology.from_settings(settings)
         self.link = Link(settings.amqp_url, self.topology, role="serve")
         self.events_waiting = asyncio.Event()  # the consumer produced outbox rows
-        self.inbox_relay = InboxRelay(store, self.link, stored, settings.publish_window)
-        self.outbox_relay = OutboxRelay(store, self.link, self.events_waiting, settings.publish_window)
+        self.inbox_relay = InboxRelay(store, self.link, stored, settings.publish_window,
+                                      settings.batch_linger_ms / 1000)
+        self.outbox_relay = OutboxRelay(store, self.link, self.events_waiting, settings.publish_window,
+                                        settings.batch_linger_ms / 1000)
         self.consumer = NormalizeConsumer(store, self.link, settings, on_events=self.events_waiting.set)
         self._consuming = settings.in_process_normalizer  # False: only `worker` processes normalize
 

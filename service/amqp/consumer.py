@@ -97,6 +97,9 @@ class NormalizeConsumer:
             first = await self._deliveries.get()
             if first is _STOP:
                 return
+            linger = self._settings.batch_linger_ms / 1000
+            if linger and self._deliveries.qsize() < limit - 1:
+                await asyncio.sleep(linger)  # a steady stream: more documents per transaction and ack
             batch = [first]
             stop = False
             while len(batch) < limit and not self._deliveries.empty():

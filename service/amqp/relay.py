@@ -88,8 +88,9 @@ class _Relay:
 
     name = "relay"
 
-    def __init__(self, store: Store, link: Link, wake: asyncio.Event, window: int) -> None:
+    def __init__(self, store: Store, link: Link, wake: asyncio.Event, window: int, linger: float = 0.0) -> None:
         self._store, self._link, self._wake, self._window = store, link, wake, max(1, window)
+        self._linger = linger
         self._channel: AbstractRobustChannel | None = None
         self._task: asyncio.Task | None = None
         self._stopping = False
@@ -136,7 +137,9 @@ class _Relay:
             try:
                 await asyncio.wait_for(self._wake.wait(), POLL_INTERVAL)
             except asyncio.TimeoutError:
-                pass
+                continue
+            if self._linger:
+                await asyncio.sleep(self._linger)  # a steady stream: more rows per publish window
 
     async def pass_once(self) -> bool:
         """Publish one window; True if it was full (more may wait). Raises `Unconfirmed` after recording

@@ -44,7 +44,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> d
     link = Link(settings.amqp_url, Topology.from_settings(settings), role="worker")
     events_waiting = asyncio.Event()
     consumer = NormalizeConsumer(store, link, settings, on_events=events_waiting.set)
-    relay = OutboxRelay(store, link, events_waiting, settings.publish_window)
+    relay = OutboxRelay(store, link, events_waiting, settings.publish_window, settings.batch_linger_ms / 1000)
     try:
         link.open()
         consumer.start()
