@@ -26,7 +26,7 @@ class Settings:
     # few milliseconds of latency for a large cut in CPU per document (SQLite writes whole pages per
     # transaction; AMQP costs per frame).
     batch_linger_ms: float = 5.0
-    commit_linger_ms: float = 1.0  # the same for intake's group commit (each request waits for it)
+    commit_linger_ms: float = 3.0  # the same for intake's group commit (each request waits for it)
     in_process_normalizer: bool = True  # False: `worker` processes sharing the store do the normalizing
     prefetch: int = 64  # RabbitMQ consumer prefetch
     delivery_limit: int = 5  # RabbitMQ quorum queue x-delivery-limit
