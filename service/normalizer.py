@@ -56,7 +56,6 @@ class EmbeddedNormalizer:
         self._task: asyncio.Task | None = None
         self._stopping = False
         self.processed = 0
-        self.published = asyncio.Event()  # set whenever new outbox rows exist
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="embedded-normalizer")
@@ -69,13 +68,10 @@ class EmbeddedNormalizer:
             if not rows:
                 return total
             try:
-                report = await process(self._store, rows)
+                await process(self._store, rows)
             except Exception:
                 log.exception("normalizer transaction failed for %d rows; retrying them one by one", len(rows))
                 await self._one_by_one(rows)
-            else:
-                if report.outbox_seqs:
-                    self.published.set()
             total += len(rows)
             self.processed += len(rows)
 
@@ -83,16 +79,13 @@ class EmbeddedNormalizer:
         """Isolate the row that breaks a batch: it is retried a bounded number of times, then dead."""
         for row in rows:
             try:
-                report = await process(self._store, [row])
+                await process(self._store, [row])
             except Exception as exc:
                 attempts = row.attempts + 1
                 state = "dead" if attempts >= self._max_attempts else "pending"
                 reason = f"attempt {attempts}: {type(exc).__name__}: {exc}"
                 log.warning("inbox row %s failed (%s); now %s", row.id, reason, state)
                 await self._store.mark([row.id], state, reason, attempt=True)
-            else:
-                if report.outbox_seqs:
-                    self.published.set()
 
     async def _run(self) -> None:
         while not self._stopping:
