@@ -23,7 +23,6 @@ class GroupCommitter:
         self._linger = linger
         self._queue: asyncio.Queue[tuple[Incoming, asyncio.Future[Accepted]] | None] = asyncio.Queue()
         self._task: asyncio.Task | None = None
-        self.committed = asyncio.Event()  # set after every commit that stored something new
         self.batches = 0
 
     def start(self) -> None:
@@ -61,8 +60,6 @@ class GroupCommitter:
             for (_, future), result in zip(batch, results):
                 if not future.done():
                     future.set_result(result)
-            if any(not r.duplicate for r in results):
-                self.committed.set()
 
     async def close(self) -> None:
         """Commit everything submitted so far, then stop."""

@@ -305,3 +305,18 @@ async def test_a_document_that_breaks_the_transaction_is_retried_then_dead(clien
     assert [e["subject"] for e in await feed(client)] == [TN]  # the good document was not held back
     dlq = await (await client.get("/v1/admin/dlq", headers={"Authorization": "Bearer s3cret"})).json()
     assert [i["id"] for i in dlq["items"]] == [poison_id]
+
+
+async def test_a_failing_store_answers_503_with_retry_after_and_recovers(client, monkeypatch):
+    store = client.app[STORE]
+    real = store.accept
+
+    async def disk_full(items):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "accept", disk_full)
+    resp = await post(client, ups_track(TN, [("origin", "20260301", "180000")]))
+    assert resp.status == 503 and resp.headers["Retry-After"] == "5"
+    assert "retry" in (await resp.json())["error"]
+    monkeypatch.setattr(store, "accept", real)
+    assert (await post(client, ups_track(TN, [("origin", "20260301", "180000")]))).status == 202

@@ -7,11 +7,15 @@ normalizer with the reason, so it can be replayed after a parser fix.
 """
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from ..config import SOURCES
 from ..keys import COMMITTER, SETTINGS, STORED
 from ..store import Incoming
+
+log = logging.getLogger(__name__)
 
 # Headers worth keeping beside the body: what identifies, signs or describes a delivery.
 _KEPT_HEADERS = ("content-type", "user-agent", "x-request-id", "x-correlation-id", "x-webhook-id",
@@ -51,7 +55,13 @@ async def receive_webhook(request: web.Request) -> web.Response:
     if not body:
         return _problem(400, "empty body")
     headers = {k: request.headers[k] for k in _KEPT_HEADERS if k in request.headers}
-    accepted = await request.app[COMMITTER].submit(
-        Incoming(source=source, body=body, content_type=content_type or None, headers=headers))
+    try:
+        accepted = await request.app[COMMITTER].submit(
+            Incoming(source=source, body=body, content_type=content_type or None, headers=headers))
+    except Exception:  # not stored (disk full, store failing): the carrier must retry, so say so plainly
+        log.exception("webhook from %s not stored", source)
+        response = _problem(503, "not stored: the inbox is unavailable; retry later")
+        response.headers["Retry-After"] = "5"
+        return response
     request.app[STORED].set()
     return web.json_response({"id": str(accepted.id), "duplicate": accepted.duplicate}, status=202)
