@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -48,10 +49,21 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     await bus.close()
 
 
+@web.middleware
+async def _store_trouble_is_503(request: web.Request, handler) -> web.StreamResponse:
+    """A store that cannot answer (disk full, locked past its patience) is a temporary state: say 503."""
+    try:
+        return await handler(request)
+    except (sqlite3.Error, OSError) as exc:
+        log.exception("%s %s: store unavailable", request.method, request.path)
+        return web.json_response({"error": f"store unavailable ({type(exc).__name__}); retry later"}, status=503,
+                                 headers={"Retry-After": "5"})
+
+
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
     # The body limit is enforced by the handler (clear 413); aiohttp's own limit sits just above it.
-    app = web.Application(client_max_size=settings.max_body_bytes + 1)
+    app = web.Application(client_max_size=settings.max_body_bytes + 1, middlewares=[_store_trouble_is_503])
     app[SETTINGS] = settings
     app[STORED] = asyncio.Event()
     app.cleanup_ctx.extend([_store_ctx, _bus_ctx, _intake_ctx])

@@ -320,3 +320,14 @@ async def test_a_failing_store_answers_503_with_retry_after_and_recovers(client,
     assert "retry" in (await resp.json())["error"]
     monkeypatch.setattr(store, "accept", real)
     assert (await post(client, ups_track(TN, [("origin", "20260301", "180000")]))).status == 202
+
+
+async def test_a_failing_store_on_reads_is_503_not_500(client, monkeypatch):
+    import sqlite3
+
+    async def locked(*args):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(client.app[STORE], "events_after", locked)
+    resp = await client.get("/v1/events")
+    assert resp.status == 503 and resp.headers["Retry-After"] == "5"
