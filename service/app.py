@@ -54,6 +54,8 @@ async def _store_trouble_is_503(request: web.Request, handler) -> web.StreamResp
     """A store that cannot answer (disk full, locked past its patience) is a temporary state: say 503."""
     try:
         return await handler(request)
+    except ConnectionError:  # the client went away; nothing to answer
+        raise
     except (sqlite3.Error, OSError) as exc:
         log.exception("%s %s: store unavailable", request.method, request.path)
         return web.json_response({"error": f"store unavailable ({type(exc).__name__}); retry later"}, status=503,
