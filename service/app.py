@@ -37,6 +37,9 @@ async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
     committer = GroupCommitter(app[STORE], linger=app[SETTINGS].commit_linger_ms / 1000)
     committer.start()
     app[COMMITTER] = committer
+    normalizer = getattr(app[BUS], "normalizer", None)
+    if normalizer is not None:  # the in-process normalizer gives way to intake under load
+        normalizer.intake_waiting = lambda: committer.waiting
     yield
     await committer.close()
 

@@ -24,14 +24,20 @@ class GroupCommitter:
         self._queue: asyncio.Queue[tuple[Incoming, asyncio.Future[Accepted]] | None] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self.batches = 0
+        self.waiting = 0  # requests submitted and not yet answered: how busy intake is right now
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit")
 
     async def submit(self, item: Incoming) -> Accepted:
         future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
+        self.waiting += 1
+        future.add_done_callback(self._answered)
         await self._queue.put((item, future))
         return await asyncio.shield(future)  # a client hanging up must not cancel a commit in flight
+
+    def _answered(self, _future: asyncio.Future) -> None:
+        self.waiting -= 1
 
     async def _run(self) -> None:
         stopping = False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from parsers import normalize_document
@@ -52,6 +53,8 @@ class EmbeddedNormalizer:
                  max_attempts: int = 5, linger: float = 0.0) -> None:
         self._store, self._wake, self._batch, self._idle_poll = store, wake, batch, idle_poll
         self._linger = linger
+        # How many webhook requests wait for their commit in this process (0 in a worker process).
+        self.intake_waiting: Callable[[], int] = lambda: 0
         self._max_attempts = max_attempts
         self._task: asyncio.Task | None = None
         self._stopping = False
@@ -73,6 +76,8 @@ class EmbeddedNormalizer:
                 log.exception("normalizer transaction failed for %d rows; retrying them one by one", len(rows))
                 await self._one_by_one(rows)
             total += len(rows)
+            if self.intake_waiting() and not self._stopping:
+                await asyncio.sleep(self._yield_time())
             self.processed += len(rows)
 
     async def _one_by_one(self, rows: list[InboxRow]) -> None:
@@ -103,7 +108,16 @@ class EmbeddedNormalizer:
             except asyncio.TimeoutError:
                 continue
             if self._linger:
-                await asyncio.sleep(self._linger)  # a steady stream: take several documents per transaction
+                await asyncio.sleep(self._yield_time())  # a steady stream: several documents per transaction
+
+    def _yield_time(self) -> float:
+        """Intake first: the busier intake is, the longer the normalizer waits between batches.
+
+        A 202 is what the carrier waits for; events may trail by some
+        milliseconds. Waiting longer also makes batches bigger, which costs
+        less per document, so the normalizer keeps up with less CPU.
+        """
+        return self._linger * (1 + min(self.intake_waiting() / 32, 4))
 
     async def close(self) -> None:
         """Finish the pass in flight (and what intake stored before it stopped), then stop."""
