@@ -57,8 +57,9 @@ async def _feed(session: aiohttp.ClientSession, base: str) -> list[dict]:
         cursor = body["next"]
 
 
-async def _stream_and_kill(proc: subprocess.Popen, base: str, accepted: dict[str, str], at_least: int) -> None:
-    """Eight senders post distinct documents; SIGKILL once `at_least` got their 202."""
+async def _stream_then_signal(proc: subprocess.Popen, base: str, accepted: dict[str, str], at_least: int,
+                           sig: signal.Signals = signal.SIGKILL) -> int:
+    """Eight senders post distinct documents; `sig` once `at_least` got their 202. The exit status."""
     async with aiohttp.ClientSession() as session:
         await _wait_ready(session, base)
         counter = iter(range(1_000_000))
@@ -78,10 +79,9 @@ async def _stream_and_kill(proc: subprocess.Popen, base: str, accepted: dict[str
         senders = [asyncio.create_task(sender()) for _ in range(8)]
         while len(accepted) < at_least:
             await asyncio.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        proc.send_signal(sig)
         await asyncio.wait_for(asyncio.gather(*senders), timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    return proc.wait(timeout=30)
 
 
 def _check(accepted: dict[str, str], events: list[dict]) -> None:
@@ -98,7 +98,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(tmp_path)
     accepted: dict[str, str] = {}  # tracking number -> inbox id, for every 202
     proc = _start(db, port)
     try:
-        await _stream_and_kill(proc, base, accepted, 300)
+        assert await _stream_then_signal(proc, base, accepted, 300) == -signal.SIGKILL
         proc = _start(db, port)
         async with aiohttp.ClientSession() as session:
             await _wait_ready(session, base)
@@ -134,7 +134,7 @@ async def test_sigkill_in_rabbitmq_mode_every_202_reaches_the_bus(tmp_path, brok
     accepted: dict[str, str] = {}
     proc = _start(db, port, amqp)
     try:
-        await _stream_and_kill(proc, base, accepted, 300)
+        assert await _stream_then_signal(proc, base, accepted, 300) == -signal.SIGKILL
         proc = _start(db, port, amqp)
         async with aiohttp.ClientSession() as session:
             await _wait_ready(session, base)
@@ -161,28 +161,7 @@ async def test_sigterm_mid_stream_drains_everything_accepted_before_exit(tmp_pat
     base = f"http://127.0.0.1:{port}"
     accepted: dict[str, str] = {}
     proc = _start(db, port)
-    async with aiohttp.ClientSession() as session:
-        await _wait_ready(session, base)
-        counter = iter(range(1_000_000))
-
-        async def sender() -> None:
-            while True:
-                tn = stream_number(next(counter))
-                body = ups_track(tn, [("origin", "20260301", "180000")])
-                try:
-                    async with session.post(f"{base}/webhooks/ups", data=body,
-                                            headers={"Content-Type": "application/json"}) as resp:
-                        if resp.status == 202:
-                            accepted[tn] = (await resp.json())["id"]
-                except (aiohttp.ClientError, asyncio.TimeoutError):
-                    return
-
-        senders = [asyncio.create_task(sender()) for _ in range(8)]
-        while len(accepted) < 300:
-            await asyncio.sleep(0.01)
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(asyncio.gather(*senders), timeout=30)
-    assert proc.wait(timeout=30) == 0
+    assert await _stream_then_signal(proc, base, accepted, 300, signal.SIGTERM) == 0
     conn = sqlite3.connect(db)
     try:
         states = dict(conn.execute("SELECT state, COUNT(*) FROM inbox GROUP BY state").fetchall())
