@@ -331,3 +331,20 @@ async def test_a_failing_store_on_reads_is_503_not_500(client, monkeypatch):
     monkeypatch.setattr(client.app[STORE], "events_after", locked)
     resp = await client.get("/v1/events")
     assert resp.status == 503 and resp.headers["Retry-After"] == "5"
+
+
+def test_store_timestamps_are_utc_whatever_the_machine_zone(monkeypatch):
+    import time
+    from datetime import datetime, timezone
+
+    from service.store import effects, sqlite
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        expected = datetime.now(timezone.utc).replace(microsecond=0)
+        for stamp in (effects._now(), sqlite._now()):
+            assert abs((datetime.fromisoformat(stamp) - expected).total_seconds()) <= 2
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

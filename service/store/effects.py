@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 import orjson
 
@@ -44,7 +44,7 @@ class Applied:
 
 
 def _now() -> str:
-    return utc_text(datetime.now().astimezone())
+    return utc_text(datetime.now(timezone.utc))
 
 
 def _known(conn: sqlite3.Connection, carrier: str, tracking_number: str) -> list[_Known]:
