@@ -179,9 +179,6 @@ class SqliteStore:
     async def events_after(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         return await self._read(_events_after, after, limit)
 
-    async def unsent(self, limit: int) -> list[tuple[int, str, bytes]]:
-        return await self._read(_unsent, limit)
-
     async def claim_unsent(self, limit: int, lease_seconds: float = 10.0) -> list[tuple[int, str, bytes, str]]:
         """Take up to `limit` unsent outbox rows for one relay (rows under another relay's lease are left):
         (seq, routing key, CloudEvent bytes, event id)."""
@@ -335,11 +332,6 @@ def _mark_queued(conn: sqlite3.Connection, ids: list[int]) -> None:
 def _events_after(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, bytes]]:
     return [(seq, bytes(body)) for seq, body in conn.execute(
         "SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))]
-
-
-def _unsent(conn: sqlite3.Connection, limit: int) -> list[tuple[int, str, bytes]]:
-    return [(seq, key, bytes(body)) for seq, key, body in conn.execute(
-        "SELECT seq, routing_key, body FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT ?", (limit,))]
 
 
 def _claim_unsent(conn: sqlite3.Connection, limit: int, lease_seconds: float) -> list[tuple[int, str, bytes, str]]:
