@@ -34,8 +34,12 @@ class Settings:
     publish_window: int = 200  # unconfirmed publishes in flight
     shutdown_timeout: float = 15.0
     sqlite_synchronous: str = "FULL"  # FULL: a 202 survives power loss, not just a crash
-    access_log: bool = False  # per-request log lines; metrics count requests either way
+    access_log: bool = False  # a log line per request (off by default: it costs more than storing the webhook)
     secrets: Mapping[str, str] = field(default_factory=dict)  # per webhook source (`_SECRET_<SOURCE>`)
+
+    def __post_init__(self) -> None:
+        if self.sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not {self.sqlite_synchronous!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **flags: object) -> Settings:

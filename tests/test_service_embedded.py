@@ -348,3 +348,13 @@ def test_store_timestamps_are_utc_whatever_the_machine_zone(monkeypatch):
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_settings_from_environment_and_flags():
+    env = {"CARRIER_EVENTS_PORT": "9090", "CARRIER_EVENTS_IN_PROCESS_NORMALIZER": "0",
+           "CARRIER_EVENTS_RETRY_DELAYS_MS": "100,200", "CARRIER_EVENTS_SECRET_UPS": "k1"}
+    settings = Settings.from_env(env, port=None, db="/tmp/x.db")
+    assert (settings.port, settings.in_process_normalizer, settings.retry_delays_ms) == (9090, False, (100, 200))
+    assert settings.db == "/tmp/x.db" and settings.secrets == {"ups": "k1"}
+    with pytest.raises(ValueError):
+        Settings.from_env({"CARRIER_EVENTS_SQLITE_SYNCHRONOUS": "FULL; DROP TABLE inbox"})
