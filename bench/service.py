@@ -72,12 +72,13 @@ class Service:
                 try:
                     async with session.get(f"{self.url}/readyz") as resp:
                         if resp.status == 200:
-                            break
+                            self.start_workers(self.workers)
+                            return self
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.05)
-        self.start_workers(self.workers)
-        return self
+        await self.__aexit__()
+        raise RuntimeError(f"{self.url} did not become ready in 20 s; figures would mean nothing")
 
     async def __aexit__(self, *exc: object) -> None:
         for p in reversed(self.procs):

@@ -66,7 +66,8 @@ async def test_accepted_document_becomes_events_state_and_feed(client):
     assert [e["data"]["event"]["status"] for e in events] == ["label_created", "picked_up", "delivered"]
     first = events[0]
     assert first["specversion"] == "1.0" and first["type"] == "shipment.event.v1"
-    assert first["source"] == "/carriers/ups" and first["subject"] == TN and first["id"] == first["data"]["event"]["event_id"]
+    assert first["source"] == "/carriers/ups" and first["subject"] == TN
+    assert first["id"] == first["data"]["event"]["event_id"]
     assert first["data"]["event"]["provenance"]["inbox_id"] == accepted["id"]
     assert first["data"]["event"]["provenance"]["channel"] == "webhook"
     assert [e["data"]["shipment"]["status"] for e in events] == ["label_created", "picked_up", "delivered"]
