@@ -48,7 +48,9 @@ class Service:
         self.port = _port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "CARRIER_EVENTS_DB": self.db, "CARRIER_EVENTS_PORT": str(self.port),
-               "CARRIER_EVENTS_IN_PROCESS_NORMALIZER": "1" if in_process else "0"}
+               "CARRIER_EVENTS_IN_PROCESS_NORMALIZER": "1" if in_process else "0",
+               # the load is unsigned and faster than any carrier: open, unthrottled sources
+               "CARRIER_EVENTS_OPEN_SOURCES": "all", "CARRIER_EVENTS_RATE_LIMIT": "0"}
         if amqp_url:
             env["CARRIER_EVENTS_AMQP_URL"] = amqp_url
             env["CARRIER_EVENTS_AMQP_PREFIX"] = amqp_prefix

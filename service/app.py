@@ -18,9 +18,10 @@ from aiohttp import web
 from .bus import make_bus
 from .config import Settings
 from .group_commit import GroupCommitter
-from .keys import BUS, COMMITTER, SETTINGS, STORE, STORED
+from .keys import BUS, COMMITTER, GUARDS, SETTINGS, STORE, STORED
 from .store import Store
 from .web import api, intake
+from .web.guard import build_guards
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,12 @@ async def _store_trouble_is_503(request: web.Request, handler) -> web.StreamResp
 
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
-    # The body limit is enforced by the handler (clear 413); aiohttp's own limit sits just above it.
-    app = web.Application(client_max_size=settings.max_body_bytes + 1, middlewares=[_store_trouble_is_503])
+    guards = build_guards(settings)  # a misconfigured source stops the start, with every problem named
+    # Body limits are enforced by the intake handler per source (clear 413); aiohttp's own limit sits above them.
+    largest = max(g.max_body for g in guards.sources.values())
+    app = web.Application(client_max_size=largest + 1, middlewares=[_store_trouble_is_503])
     app[SETTINGS] = settings
+    app[GUARDS] = guards
     app[STORED] = asyncio.Event()
     app.cleanup_ctx.extend([_store_ctx, _bus_ctx, _intake_ctx])
     app.router.add_post("/webhooks/{source}", intake.receive_webhook)

@@ -50,6 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env(host=args.host, port=args.port, db=args.db, amqp_url=args.amqp_url)
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
                 shutdown_timeout=settings.shutdown_timeout, print=None, handle_signals=True,
+                keepalive_timeout=settings.idle_timeout,
                 access_log=logging.getLogger("aiohttp.access") if settings.access_log else None)
     return 0
 

@@ -35,11 +35,32 @@ class Settings:
     shutdown_timeout: float = 15.0
     sqlite_synchronous: str = "FULL"  # FULL: a 202 survives power loss, not just a crash
     access_log: bool = False  # a log line per request (off by default: it costs more than storing the webhook)
-    secrets: Mapping[str, str] = field(default_factory=dict)  # per webhook source (`_SECRET_<SOURCE>`)
+    # Webhook authentication: a source is refused (401) unless it has a secret or is opened explicitly.
+    secrets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # `_SECRET_<SOURCE>`, space-separated
+    auth: Mapping[str, str] = field(default_factory=dict)  # `_AUTH_<SOURCE>`: scheme (service.signatures)
+    open_sources: frozenset[str] = frozenset()  # `_OPEN_SOURCES`: comma-separated, or `all`
+    signature_tolerance: float = 300.0  # seconds a signed timestamp may be off; delivery ids kept longer
+    # Abuse limits.
+    max_body_by_source: Mapping[str, int] = field(default_factory=dict)  # `_MAX_BODY_BYTES_<SOURCE>`
+    rate_limit: float = 2_000.0  # per source; token bucket holding one second's worth; over it: 429
+    rates: Mapping[str, float] = field(default_factory=dict)  # `_RATE_LIMIT_<SOURCE>`
+    max_in_flight: int = 1_024  # webhook requests handled at once; over it: 503 with Retry-After
+    idle_timeout: float = 15.0  # a connection that sends no complete request head for this long is closed
+    body_timeout: float = 30.0  # seconds to receive a body once the head arrived; over it: 408
 
     def __post_init__(self) -> None:
         if self.sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not {self.sqlite_synchronous!r}")
+        for name in ("secrets", "auth", "max_body_by_source", "rates", "open_sources"):
+            unknown = sorted(set(getattr(self, name)) - set(SOURCES))
+            if unknown:
+                raise ValueError(f"{name}: unknown webhook source(s) {', '.join(unknown)}; known: {', '.join(SOURCES)}")
+
+    def max_body_for(self, source: str) -> int:
+        return self.max_body_by_source.get(source, self.max_body_bytes)
+
+    def rate_for(self, source: str) -> float:
+        return self.rates.get(source, self.rate_limit)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **flags: object) -> Settings:
@@ -47,23 +68,45 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         for f in fields(cls):
-            if f.name == "secrets":
+            if f.name in _PER_SOURCE.values():
                 continue
             raw = env.get(PREFIX + f.name.upper())
             if raw is None or raw == "":
                 continue
             values[f.name] = _coerce(f.name, raw)
-        secrets = {k[len(PREFIX + "SECRET_"):].lower(): v for k, v in env.items()
-                   if k.startswith(PREFIX + "SECRET_") and v}
-        settings = cls(**values, secrets=secrets)  # type: ignore[arg-type]
+        for prefix, name in _PER_SOURCE.items():
+            values[name] = {source: _coerce_source(name, raw) for source, raw in _per_source(env, prefix).items()}
+        settings = cls(**values)  # type: ignore[arg-type]
         given = {k: v for k, v in flags.items() if v is not None}
         return replace(settings, **given) if given else settings
+
+
+# Variables with the source as suffix (`CARRIER_EVENTS_SECRET_UPS`) -> the mapping they fill.
+_PER_SOURCE = {"SECRET_": "secrets", "AUTH_": "auth", "MAX_BODY_BYTES_": "max_body_by_source", "RATE_LIMIT_": "rates"}
+
+
+def _per_source(env: Mapping[str, str], prefix: str) -> dict[str, str]:
+    start = PREFIX + prefix
+    return {k[len(start):].lower(): v for k, v in env.items() if k.startswith(start) and len(k) > len(start) and v}
+
+
+def _coerce_source(name: str, raw: str) -> object:
+    if name == "secrets":  # several secrets valid at once while a carrier rotates them
+        return tuple(raw.split())
+    if name == "max_body_by_source":
+        return int(raw)
+    if name == "rates":
+        return float(raw)
+    return raw.strip()
 
 
 def _coerce(name: str, raw: str) -> object:
     default = Settings.__dataclass_fields__[name].default
     if name == "retry_delays_ms":
         return tuple(int(x) for x in raw.split(",") if x.strip())
+    if name == "open_sources":
+        names = {x.strip().lower() for x in raw.split(",") if x.strip()}
+        return frozenset(SOURCES) if names == {"all"} else frozenset(names)
     if isinstance(default, bool):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if isinstance(default, int):

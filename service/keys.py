@@ -8,9 +8,11 @@ from aiohttp import web
 from .config import Settings
 from .group_commit import GroupCommitter
 from .store import Store
+from .web.guard import Guards
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 COMMITTER = web.AppKey("committer", GroupCommitter)
 STORED = web.AppKey("stored", asyncio.Event)  # set when intake committed something new
 BUS = web.AppKey("bus", object)  # service.bus.Bus (embedded or RabbitMQ)
+GUARDS = web.AppKey("guards", Guards)  # per-source authentication and limits for intake

@@ -26,7 +26,8 @@ def _free_port() -> int:
 
 
 def _start(db: Path, port: int, amqp: dict[str, str] | None = None) -> subprocess.Popen:
-    env = {**os.environ, "CARRIER_EVENTS_DB": str(db), "CARRIER_EVENTS_PORT": str(port)}
+    env = {**os.environ, "CARRIER_EVENTS_DB": str(db), "CARRIER_EVENTS_PORT": str(port),
+           "CARRIER_EVENTS_OPEN_SOURCES": "all", "CARRIER_EVENTS_RATE_LIMIT": "0"}
     env.pop("CARRIER_EVENTS_AMQP_URL", None)
     env.update(amqp or {})
     return subprocess.Popen([sys.executable, "-m", "service", "serve"], cwd=ROOT, env=env,

@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 from service.app import create_app
-from service.config import Settings
+from service.config import SOURCES, Settings
 from tests.docs import ups_track
 from tests.test_amqp_support import AMQP_URL, broker  # noqa: F401 - the fixture skips/fails without a broker
 
@@ -25,7 +25,8 @@ def _example() -> dict:
 async def test_readme_consumer_receives_bound_events(aiohttp_client, tmp_path, broker):  # noqa: F811
     example = _example()
     prefix = f"readme-{uuid.uuid4().hex[:8]}."
-    settings = Settings(db=str(tmp_path / "r.db"), amqp_url=AMQP_URL, amqp_prefix=prefix, shutdown_timeout=5.0)
+    settings = Settings(db=str(tmp_path / "r.db"), amqp_url=AMQP_URL, amqp_prefix=prefix, shutdown_timeout=5.0,
+                        open_sources=frozenset(SOURCES))
     client = await aiohttp_client(create_app(settings))
     received: list[tuple[str, str]] = []
     stop = asyncio.Event()

@@ -14,6 +14,8 @@ outbox    one row per published event, written in the same transaction as
           the broker confirmed it (RabbitMQ mode); a relay holds rows it is
           publishing until `lease_until`, so relays in several processes
           split the rows instead of publishing them twice.
+deliveries signed delivery ids (Standard Webhooks `webhook-id`) seen lately,
+          so a replayed delivery is answered as a duplicate of its inbox row.
 """
 
 VERSION = 1
@@ -74,5 +76,14 @@ CREATE TABLE IF NOT EXISTS outbox (
     sent_at     TEXT,
     lease_until TEXT
 );
+CREATE TABLE IF NOT EXISTS deliveries (
+    source      TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    inbox_id    INTEGER NOT NULL,
+    seen_at     REAL NOT NULL,
+    PRIMARY KEY (source, delivery_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_by_age ON deliveries (seen_at);
+
 CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
 """

@@ -32,6 +32,10 @@ from .schema import DDL, VERSION
 
 T = TypeVar("T")
 
+# Signed delivery ids are remembered this long: well past any signature tolerance, after which a
+# replay fails the timestamp check anyway.
+DELIVERY_MEMORY_SECONDS = 24 * 3600
+
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
@@ -42,6 +46,7 @@ class Incoming:
     content_type: str | None
     headers: dict[str, str]
     channel: str = "webhook"
+    delivery_id: str | None = None  # a sender's signed delivery id: a second delivery with it is a duplicate
 
     @property
     def digest(self) -> bytes:
@@ -238,20 +243,57 @@ def _create(conn: sqlite3.Connection) -> None:
 
 
 def _accept(conn: sqlite3.Connection, items: list[Incoming]) -> list[Accepted]:
+    """Store what is new; a known body (per source) or a known signed delivery id is a duplicate."""
     now = _now()
-    keys = [(i.source, i.digest) for i in items]
     with conn:
-        existing = _ids_for(conn, keys)
-        fresh: dict[tuple[str, bytes], Incoming] = {}
-        for key, item in zip(keys, items):
-            if key not in existing and key not in fresh:
-                fresh[key] = item
+        known = _delivered(conn, [(i.source, i.delivery_id) for i in items if i.delivery_id])
+        same_delivery: dict[int, int] = {}  # index -> index of the first item with its delivery id
+        first_of: dict[tuple[str, str], int] = {}
+        for index, item in enumerate(items):
+            if item.delivery_id and (item.source, item.delivery_id) not in known:
+                same_delivery[index] = first_of.setdefault((item.source, item.delivery_id), index)
+        by_body = [i for i, item in enumerate(items)
+                   if not (item.delivery_id and ((item.source, item.delivery_id) in known or same_delivery[i] != i))]
+        stored = dict(zip(by_body, _accept_bodies(conn, [items[i] for i in by_body], now)))
         conn.executemany(
-            "INSERT INTO inbox (source, digest, received_at, channel, content_type, headers, body) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(i.source, key[1], now, i.channel, i.content_type, orjson.dumps(i.headers).decode(), i.body)
-             for key, i in fresh.items()])
-        created = _ids_for(conn, list(fresh))
+            "INSERT OR IGNORE INTO deliveries (source, delivery_id, inbox_id, seen_at) VALUES (?, ?, ?, ?)",
+            [(items[i].source, items[i].delivery_id, stored[i].id, time.time()) for i in first_of.values()])
+        if known or first_of:
+            conn.execute("DELETE FROM deliveries WHERE seen_at < ?", (time.time() - DELIVERY_MEMORY_SECONDS,))
+    out: list[Accepted] = []
+    for index, item in enumerate(items):
+        if index in stored:
+            out.append(stored[index])
+        elif (item.source, item.delivery_id) in known:
+            out.append(Accepted(known[(item.source, item.delivery_id)], True))
+        else:
+            out.append(Accepted(stored[same_delivery[index]].id, True))
+    return out
+
+
+def _delivered(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    found: dict[tuple[str, str], int] = {}
+    for source, delivery_id in set(keys):
+        row = conn.execute("SELECT inbox_id FROM deliveries WHERE source = ? AND delivery_id = ?",
+                           (source, delivery_id)).fetchone()
+        if row is not None:
+            found[(source, delivery_id)] = row[0]
+    return found
+
+
+def _accept_bodies(conn: sqlite3.Connection, items: list[Incoming], now: str) -> list[Accepted]:
+    keys = [(i.source, i.digest) for i in items]
+    existing = _ids_for(conn, keys)
+    fresh: dict[tuple[str, bytes], Incoming] = {}
+    for key, item in zip(keys, items):
+        if key not in existing and key not in fresh:
+            fresh[key] = item
+    conn.executemany(
+        "INSERT INTO inbox (source, digest, received_at, channel, content_type, headers, body) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(i.source, key[1], now, i.channel, i.content_type, orjson.dumps(i.headers).decode(), i.body)
+         for key, i in fresh.items()])
+    created = _ids_for(conn, list(fresh))
     out: list[Accepted] = []
     first_use: set[tuple[str, bytes]] = set()
     for key in keys:

@@ -1,26 +1,32 @@
 """`POST /webhooks/{source}`: protocol checks, then the raw body stored verbatim before the 202.
 
-Protocol violations (unknown source, wrong content type, too large, empty) get
-a clear 4xx and are not stored. Content problems are not intake's business:
+Protocol violations get a clear 4xx and are not stored: 404 unknown source,
+429 over the source's rate (503 when too many are in progress at once), 401
+not authenticated (checked on the raw bytes before anything parses them), 415
+wrong content type, 413 too large, 408 body too slow, 400 empty. Content problems are not intake's business:
 a malformed or unparseable body is accepted, stored, and quarantined by the
 normalizer with the reason, so it can be replayed after a parser fix.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import time
 
 from aiohttp import web
 
 from ..config import SOURCES
-from ..keys import COMMITTER, SETTINGS, STORED
+from ..keys import COMMITTER, GUARDS, SETTINGS, STORED
 from ..store import Incoming
+from .guard import SourceGuard
 
 log = logging.getLogger(__name__)
 
-# Headers worth keeping beside the body: what identifies, signs or describes a delivery.
-_KEPT_HEADERS = ("content-type", "user-agent", "x-request-id", "x-correlation-id", "x-webhook-id",
-                 "x-hmac-signature", "x-easypost-hmac-signature", "aftership-hmac-sha256", "x-shippo-signature",
-                 "x-fedex-signature", "x-ups-signature", "x-signature", "idempotency-key")
+# Headers worth keeping beside the body: what identifies or describes a delivery. Signatures and
+# credentials are verified and dropped: the inbox never holds anything secret-derived.
+_KEPT_HEADERS = ("content-type", "content-encoding", "user-agent", "x-request-id", "x-correlation-id",
+                 "x-webhook-id", "webhook-id", "webhook-timestamp", "idempotency-key")
 
 _ACCEPTED_TYPES = ("application/json", "text/json", "application/xml", "text/xml", "application/soap+xml",
                    "application/edi-x12", "application/edi", "application/x12", "text/plain",
@@ -34,34 +40,87 @@ def _content_type_ok(value: str) -> bool:
     return main in _ACCEPTED_TYPES or main.endswith(("+json", "+xml"))
 
 
-def _problem(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def _problem(status: int, message: str, retry_after: float | None = None) -> web.Response:
+    response = web.json_response({"error": message}, status=status)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None past `limit` bytes (counted after any Content-Encoding is undone: no bombs)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
     source = request.match_info["source"].lower()
-    if source not in SOURCES:
+    guard = request.app[GUARDS].sources.get(source)
+    if guard is None:
         return _problem(404, f"unknown webhook source {source!r}; known: {', '.join(SOURCES)}")
+    guards = request.app[GUARDS]
+    if guards.in_flight >= guards.max_in_flight:
+        return _problem(503, "too many webhooks in progress; retry shortly", retry_after=1)
+    wait = guard.bucket.take()
+    if wait:
+        return _problem(429, f"over the rate limit for source {source!r}", retry_after=wait)
+    if guard.scheme is None:
+        _refused(source, "no secret configured")
+        return _problem(401, guard.refusal)
     content_type = request.headers.get("Content-Type", "")
     if not _content_type_ok(content_type):
         return _problem(415, f"unsupported content type {content_type.split(';')[0]!r}")
-    limit = request.app[SETTINGS].max_body_bytes
+    limit = guard.max_body
     if request.content_length is not None and request.content_length > limit:
         return _problem(413, f"body of {request.content_length} bytes exceeds the {limit}-byte limit")
+    guards.in_flight += 1
     try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return _problem(413, f"body exceeds the {limit}-byte limit")
+        return await _receive(request, source, guard, content_type)
+    finally:
+        guards.in_flight -= 1
+
+
+async def _receive(request: web.Request, source: str, guard: SourceGuard, content_type: str) -> web.Response:
+    settings = request.app[SETTINGS]
+    try:
+        async with asyncio.timeout(settings.body_timeout):
+            body = await _read_body(request, guard.max_body)
+    except TimeoutError:
+        return _problem(408, f"body not received within {settings.body_timeout:.0f} s")
+    except (web.HTTPException, ValueError) as exc:  # a malformed encoding or chunking
+        return _problem(400, f"unreadable body: {type(exc).__name__}")
+    if body is None:
+        return _problem(413, f"body exceeds the {guard.max_body}-byte limit")
     if not body:
         return _problem(400, "empty body")
+    verdict = guard.scheme.verify(body, request.headers, request.query, time.time())
+    if not verdict.ok:
+        _refused(source, verdict.reason)
+        return _problem(401, f"webhook not authenticated: {verdict.reason}")
     headers = {k: request.headers[k] for k in _KEPT_HEADERS if k in request.headers}
     try:
         accepted = await request.app[COMMITTER].submit(
-            Incoming(source=source, body=body, content_type=content_type or None, headers=headers))
+            Incoming(source=source, body=body, content_type=content_type or None, headers=headers,
+                     delivery_id=verdict.delivery_id))
     except Exception:  # not stored (disk full, store failing): the carrier must retry, so say so plainly
         log.exception("webhook from %s not stored", source)
-        response = _problem(503, "not stored: the inbox is unavailable; retry later")
-        response.headers["Retry-After"] = "5"
-        return response
+        return _problem(503, "not stored: the inbox is unavailable; retry later", retry_after=5)
     request.app[STORED].set()
     return web.json_response({"id": str(accepted.id), "duplicate": accepted.duplicate}, status=202)
+
+
+_last_refusal_log: dict[str, float] = {}
+
+
+def _refused(source: str, reason: str) -> None:
+    """A warning per source at most once a second: a flood of forgeries must not become a flood of logs."""
+    now = time.monotonic()
+    if now - _last_refusal_log.get(source, 0.0) >= 1.0:
+        _last_refusal_log[source] = now
+        log.warning("webhook from %s refused: %s", source, reason)

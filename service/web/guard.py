@@ -1,0 +1,90 @@
+"""What intake checks before it stores anything: who sent it, how fast, how many at once.
+
+One `SourceGuard` per webhook source, built once at start-up from the
+settings, so a misconfigured scheme or secret stops the service with a clear
+message instead of failing a carrier's webhook at three in the morning. A
+source without a secret is refused unless an operator opened it explicitly;
+each open source is logged as a warning at every start.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from .. import signatures
+from ..config import SOURCES, Settings
+
+log = logging.getLogger(__name__)
+
+
+class TokenBucket:
+    """Holds one second's worth of requests; refills continuously. A rate of 0 means unlimited."""
+
+    __slots__ = ("rate", "capacity", "tokens", "stamp")
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+
+    def take(self, now: float | None = None) -> float:
+        """0 when a request may pass, else the seconds until one may."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+
+@dataclass
+class SourceGuard:
+    source: str
+    scheme: signatures.Scheme | None  # None: no secret and not opened -> every request is refused
+    bucket: TokenBucket
+    max_body: int
+
+    @property
+    def refusal(self) -> str:
+        key = self.source.upper()
+        return (f"webhook source {self.source!r} has no secret configured; set CARRIER_EVENTS_SECRET_{key} "
+                f"(or open it explicitly with CARRIER_EVENTS_OPEN_SOURCES)")
+
+
+@dataclass
+class Guards:
+    sources: dict[str, SourceGuard]
+    max_in_flight: int
+    in_flight: int = field(default=0)
+
+
+def build_guards(settings: Settings) -> Guards:
+    """Every source's scheme from the settings; ValueError lists every misconfigured source at once."""
+    problems: list[str] = []
+    sources: dict[str, SourceGuard] = {}
+    for source in SOURCES:
+        secrets = settings.secrets.get(source, ())
+        opened = source in settings.open_sources or settings.auth.get(source) == "open"
+        name = "open" if opened else settings.auth.get(source) or signatures.DEFAULT_SCHEMES[source]
+        scheme: signatures.Scheme | None = None
+        if opened and secrets:
+            problems.append(f"{source}: opened and given a secret; choose one")
+        elif opened or secrets:
+            try:
+                scheme = signatures.build(name, secrets, settings.signature_tolerance)
+            except ValueError as exc:
+                problems.append(f"{source}: {exc}")
+        elif source in settings.auth:  # a scheme chosen but its secret forgotten
+            problems.append(f"{source}: scheme {name!r} configured but CARRIER_EVENTS_SECRET_{source.upper()} is not")
+        if isinstance(scheme, signatures.Open):
+            log.warning("webhook source %s is OPEN: its webhooks are accepted without authentication", source)
+        sources[source] = SourceGuard(source, scheme, TokenBucket(settings.rate_for(source)),
+                                      settings.max_body_for(source))
+    if problems:
+        raise ValueError("webhook authentication misconfigured: " + "; ".join(problems))
+    return Guards(sources, settings.max_in_flight)
