@@ -38,6 +38,15 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_logging() -> None:
+    import logging
+
+    from .logmask import install
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install()
+
+
 def _serve(args: argparse.Namespace) -> int:
     import logging
 
@@ -46,7 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .app import create_app
     from .config import Settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     settings = Settings.from_env(host=args.host, port=args.port, db=args.db, amqp_url=args.amqp_url)
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
                 shutdown_timeout=settings.shutdown_timeout, print=None, handle_signals=True,
@@ -57,12 +66,11 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     import asyncio
-    import logging
 
     from .config import Settings
     from .worker import run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging()
     if args.role not in ("normalize", "all"):
         print(f"worker: role {args.role!r} has no consumers yet; use normalize", file=sys.stderr)
         return 2
