@@ -5,7 +5,7 @@ reads) so that a PostgreSQL adapter for more than one machine is an added
 module, not a rewrite.
 """
 from .effects import Applied
-from .sqlite import Accepted, Incoming, InboxRow, SqliteStore
+from .sqlite import Accepted, InboxRow, Incoming, SqliteStore
 
 Store = SqliteStore
 

@@ -60,7 +60,15 @@ class SourceGuard:
 class Guards:
     sources: dict[str, SourceGuard]
     max_in_flight: int
-    in_flight: int = field(default=0)
+    in_flight: int = 0
+    _last_warning: dict[str, float] = field(default_factory=dict)
+
+    def refused(self, source: str, reason: str) -> None:
+        """A warning per source at most once a second: a flood of forgeries must not become a flood of logs."""
+        now = time.monotonic()
+        if now - self._last_warning.get(source, -1.0) >= 1.0:
+            self._last_warning[source] = now
+            log.warning("webhook from %s refused: %s", source, reason)
 
 
 def build_guards(settings: Settings) -> Guards:

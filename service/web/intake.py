@@ -71,7 +71,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
     if wait:
         return _problem(429, f"over the rate limit for source {source!r}", retry_after=wait)
     if guard.scheme is None:
-        _refused(source, "no secret configured")
+        guards.refused(source, "no secret configured")
         return _problem(401, guard.refusal)
     content_type = request.headers.get("Content-Type", "")
     if not _content_type_ok(content_type):
@@ -101,7 +101,7 @@ async def _receive(request: web.Request, source: str, guard: SourceGuard, conten
         return _problem(400, "empty body")
     verdict = guard.scheme.verify(body, request.headers, request.query, time.time())
     if not verdict.ok:
-        _refused(source, verdict.reason)
+        request.app[GUARDS].refused(source, verdict.reason)
         return _problem(401, f"webhook not authenticated: {verdict.reason}")
     headers = {k: request.headers[k] for k in _KEPT_HEADERS if k in request.headers}
     try:
@@ -113,14 +113,3 @@ async def _receive(request: web.Request, source: str, guard: SourceGuard, conten
         return _problem(503, "not stored: the inbox is unavailable; retry later", retry_after=5)
     request.app[STORED].set()
     return web.json_response({"id": str(accepted.id), "duplicate": accepted.duplicate}, status=202)
-
-
-_last_refusal_log: dict[str, float] = {}
-
-
-def _refused(source: str, reason: str) -> None:
-    """A warning per source at most once a second: a flood of forgeries must not become a flood of logs."""
-    now = time.monotonic()
-    if now - _last_refusal_log.get(source, 0.0) >= 1.0:
-        _last_refusal_log[source] = now
-        log.warning("webhook from %s refused: %s", source, reason)
