@@ -11,16 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from taxonomy.mapping import use_local_tables
+
+from . import logs
 from .bus import make_bus
 from .config import Settings
 from .group_commit import GroupCommitter
 from .keys import BUS, COMMITTER, GUARDS, SETTINGS, STORE, STORED
 from .store import Store
-from .web import api, intake
+from .web import admin, api, docs, intake
 from .web.guard import build_guards
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,22 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 @web.middleware
+async def _request_id(request: web.Request, handler) -> web.StreamResponse:
+    """Every request has an id (the caller's X-Request-Id, or a new one) in its logs and its response."""
+    rid = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+    token = logs.request_id.set(rid)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # answers raised rather than returned carry the id too
+        exc.headers["X-Request-Id"] = rid
+        raise
+    finally:
+        logs.request_id.reset(token)
+    response.headers["X-Request-Id"] = rid
+    return response
+
+
+@web.middleware
 async def _store_trouble_is_503(request: web.Request, handler) -> web.StreamResponse:
     """A store that cannot answer (disk full, locked past its patience) is a temporary state: say 503."""
     try:
@@ -69,9 +89,10 @@ async def _store_trouble_is_503(request: web.Request, handler) -> web.StreamResp
 def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
     guards = build_guards(settings)  # a misconfigured source stops the start, with every problem named
+    use_local_tables(settings.maps_dir)  # a broken local mapping table stops the start too
     # Body limits are enforced by the intake handler per source (clear 413); aiohttp's own limit sits above them.
     largest = max(g.max_body for g in guards.sources.values())
-    app = web.Application(client_max_size=largest + 1, middlewares=[_store_trouble_is_503])
+    app = web.Application(client_max_size=largest + 1, middlewares=[_request_id, _store_trouble_is_503])
     app[SETTINGS] = settings
     app[GUARDS] = guards
     app[STORED] = asyncio.Event()
@@ -83,4 +104,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.router.add_get("/readyz", api.readyz)
     app.router.add_get("/v1/admin/dlq", api.list_dlq)
     app.router.add_post("/v1/admin/dlq/{id}/replay", api.replay_dlq)
+    app.router.add_post("/v1/admin/replay", admin.replay)
+    app.router.add_get("/v1/admin/unmapped", admin.list_unmapped)
+    app.router.add_get("/metrics", api.metrics_text)
+    app.router.add_get("/openapi.json", docs.openapi)
     return app

@@ -20,7 +20,8 @@ class EmbeddedBus:
 
     def __init__(self, store: Store, stored: asyncio.Event, settings: Settings) -> None:
         self.normalizer = EmbeddedNormalizer(store, stored, batch=settings.normalize_batch,
-                                             linger=settings.batch_linger_ms / 1000)
+                                             linger=settings.batch_linger_ms / 1000,
+                                             quarantine_unmapped=settings.quarantine_unmapped)
         self._in_process = settings.in_process_normalizer
 
     async def start(self) -> None:

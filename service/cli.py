@@ -38,13 +38,18 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _configure_logging() -> None:
-    import logging
+def _settings(**flags: object):
+    """Settings from the environment and flags, or None after printing what is wrong with them."""
+    from .config import Settings
+    from .logs import configure_logging
 
-    from .logmask import install
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    install()
+    try:
+        settings = Settings.from_env(**flags)
+    except ValueError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return None
+    configure_logging(settings.log_format)
+    return settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -53,11 +58,16 @@ def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from .app import create_app
-    from .config import Settings
 
-    _configure_logging()
-    settings = Settings.from_env(host=args.host, port=args.port, db=args.db, amqp_url=args.amqp_url)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+    settings = _settings(host=args.host, port=args.port, db=args.db, amqp_url=args.amqp_url)
+    if settings is None:
+        return 2
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # authentication or mapping tables misconfigured: say what, do not start
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    web.run_app(app, host=settings.host, port=settings.port,
                 shutdown_timeout=settings.shutdown_timeout, print=None, handle_signals=True,
                 keepalive_timeout=settings.idle_timeout,
                 access_log=logging.getLogger("aiohttp.access") if settings.access_log else None)
@@ -67,14 +77,47 @@ def _serve(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     import asyncio
 
-    from .config import Settings
     from .worker import run
 
-    _configure_logging()
+    settings = _settings(db=args.db, amqp_url=args.amqp_url)
+    if settings is None:
+        return 2
     if args.role not in ("normalize", "all"):
         print(f"worker: role {args.role!r} has no consumers yet; use normalize", file=sys.stderr)
         return 2
-    asyncio.run(run(Settings.from_env(db=args.db, amqp_url=args.amqp_url)))
+    asyncio.run(run(settings))
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """Mark stored documents for re-normalizing; the running service (or a worker) does the work."""
+    import asyncio
+
+    from .store import Store
+    from .web.admin import replay_filter
+
+    settings = _settings(db=args.db)
+    if settings is None:
+        return 2
+    raw = {k: v for k, v in {"states": args.state, "source": args.source, "carrier": args.carrier,
+                             "since": args.since, "until": args.until, "reason": args.reason,
+                             "limit": args.limit}.items() if v is not None}
+    try:
+        selection = replay_filter(raw)
+    except ValueError as exc:
+        print(f"replay: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> list[int]:
+        store = Store(settings.db, synchronous=settings.sqlite_synchronous)
+        await store.open()
+        try:
+            return await store.replay(selection, dry_run=args.dry_run)
+        finally:
+            await store.close()
+
+    ids = asyncio.run(run())
+    print(orjson.dumps({"count": len(ids), "ids": [str(i) for i in ids], "dry_run": args.dry_run}).decode())
     return 0
 
 
@@ -85,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     norm.add_argument("--carrier", default="auto", help="carrier slug or 'auto' (default: detect)")
     norm.add_argument("paths", nargs="+", metavar="PATH")
     norm.set_defaults(func=_normalize)
-    schema = sub.add_parser("schema", help="write JSON Schemas of the contracts")
-    schema.add_argument("--out", default="schemas", help="output directory (default: ./schemas)")
+    schema = sub.add_parser("schema", help="write the JSON Schemas, OpenAPI and AsyncAPI documents of the contracts")
+    schema.add_argument("--out", default=str(Path(__file__).resolve().parent / "published"),
+                        help="output directory (default: the committed copies in service/published)")
     schema.set_defaults(func=_schema)
     serve = sub.add_parser("serve", help="run the service (embedded bus unless an AMQP URL is given)")
     serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1, env CARRIER_EVENTS_HOST)")
@@ -99,6 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--db", default=None, help="SQLite file shared with serve")
     worker.add_argument("--role", default="normalize", choices=("normalize", "actions", "all"))
     worker.set_defaults(func=_worker)
+    replay = sub.add_parser("replay", help="re-normalize stored documents (after a parser or mapping fix); "
+                            "only events that did not exist before are published")
+    replay.add_argument("--db", default=None, help="SQLite file of the service")
+    replay.add_argument("--state", default=None,
+                        help="comma-separated: quarantined, dead, done (default quarantined,dead)")
+    replay.add_argument("--source", default=None, help="webhook source the documents came in on")
+    replay.add_argument("--carrier", default=None, help="carrier of the documents' events (or their source)")
+    replay.add_argument("--since", default=None, help="received at or after (ISO 8601, UTC if no offset)")
+    replay.add_argument("--until", default=None, help="received before (ISO 8601)")
+    replay.add_argument("--reason", default=None, help="text the quarantine reason contains")
+    replay.add_argument("--limit", type=int, default=None, help="at most this many documents")
+    replay.add_argument("--dry-run", action="store_true", help="only list the documents that would be replayed")
+    replay.set_defaults(func=_replay)
     return parser
 
 

@@ -40,6 +40,11 @@ class Settings:
     auth: Mapping[str, str] = field(default_factory=dict)  # `_AUTH_<SOURCE>`: scheme (service.signatures)
     open_sources: frozenset[str] = frozenset()  # `_OPEN_SOURCES`: comma-separated, or `all`
     signature_tolerance: float = 300.0  # seconds a signed timestamp may be off; delivery ids kept longer
+    # Operations.
+    maps_dir: str | None = None  # local mapping tables overlaid on the shipped ones (taxonomy.mapping)
+    quarantine_unmapped: bool = False  # True: a document with an event no rule could classify waits in the DLQ
+    log_format: str = "text"  # text | json (one object per line, with trace ids)
+    trace_exporter: str = "none"  # none | console | otlp (needs opentelemetry-exporter-otlp installed)
     # Abuse limits.
     max_body_by_source: Mapping[str, int] = field(default_factory=dict)  # `_MAX_BODY_BYTES_<SOURCE>`
     rate_limit: float = 2_000.0  # per source; token bucket holding one second's worth; over it: 429
@@ -51,6 +56,10 @@ class Settings:
     def __post_init__(self) -> None:
         if self.sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not {self.sqlite_synchronous!r}")
+        if self.log_format not in ("text", "json"):
+            raise ValueError(f"log_format must be text or json, not {self.log_format!r}")
+        if self.trace_exporter not in ("none", "console", "otlp"):
+            raise ValueError(f"trace_exporter must be none, console or otlp, not {self.trace_exporter!r}")
         for name in ("secrets", "auth", "max_body_by_source", "rates", "open_sources"):
             unknown = sorted(set(getattr(self, name)) - set(SOURCES))
             if unknown:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from parsers import normalize_document
 from parsers.normalize import Outcome
-from taxonomy import Channel
+from taxonomy import Channel, ErrorEntry, Status
+from taxonomy.mapping import carrier_of as carrier_of_table
 
+from . import metrics
 from .store import Applied, InboxRow, Store
 
 log = logging.getLogger(__name__)
@@ -33,13 +36,54 @@ def normalize_row(row: InboxRow) -> Outcome | str:
         return f"normalizer error: {type(exc).__name__}: {exc}"
 
 
-async def process(store: Store, rows: list[InboxRow]) -> Applied:
+def strict_mapping(outcome: Outcome | str) -> Outcome | str:
+    """Quarantine a document with an event no rung of the mapping ladder could classify.
+
+    For deployments whose consumers must never see `unknown`: the document
+    waits in the DLQ, named by its codes, until the mapping table learns them
+    and an operator replays it. Its unknown codes are still counted.
+    """
+    if isinstance(outcome, str) or not outcome.ok:
+        return outcome
+    unknown = [e for s in outcome.shipments for e in s.events if e.status is Status.UNKNOWN]
+    if not unknown:
+        return outcome
+    names = "; ".join(sorted({f"{e.carrier} {e.carrier_code or '-'} {e.description!r}" for e in unknown}))
+    return replace(outcome, ok=False, shipments=[],
+                   errors=[ErrorEntry.model_construct(kind="unmapped", message=f"no mapping for {names}"[:500])])
+
+
+async def process(store: Store, rows: list[InboxRow], *, quarantine_unmapped: bool = False) -> Applied:
     """Normalize rows (yielding to the loop between documents) and apply them in one transaction."""
     results: list[tuple[int, Outcome | str]] = []
     for row in rows:
-        results.append((row.id, normalize_row(row)))
+        outcome = normalize_row(row)
+        results.append((row.id, strict_mapping(outcome) if quarantine_unmapped else outcome))
         await asyncio.sleep(0)  # intake requests interleave with a long batch
-    return await store.apply(results)
+    applied = await store.apply(results)
+    _observe(results, applied)
+    return applied
+
+
+def _observe(results: list[tuple[int, Outcome | str]], applied: Applied) -> None:
+    for _, result in results:
+        if isinstance(result, str):
+            metrics.DOCUMENTS.labels("unknown", "none", "failed", "none").inc()
+            continue
+        fallback = "none" if result.fallback_level is None else str(result.fallback_level)
+        metrics.DOCUMENTS.labels(result.carrier or "unknown", result.parser or "none",
+                                 "normalized" if result.ok else "quarantined", fallback).inc()
+        for table, _code, _text in result.unmapped:
+            metrics.UNMAPPED.labels(carrier_of_table(table)).inc()
+    if applied.duplicate_events:
+        metrics.DUPLICATES.labels("event").inc(applied.duplicate_events)
+    for event in applied.fresh:
+        metrics.EVENTS.labels(event.carrier, event.status.value).inc()
+        provenance = event.provenance
+        if provenance.received_at is not None:
+            lag = (provenance.received_at - event.occurred_at).total_seconds()
+            metrics.CARRIER_LAG.labels(event.carrier).observe(max(0.0, lag))
+    metrics.observe_lags("committed", applied.received)
 
 
 class EmbeddedNormalizer:
@@ -50,9 +94,10 @@ class EmbeddedNormalizer:
     """
 
     def __init__(self, store: Store, wake: asyncio.Event, *, batch: int = 64, idle_poll: float = 1.0,
-                 max_attempts: int = 5, linger: float = 0.0) -> None:
+                 max_attempts: int = 5, linger: float = 0.0, quarantine_unmapped: bool = False) -> None:
         self._store, self._wake, self._batch, self._idle_poll = store, wake, batch, idle_poll
         self._linger = linger
+        self._strict = quarantine_unmapped
         # How many webhook requests wait for their commit in this process (0 in a worker process).
         self.intake_waiting: Callable[[], int] = lambda: 0
         self._max_attempts = max_attempts
@@ -71,7 +116,7 @@ class EmbeddedNormalizer:
             if not rows:
                 return total
             try:
-                await process(self._store, rows)
+                await process(self._store, rows, quarantine_unmapped=self._strict)
             except Exception:
                 log.exception("normalizer transaction failed for %d rows; retrying them one by one", len(rows))
                 await self._one_by_one(rows)
@@ -84,12 +129,13 @@ class EmbeddedNormalizer:
         """Isolate the row that breaks a batch: it is retried a bounded number of times, then dead."""
         for row in rows:
             try:
-                await process(self._store, [row])
+                await process(self._store, [row], quarantine_unmapped=self._strict)
             except Exception as exc:
                 attempts = row.attempts + 1
                 state = "dead" if attempts >= self._max_attempts else "pending"
                 reason = f"attempt {attempts}: {type(exc).__name__}: {exc}"
                 log.warning("inbox row %s failed (%s); now %s", row.id, reason, state)
+                metrics.RETRIES.labels("normalize").inc()
                 await self._store.mark([row.id], state, reason, attempt=True)
 
     async def _run(self) -> None:

@@ -1,7 +1,11 @@
-"""JSON Schemas of the published contracts, generated from the taxonomy models."""
+"""JSON Schemas of the published contracts: the taxonomy models and every HTTP API body.
+
+`write_schemas` writes them together with the OpenAPI and AsyncAPI documents
+(`service.contracts`), by default into the committed copies in
+`service/published/`.
+"""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -9,10 +13,13 @@ from pydantic import BaseModel
 from taxonomy import NormalizedEvent, NormalizeRecord, ShipmentSummary
 from taxonomy.crosswalk import crosswalk
 
+from .web.bodies import BODIES
+
 CONTRACTS: dict[str, type[BaseModel]] = {
     "normalized-event.v1": NormalizedEvent,
     "shipment-summary.v1": ShipmentSummary,
     "normalize-record.v1": NormalizeRecord,
+    **BODIES,
 }
 
 
@@ -31,11 +38,9 @@ def schemas() -> dict[str, dict]:
     return out
 
 
-def write_schemas(directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, schema in schemas().items():
-        path = directory / f"{name}.schema.json"
-        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        written.append(path)
-    return written
+def write_schemas(directory: Path | None = None) -> list[Path]:
+    """Every published contract file into `directory` (default: the committed `service/published/`)."""
+    # contracts builds on schemas(): imported here, not at the top, to avoid an import cycle
+    from . import contracts
+
+    return contracts.write(contracts.PUBLISHED if directory is None else directory)

@@ -11,6 +11,8 @@ import asyncio
 import logging
 import signal
 
+from taxonomy.mapping import use_local_tables
+
 from .config import Settings
 from .normalizer import EmbeddedNormalizer
 from .store import Store
@@ -23,7 +25,8 @@ async def run_embedded_worker(settings: Settings, stop: asyncio.Event | None = N
     store = Store(settings.db, synchronous=settings.sqlite_synchronous)
     await store.open()
     normalizer = EmbeddedNormalizer(store, asyncio.Event(), batch=settings.normalize_batch, idle_poll=0.02,
-                                    linger=settings.batch_linger_ms / 1000)
+                                    linger=settings.batch_linger_ms / 1000,
+                                    quarantine_unmapped=settings.quarantine_unmapped)
     normalizer.start()
     log.info("embedded worker normalizing from %s", settings.db)
     try:
@@ -42,6 +45,7 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 async def run(settings: Settings) -> None:
+    use_local_tables(settings.maps_dir)
     if settings.amqp_url:
         from .amqp.worker import run_worker
 

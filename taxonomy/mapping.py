@@ -24,6 +24,7 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import NamedTuple
 
 from .enums import CLASSED_STATUSES, ExceptionClass, MappedBy, Status
@@ -118,12 +119,53 @@ def parse_table(name: str, text: str) -> MappingTable:
     return table
 
 
+_local_dir: Path | None = None
+
+
 @cache
 def load_table(name: str) -> MappingTable:
     path = resources.files("taxonomy").joinpath(f"maps/{name}.toml")
     if not path.is_file():
         raise MappingError(f"no mapping table taxonomy/maps/{name}.toml")
-    return parse_table(name, path.read_text("utf-8"))
+    table = parse_table(name, path.read_text("utf-8"))
+    local = _local_dir / f"{name}.toml" if _local_dir is not None else None
+    if local is not None and local.is_file():
+        table = _overlay(table, parse_table(name, local.read_text("utf-8")))
+    return table
+
+
+def _overlay(base: MappingTable, local: MappingTable) -> MappingTable:
+    """A local table adds to the shipped one: its codes and coarse values win, its keyword rules run first."""
+    return MappingTable(name=base.name, carrier=base.carrier, codes={**base.codes, **local.codes},
+                        coarse={**base.coarse, **local.coarse}, keywords=[*local.keywords, *base.keywords],
+                        extends=base.extends)
+
+
+def use_local_tables(directory: str | Path | None) -> list[str]:
+    """Overlay `<directory>/<table>.toml` files on the shipped tables (None: shipped tables only).
+
+    This is how operators teach the mapping new carrier codes without a
+    release: drop a file with the new `[codes]`, restart, replay. Every local
+    file is validated here, so a broken one stops the start instead of
+    mis-mapping traffic. Returns the tables overlaid.
+    """
+    global _local_dir
+    names: list[str] = []
+    path = Path(directory) if directory is not None else None
+    if path is not None:
+        if not path.is_dir():
+            raise MappingError(f"local mapping directory {path} does not exist")
+        known = set(table_names())
+        for file in sorted(path.glob("*.toml")):
+            if file.stem not in known:
+                raise MappingError(f"{file}: no shipped table {file.stem!r} to add to (known: {', '.join(sorted(known))})")
+            parse_table(file.stem, file.read_text("utf-8"))
+            names.append(file.stem)
+    _local_dir = path
+    load_table.cache_clear()
+    _chain.cache_clear()
+    classify.cache_clear()
+    return names
 
 
 @cache

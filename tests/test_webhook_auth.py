@@ -158,6 +158,10 @@ async def test_shared_tokens_in_header_and_query(client):
 async def test_source_without_secret_is_refused_and_an_open_source_is_accepted(client):
     status, body = await post(client, "usps")
     assert status == 401 and "CARRIER_EVENTS_SECRET_USPS" in body["error"]
+    resp = await client.post("/webhooks/fedex", data=BODY, headers={"X-Request-Id": "r-1"})
+    assert resp.headers["WWW-Authenticate"] == 'Webhook-Signature realm="fedex", scheme="fedex-hmac"'
+    admin = await client.get("/v1/admin/dlq", headers={"X-Request-Id": "r-2"})  # a raised 401
+    assert admin.headers["WWW-Authenticate"].startswith("Bearer") and admin.headers["X-Request-Id"] == "r-2"
     assert (await post(client, "x12", b"ISA*00*...~"))[0] == 202  # explicitly open
 
 

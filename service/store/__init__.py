@@ -5,8 +5,9 @@ reads) so that a PostgreSQL adapter for more than one machine is an added
 module, not a rewrite.
 """
 from .effects import Applied
+from .repair import ReplayFilter
 from .sqlite import Accepted, InboxRow, Incoming, SqliteStore
 
 Store = SqliteStore
 
-__all__ = ["Accepted", "Applied", "Incoming", "InboxRow", "SqliteStore", "Store"]
+__all__ = ["Accepted", "Applied", "Incoming", "InboxRow", "ReplayFilter", "SqliteStore", "Store"]

@@ -41,6 +41,8 @@ class Applied:
     new_events: int = 0
     duplicate_events: int = 0
     outbox_seqs: list[int] = field(default_factory=list)
+    fresh: list[NormalizedEvent] = field(default_factory=list)  # the new events, for metrics
+    received: list[float] = field(default_factory=list)  # when documents that yielded new events arrived
 
 
 def _now() -> str:
@@ -84,6 +86,7 @@ def _apply_shipment(conn: sqlite3.Connection, shipment: NormalizedShipment, inbo
         cursor = conn.execute("INSERT INTO outbox (event_id, routing_key, body, created_at) VALUES (?, ?, ?, ?)",
                               (event.event_id, routing_key(event), encode(cloud_event(event, snapshot, data)), now))
         report.outbox_seqs.append(cursor.lastrowid)
+        report.fresh.append(event)
         report.new_events += 1
         before = after
     _save_state(conn, shipment, before, now)
@@ -112,11 +115,16 @@ def apply_outcomes(conn: sqlite3.Connection, results: list[tuple[int, Outcome | 
     report, now = Applied(), _now()
     with conn:
         marks = ",".join("?" * len(results))
-        states = dict(conn.execute(f"SELECT id, state FROM inbox WHERE id IN ({marks})", [i for i, _ in results]))
+        found = conn.execute(f"SELECT id, state, received_epoch FROM inbox WHERE id IN ({marks})",
+                             [i for i, _ in results]).fetchall()
+        states = {r[0]: r[1] for r in found}
+        arrived = {r[0]: r[2] for r in found}
         for inbox_id, result in results:
             if states.get(inbox_id) in (None, "done", "quarantined"):
                 report.skipped += 1
                 continue
+            if not isinstance(result, str) and result.unmapped:
+                _count_unmapped(conn, result.unmapped, now)
             if isinstance(result, str) or not result.ok:
                 reason = result if isinstance(result, str) else (
                     "; ".join(f"{e.kind}: {e.message}" for e in result.errors) or "unparseable")
@@ -124,14 +132,26 @@ def apply_outcomes(conn: sqlite3.Connection, results: list[tuple[int, Outcome | 
                 states[inbox_id] = "quarantined"
                 report.quarantined += 1
                 continue
+            before = report.new_events
             for shipment in result.shipments:
                 _apply_shipment(conn, shipment, inbox_id, report, now)
+            if report.new_events > before and arrived.get(inbox_id) is not None:
+                report.received.append(arrived[inbox_id])
             notes = "; ".join(f"{e.kind}: {e.message}" for e in result.errors) or None
             conn.execute("UPDATE inbox SET state = 'done', reason = ?, updated_at = ? WHERE id = ?",
                          (notes, now, inbox_id))
             states[inbox_id] = "done"  # the same row twice in one batch has one effect
             report.done += 1
     return report
+
+
+def _count_unmapped(conn: sqlite3.Connection, unmapped: list[tuple[str, str, str]], now: str) -> None:
+    """Unknown carrier codes with counts and the latest text: what the mapping tables should learn next."""
+    conn.executemany(
+        "INSERT INTO unmapped (mapping_table, code, count, sample_description, first_seen, last_seen) "
+        "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (mapping_table, code) DO UPDATE SET count = unmapped.count + 1, "
+        "sample_description = excluded.sample_description, last_seen = excluded.last_seen",
+        [(table, code, description[:500], now, now) for table, code, description in unmapped])
 
 
 def _quarantine(conn: sqlite3.Connection, inbox_id: int, reason: str, now: str) -> None:

@@ -14,11 +14,16 @@ outbox    one row per published event, written in the same transaction as
           the broker confirmed it (RabbitMQ mode); a relay holds rows it is
           publishing until `lease_until`, so relays in several processes
           split the rows instead of publishing them twice.
+unmapped  carrier codes no mapping table knew, per table, with counts and the
+          latest description: the worklist for growing the mapping tables.
 deliveries signed delivery ids (Standard Webhooks `webhook-id`) seen lately,
           so a replayed delivery is answered as a duplicate of its inbox row.
 """
 
-VERSION = 1
+VERSION = 2
+
+# Columns added after version 1, added to older files when they are opened.
+ADDED_COLUMNS = (("inbox", "received_epoch", "REAL"),)
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,6 +42,7 @@ CREATE TABLE IF NOT EXISTS inbox (
     reason       TEXT,
     updated_at   TEXT,
     lease_until  TEXT,
+    received_epoch REAL,  -- received_at to the microsecond, for lag metrics
     UNIQUE (digest, source)
 );
 CREATE INDEX IF NOT EXISTS inbox_by_state ON inbox (state, id);
@@ -84,6 +90,16 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (source, delivery_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_by_age ON deliveries (seen_at);
+
+CREATE TABLE IF NOT EXISTS unmapped (
+    mapping_table      TEXT NOT NULL,
+    code               TEXT NOT NULL,
+    count              INTEGER NOT NULL,
+    sample_description TEXT NOT NULL,
+    first_seen         TEXT NOT NULL,
+    last_seen          TEXT NOT NULL,
+    PRIMARY KEY (mapping_table, code)
+) WITHOUT ROWID;
 
 CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
 """

@@ -28,7 +28,8 @@ from parsers.normalize import Outcome
 from taxonomy.models import utc_text
 
 from .effects import Applied, apply_outcomes
-from .schema import DDL, VERSION
+from .repair import ReplayFilter, mark_replay, select_replay, unmapped_codes
+from .schema import ADDED_COLUMNS, DDL, VERSION
 
 T = TypeVar("T")
 
@@ -199,6 +200,15 @@ class SqliteStore:
     async def problems(self, limit: int) -> list[InboxRow]:
         return await self._read(_rows_in_state, ("quarantined", "dead"), limit)
 
+    async def replay(self, selection: ReplayFilter, *, dry_run: bool = False) -> list[int]:
+        """Re-normalize stored documents (see store.repair); with dry_run only say which."""
+        if dry_run:
+            return await self._read(select_replay, selection)
+        return await self._write(mark_replay, selection, _now())
+
+    async def unmapped(self, limit: int = 500) -> list[dict]:
+        return await self._read(unmapped_codes, limit)
+
     async def counts(self) -> dict[str, int]:
         return await self._read(_counts)
 
@@ -239,7 +249,10 @@ def _now() -> str:
 def _create(conn: sqlite3.Connection) -> None:
     with conn:
         conn.executescript(DDL)
-        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(VERSION),))
+        for table, column, kind in ADDED_COLUMNS:
+            if column not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(VERSION),))
 
 
 def _accept(conn: sqlite3.Connection, items: list[Incoming]) -> list[Accepted]:
@@ -282,6 +295,7 @@ def _delivered(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tu
 
 
 def _accept_bodies(conn: sqlite3.Connection, items: list[Incoming], now: str) -> list[Accepted]:
+    epoch = time.time()
     keys = [(i.source, i.digest) for i in items]
     existing = _ids_for(conn, keys)
     fresh: dict[tuple[str, bytes], Incoming] = {}
@@ -289,9 +303,9 @@ def _accept_bodies(conn: sqlite3.Connection, items: list[Incoming], now: str) ->
         if key not in existing and key not in fresh:
             fresh[key] = item
     conn.executemany(
-        "INSERT INTO inbox (source, digest, received_at, channel, content_type, headers, body) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(i.source, key[1], now, i.channel, i.content_type, orjson.dumps(i.headers).decode(), i.body)
+        "INSERT INTO inbox (source, digest, received_at, channel, content_type, headers, body, received_epoch) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(i.source, key[1], now, i.channel, i.content_type, orjson.dumps(i.headers).decode(), i.body, epoch)
          for key, i in fresh.items()])
     created = _ids_for(conn, list(fresh))
     out: list[Accepted] = []

@@ -5,6 +5,7 @@ import hmac
 
 from aiohttp import web
 
+from .. import metrics
 from ..cloudevents import CONTENT_TYPE
 from ..keys import BUS, SETTINGS, STORE, STORED
 
@@ -40,6 +41,12 @@ async def get_events(request: web.Request) -> web.Response:
                         headers={"X-Event-Format": CONTENT_TYPE})
 
 
+async def metrics_text(request: web.Request) -> web.Response:
+    """Prometheus text format; backlogs are read from the store at each scrape."""
+    metrics.set_backlog(await request.app[STORE].counts())
+    return web.Response(body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -62,7 +69,8 @@ def _require_admin(request: web.Request) -> None:
         raise web.HTTPForbidden(text='{"error": "admin API disabled: set CARRIER_EVENTS_ADMIN_TOKEN"}',
                                 content_type="application/json")
     if not hmac.compare_digest(given.encode(), token.encode()):
-        raise web.HTTPUnauthorized(text='{"error": "admin token required"}', content_type="application/json")
+        raise web.HTTPUnauthorized(text='{"error": "admin token required"}', content_type="application/json",
+                                   headers={"WWW-Authenticate": 'Bearer realm="carrier-events admin"'})
 
 
 async def list_dlq(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ import time
 
 from aiohttp import web
 
+from .. import metrics
 from ..config import SOURCES
 from ..keys import COMMITTER, GUARDS, SETTINGS, STORED
 from ..store import Incoming
@@ -47,6 +48,12 @@ def _problem(status: int, message: str, retry_after: float | None = None) -> web
     return response
 
 
+def _challenge(response: web.Response, source: str, scheme: str) -> web.Response:
+    """A 401 names how the source must authenticate (HTTP requires a challenge with every 401)."""
+    response.headers["WWW-Authenticate"] = f'Webhook-Signature realm="{source}", scheme="{scheme}"'
+    return response
+
+
 async def _read_body(request: web.Request, limit: int) -> bytes | None:
     """The body, or None past `limit` bytes (counted after any Content-Encoding is undone: no bombs)."""
     chunks: list[bytes] = []
@@ -59,8 +66,23 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+# Each answer's outcome label on the webhooks counter (a 202 says whether it was a duplicate).
+OUTCOME = web.ResponseKey("outcome", str)
+_OUTCOMES = {202: "accepted", 400: "bad_request", 401: "unauthenticated", 404: "unknown_source", 408: "timeout",
+             413: "too_large", 415: "unsupported_type", 429: "rate_limited", 503: "unavailable"}
+
+
 async def receive_webhook(request: web.Request) -> web.Response:
     source = request.match_info["source"].lower()
+    response = await _check_and_store(request, source)
+    outcome = response.get(OUTCOME) or _OUTCOMES.get(response.status, str(response.status))
+    metrics.webhook(source if source in SOURCES else "unknown", outcome)
+    if outcome == "duplicate":
+        metrics.DUPLICATES.labels("webhook").inc()
+    return response
+
+
+async def _check_and_store(request: web.Request, source: str) -> web.Response:
     guard = request.app[GUARDS].sources.get(source)
     if guard is None:
         return _problem(404, f"unknown webhook source {source!r}; known: {', '.join(SOURCES)}")
@@ -72,7 +94,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
         return _problem(429, f"over the rate limit for source {source!r}", retry_after=wait)
     if guard.scheme is None:
         guards.refused(source, "no secret configured")
-        return _problem(401, guard.refusal)
+        return _challenge(_problem(401, guard.refusal), source, "none")
     content_type = request.headers.get("Content-Type", "")
     if not _content_type_ok(content_type):
         return _problem(415, f"unsupported content type {content_type.split(';')[0]!r}")
@@ -102,7 +124,7 @@ async def _receive(request: web.Request, source: str, guard: SourceGuard, conten
     verdict = guard.scheme.verify(body, request.headers, request.query, time.time())
     if not verdict.ok:
         request.app[GUARDS].refused(source, verdict.reason)
-        return _problem(401, f"webhook not authenticated: {verdict.reason}")
+        return _challenge(_problem(401, f"webhook not authenticated: {verdict.reason}"), source, guard.scheme.name)
     headers = {k: request.headers[k] for k in _KEPT_HEADERS if k in request.headers}
     try:
         accepted = await request.app[COMMITTER].submit(
@@ -112,4 +134,6 @@ async def _receive(request: web.Request, source: str, guard: SourceGuard, conten
         log.exception("webhook from %s not stored", source)
         return _problem(503, "not stored: the inbox is unavailable; retry later", retry_after=5)
     request.app[STORED].set()
-    return web.json_response({"id": str(accepted.id), "duplicate": accepted.duplicate}, status=202)
+    response = web.json_response({"id": str(accepted.id), "duplicate": accepted.duplicate}, status=202)
+    response[OUTCOME] = "duplicate" if accepted.duplicate else "accepted"
+    return response

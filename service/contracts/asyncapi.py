@@ -1,0 +1,176 @@
+"""The AsyncAPI 3.0 document of the RabbitMQ bus, from the service's point of view.
+
+Names and queue arguments come from `service.amqp.topology.Topology` with the
+default settings and no prefix, so the document says what the code declares
+(a test checks it). `shipment-events` is the public contract OMS queues bind
+to; the raw exchange, the normalize queue, the retry tiers and the DLQ are
+described for operators and for whoever runs `worker` processes: their
+messages are not self-contained (a consumer loads the inbox row named by the
+`inbox-id` header from the shared store).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from taxonomy import ExceptionClass, Status
+
+from ..amqp.topology import NORMALIZE_KEY, Topology
+from ..cloudevents import CONTENT_TYPE, EVENT_TYPE
+from ..config import SOURCES, Settings
+from ..web.bodies import CloudEvent
+
+VERSION = "1.0.0"  # of the bus contract
+BINDING = "0.3.0"  # AsyncAPI AMQP bindings version
+SCHEMAS = "#/components/schemas/{model}"
+Doc = dict[str, Any]
+
+
+def topology() -> Topology:
+    """What a default deployment declares (CARRIER_EVENTS_AMQP_PREFIX empty)."""
+    return Topology.from_settings(Settings(), prefix="")
+
+
+def _exchange(name: str, kind: str) -> Doc:
+    return {"amqp": {"is": "routingKey", "bindingVersion": BINDING,
+                     "exchange": {"name": name, "type": kind, "durable": True, "autoDelete": False, "vhost": "/"}}}
+
+
+def _queue(name: str) -> Doc:
+    return {"amqp": {"is": "queue", "bindingVersion": BINDING,
+                     "queue": {"name": name, "durable": True, "exclusive": False, "autoDelete": False, "vhost": "/"}}}
+
+
+def _ref(*parts: str) -> Doc:
+    return {"$ref": "#/" + "/".join(parts)}
+
+
+def _messages() -> Doc:
+    raw_headers = {
+        "type": "object", "required": ["inbox-id", "source", "content-type", "attempt"],
+        "properties": {
+            "inbox-id": {"type": "integer", "description": "the inbox row; consumers load the document by it"},
+            "source": {"type": "string", "enum": list(SOURCES)},
+            "content-type": {"type": "string", "description": "as received; empty when none was sent"},
+            "attempt": {"type": "integer", "minimum": 0, "description": "retry tiers passed through"},
+            "x-last-error": {"type": "string", "description": "set on a retry: why the last attempt failed"},
+        },
+    }
+    return {
+        "shipmentEvent": {
+            "name": "shipmentEvent", "title": "Normalized shipment event",
+            "summary": "A CloudEvents 1.0 event in structured JSON mode: the same bytes as on GET /v1/events.",
+            "contentType": CONTENT_TYPE,
+            "headers": {"type": "object", "description": "no application headers: the event carries its own "
+                        "attributes; see x-amqp-properties"},
+            "payload": _ref("components", "schemas", "CloudEvent"),
+            "correlationId": {"location": "$message.payload#/id",
+                              "description": "= AMQP message_id = event_id: dedupe on it (at-least-once)"},
+            "bindings": {"amqp": {"messageType": EVENT_TYPE, "bindingVersion": BINDING}},
+            "x-amqp-properties": {"content_type": CONTENT_TYPE, "delivery_mode": 2,
+                                  "message_id": "the CloudEvent id", "type": EVENT_TYPE},
+        },
+        "rawDocument": {
+            "name": "rawDocument", "title": "Stored raw carrier document",
+            "summary": "An accepted webhook body, verbatim, named by its inbox row.",
+            "headers": raw_headers,
+            "payload": {"description": "the raw carrier document (JSON, XML, X12 ...), bytes as received"},
+            "correlationId": {"location": "$message.header#/inbox-id"},
+            "x-amqp-properties": {"content_type": "as received", "delivery_mode": 2,
+                                  "message_id": "inbox-<inbox id>"},
+        },
+    }
+
+
+def _channels(t: Topology) -> Doc:
+    status = [s.value for s in Status]
+    classes = [c.value for c in ExceptionClass] + ["none"]
+    raw_message = {"rawDocument": _ref("components", "messages", "rawDocument")}
+    channels: Doc = {
+        "shipmentEvents": {
+            "address": "{status}.{exception_class}.{carrier}",
+            "title": f"{t.events} (topic exchange)",
+            "description": "Normalized events; subscribers bring their own queues and bind on any part of the "
+                           "routing key, e.g. `delivered.#`, `exception.#`, `*.*.ups`.",
+            "parameters": {
+                "status": {"enum": status, "description": "taxonomy v1 status of the event"},
+                "exception_class": {"enum": classes, "description": "the event's exception class, or `none`"},
+                "carrier": {"description": "lowercase carrier slug", "examples": ["ups", "fedex", "dhl"]},
+            },
+            "messages": {"shipmentEvent": _ref("components", "messages", "shipmentEvent")},
+            "bindings": _exchange(t.events, "topic"),
+        },
+        "rawDocuments": {
+            "address": NORMALIZE_KEY, "title": f"{t.raw} (direct exchange)",
+            "description": "The inbox relay publishes each stored document here (mandatory: the normalize "
+                           "queue must exist, or the row stays pending).",
+            "messages": raw_message, "bindings": _exchange(t.raw, "direct"),
+        },
+        "normalizeQueue": {
+            "address": t.normalize, "title": f"{t.normalize} (quorum queue)",
+            "description": f"Bound to {t.raw} with `{NORMALIZE_KEY}`; competing normalizers (serve and "
+                           f"workers) consume it with manual acks. Past x-delivery-limit a message is "
+                           f"dead-lettered to {t.dlx}.",
+            "messages": raw_message, "bindings": _queue(t.normalize), "x-arguments": t.normalize_arguments(),
+        },
+    }
+    for delay, tier in zip(t.retry_delays_ms, t.retry_tiers):
+        channels[f"retry{delay}ms"] = {
+            "address": tier, "title": f"{tier} (quorum queue, routing key on {t.retry})",
+            "description": f"A document whose normalization failed waits {delay} ms, then returns to {t.raw} "
+                           f"as `{NORMALIZE_KEY}` (CARRIER_EVENTS_RETRY_DELAYS_MS sets the tiers).",
+            "messages": raw_message, "bindings": _exchange(t.retry, "direct"),
+            "x-arguments": t.retry_arguments(delay),
+        }
+    channels["deadLetters"] = {
+        "address": t.dlq, "title": f"{t.dlq} (quorum queue, bound to the {t.dlx} fanout exchange)",
+        "description": "What the broker dead-letters, kept for an operator. The store stays the DLQ of record "
+                       "(GET /v1/admin/dlq, replay).",
+        "messages": raw_message, "bindings": _queue(t.dlq), "x-arguments": t.dlq_arguments(),
+    }
+    return channels
+
+
+def _operations(t: Topology) -> Doc:
+    def op(action: str, channel: str, message: str, summary: str, amqp: Doc) -> Doc:
+        return {"action": action, "channel": _ref("channels", channel), "summary": summary,
+                "messages": [_ref("channels", channel, "messages", message)],
+                "bindings": {"amqp": {**amqp, "bindingVersion": BINDING}}}
+
+    ops: Doc = {
+        "publishShipmentEvent": op("send", "shipmentEvents", "shipmentEvent",
+                                   "The outbox relay publishes each new event (persistent, confirmed, not "
+                                   "mandatory: an exchange without subscribers is normal).",
+                                   {"deliveryMode": 2, "mandatory": False}),
+        "publishRawDocument": op("send", "rawDocuments", "rawDocument",
+                                 "The inbox relay hands each stored document to the broker (confirmed).",
+                                 {"deliveryMode": 2, "mandatory": True}),
+        "consumeRawDocument": op("receive", "normalizeQueue", "rawDocument",
+                                 "Normalize consumers ack after their transaction commits.", {"ack": True}),
+    }
+    for delay in t.retry_delays_ms:
+        ops[f"retryRawDocument{delay}ms"] = op("send", f"retry{delay}ms", "rawDocument",
+                                               "A failed normalization is republished to the next tier.",
+                                               {"deliveryMode": 2, "mandatory": True})
+    return ops
+
+
+def build() -> Doc:
+    """The AsyncAPI document as JSON-ready data."""
+    t = topology()
+    _, defs = models_json_schema([(CloudEvent, "serialization")], ref_template=SCHEMAS)
+    return {
+        "asyncapi": "3.0.0",
+        "id": "urn:carrier-events:bus",
+        "info": {"title": "carrier-events bus", "version": VERSION,
+                 "description": "RabbitMQ topology and messages. Every name takes the CARRIER_EVENTS_AMQP_PREFIX "
+                                "prefix when one is set. Generated by `python -m service schema`; do not edit by "
+                                "hand."},
+        "defaultContentType": CONTENT_TYPE,
+        "servers": {"rabbitmq": {"host": "127.0.0.1:5672", "protocol": "amqp", "protocolVersion": "0-9-1",
+                                 "description": "set with CARRIER_EVENTS_AMQP_URL"}},
+        "channels": _channels(t),
+        "operations": _operations(t),
+        "components": {"messages": _messages(), "schemas": defs["$defs"]},
+    }

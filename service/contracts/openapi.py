@@ -1,0 +1,280 @@
+"""The OpenAPI 3.1 document of the HTTP API, built from a declarative table of operations.
+
+The table, not the handlers, is what gets reviewed: one row per route with
+its parameters, the statuses it can answer and the body model of each. Body
+schemas come from `service.web.bodies`, the same models tests validate real
+responses against; a test also checks that the table and the app's router
+name the same routes, so the document cannot drift from the code silently.
+Webhook authentication is documented from `service.signatures.DEFAULT_SCHEMES`,
+so a source whose default scheme changes is reflected (or the build fails).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from ..cloudevents import CONTENT_TYPE
+from ..config import SOURCES
+from ..signatures import DEFAULT_SCHEMES
+from ..web.bodies import (BODIES, DlqList, DlqReplay, Error, EventsPage, Health, Readiness, ReplayRequest,
+                          ReplayResult, Shipment, UnmappedList, WebhookAccepted)
+from ..web.intake import _ACCEPTED_TYPES
+
+VERSION = "1.0.0"  # of the HTTP contract; bump with any change to a path, status or body
+REF = "#/components/schemas/{model}"
+Schema = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    name: str
+    where: Literal["path", "query", "header"]
+    description: str
+    schema: Schema
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    description: str
+    body: type[BaseModel] | Schema = Error  # a body model, or an inline schema
+    headers: tuple[str, ...] = ()  # names in HEADERS
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    tag: str
+    replies: tuple[Reply, ...]
+    description: str = ""
+    parameters: tuple[Param, ...] = ()
+    request_types: tuple[str, ...] = ()  # content types of an opaque request body
+    request_model: type[BaseModel] | None = None  # a JSON request body (optional: the model's defaults apply)
+    security: Literal["none", "admin", "webhook"] = "none"
+
+
+HEADERS: dict[str, Schema] = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer", "minimum": 1}},
+    "X-Request-Id": {"description": "the caller's X-Request-Id, or a new one; also in the service's logs",
+                     "schema": {"type": "string"}},
+    "X-Event-Format": {"description": "the format of each event in `events`",
+                       "schema": {"type": "string", "const": CONTENT_TYPE}},
+}
+
+# Webhook schemes (service.signatures) -> OpenAPI security scheme. OpenAPI has no HMAC scheme: a signature
+# header is documented as an apiKey in that header, with what it is computed over in the description.
+WEBHOOK_SCHEMES: dict[str, tuple[str, Schema]] = {
+    "easypost-hmac": ("easypostHmac", {
+        "type": "apiKey", "in": "header", "name": "X-Hmac-Signature",
+        "description": "`hmac-sha256-hex=<hex HMAC-SHA256 of the raw body>` (secret NFKD-normalized)"}),
+    "aftership-hmac": ("aftershipHmac", {
+        "type": "apiKey", "in": "header", "name": "aftership-hmac-sha256",
+        "description": "base64 HMAC-SHA256 of the raw body"}),
+    "fedex-hmac": ("fedexHmac", {
+        "type": "apiKey", "in": "header", "name": "fdx-signature",
+        "description": "base64 HMAC-SHA256 of the raw body"}),
+    "standard-webhooks": ("standardWebhooks", {
+        "type": "apiKey", "in": "header", "name": "webhook-signature",
+        "description": "Standard Webhooks: `v1,<base64 HMAC-SHA256 of id.timestamp.body>` (several, space-"
+                       "separated, accepted) with the `webhook-id` and `webhook-timestamp` headers; `whsec_` "
+                       "secrets; the timestamp within CARRIER_EVENTS_SIGNATURE_TOLERANCE (300 s); a replayed "
+                       "webhook-id answers 202 duplicate"}),
+    "header:credential": ("upsCredential", {
+        "type": "apiKey", "in": "header", "name": "credential",
+        "description": "shared credential (UPS Track Alert subscription); a `Bearer ` prefix is allowed"}),
+    "header:DHL-API-Key": ("dhlApiKey", {
+        "type": "apiKey", "in": "header", "name": "DHL-API-Key",
+        "description": "shared credential (DHL push API key); a `Bearer ` prefix is allowed"}),
+    "query:token": ("shippoToken", {
+        "type": "apiKey", "in": "query", "name": "token",
+        "description": "shared token in the webhook URL: `/webhooks/shippo?token=...`"}),
+}
+
+
+def _int(description: str, default: int, low: int, high: int) -> Schema:
+    return {"type": "integer", "default": default, "minimum": low, "maximum": high, "description": description}
+
+
+_STORE_503 = Reply(503, "the store cannot answer (disk full, locked); retry later", headers=("Retry-After",))
+_ADMIN = (Reply(401, "missing or wrong admin token"),
+          Reply(403, "admin API disabled: CARRIER_EVENTS_ADMIN_TOKEN is not set"))
+_REQUEST_ID = Param("X-Request-Id", "header", "correlates the request with the service's logs (64 chars kept)",
+                   {"type": "string"})
+_LIMIT = Param("limit", "query", "at most this many; out-of-range values are clamped",
+               _int("page size", 100, 1, 1000))
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "post", "/webhooks/{source}", "receiveWebhook", "Accept a carrier document", "intake",
+        description="Verifies the sender on the raw bytes, then stores the body verbatim and answers 202 only "
+                    "after the commit. Protocol violations are answered with an error and not stored. Malformed, "
+                    "hostile or unparseable bodies are accepted and quarantined with the reason (see the admin "
+                    "DLQ). The authentication scheme is per source (`x-default-auth`, overridable with "
+                    "CARRIER_EVENTS_AUTH_<SOURCE>); an operator may open a source (no authentication).",
+        parameters=(
+            Param("source", "path", "the webhook source", {"type": "string", "enum": list(SOURCES)}, True),
+            Param("webhook-id", "header", "standard-webhooks: the delivery id (signed)", {"type": "string"}),
+            Param("webhook-timestamp", "header", "standard-webhooks: Unix seconds (signed)", {"type": "integer"}),
+            Param("Content-Encoding", "header", "gzip or deflate; limits count the decoded bytes",
+                  {"type": "string"}),
+        ),
+        request_types=_ACCEPTED_TYPES,
+        security="webhook",
+        replies=(
+            Reply(202, "stored (or a duplicate of a stored delivery)", WebhookAccepted),
+            Reply(400, "empty or unreadable body (bad chunking or encoding)"),
+            Reply(401, "not authenticated: no secret configured for the source, or the signature/credential "
+                       "is missing or wrong"),
+            Reply(404, "unknown webhook source"),
+            Reply(408, "body not received within CARRIER_EVENTS_BODY_TIMEOUT"),
+            Reply(413, "body over the source's limit (counted after Content-Encoding is undone)"),
+            Reply(415, "unsupported content type (also accepted: any `+json` or `+xml` type, or none)"),
+            Reply(429, "over the source's rate limit", headers=("Retry-After",)),
+            Reply(503, "too many webhooks in progress, or the inbox cannot store: retry", headers=("Retry-After",)),
+        ),
+    ),
+    Operation(
+        "get", "/v1/events", "getEvents", "The normalized event feed", "events",
+        description="CloudEvents in outbox order after the cursor, oldest first: the same bytes as on the bus. "
+                    "Pass `next` back as `after`.",
+        parameters=(Param("after", "query", "cursor: the `next` of the previous page",
+                          _int("cursor", 0, 0, 2**62)), _LIMIT),
+        replies=(Reply(200, "a page of events", EventsPage, ("X-Event-Format",)),
+                 Reply(400, "`after` or `limit` is not an integer"), _STORE_503),
+    ),
+    Operation(
+        "get", "/v1/shipments/{carrier}/{tracking_number}", "getShipment", "A shipment's state and history", "events",
+        parameters=(Param("carrier", "path", "carrier slug (case-insensitive)", {"type": "string"}, True),
+                    Param("tracking_number", "path", "as the carrier reports it (case-sensitive)",
+                          {"type": "string"}, True)),
+        replies=(Reply(200, "current state and the event history, newest first", Shipment),
+                 Reply(404, "no such shipment"), _STORE_503),
+    ),
+    Operation("get", "/healthz", "healthz", "Liveness", "operations",
+              replies=(Reply(200, "the process answers", Health),)),
+    Operation(
+        "get", "/readyz", "readyz", "Readiness", "operations",
+        description="Ready when the store takes writes and, in RabbitMQ mode, the broker is connected.",
+        replies=(Reply(200, "ready", Readiness), Reply(503, "not ready (same body, saying what is not)", Readiness)),
+    ),
+    Operation(
+        "get", "/v1/admin/dlq", "listDlq", "Quarantined and dead documents", "admin",
+        description="Inbox rows the normalizer could not process, with their reasons, oldest first.",
+        parameters=(_LIMIT,), security="admin",
+        replies=(Reply(200, "the rows, without their bodies", DlqList),
+                 Reply(400, "`limit` is not an integer"), *_ADMIN, _STORE_503),
+    ),
+    Operation(
+        "post", "/v1/admin/dlq/{id}/replay", "replayDlq", "Send a quarantined document through again", "admin",
+        description="Marks the row pending and wakes the normalizer (after a parser fix).",
+        parameters=(Param("id", "path", "inbox row id", {"type": "integer", "minimum": 1}, True),),
+        security="admin",
+        replies=(Reply(202, "pending again", DlqReplay), Reply(400, "`id` is not an integer"), *_ADMIN,
+                 Reply(404, "no such inbox row"), Reply(409, "the row is not quarantined or dead"), _STORE_503),
+    ),
+    Operation(
+        "post", "/v1/admin/replay", "replay", "Re-normalize stored documents chosen by a filter", "admin",
+        description="Marks the chosen inbox rows pending (after a parser or mapping fix); effects stay "
+                    "idempotent, so only events that did not exist before are published.",
+        request_model=ReplayRequest, security="admin",
+        replies=(Reply(200, "dry run: the rows that would be replayed", ReplayResult),
+                 Reply(202, "the rows are pending again", ReplayResult),
+                 Reply(400, "the body is not a JSON object, or a field is invalid"), *_ADMIN, _STORE_503),
+    ),
+    Operation(
+        "get", "/v1/admin/unmapped", "listUnmapped", "Carrier codes no mapping table knows", "admin",
+        description="Unknown codes by frequency, each with the latest description seen: what the mapping "
+                    "tables should learn next.",
+        parameters=(Param("limit", "query", "at most this many; out-of-range values are clamped",
+                          _int("page size", 500, 1, 5000)),),
+        security="admin",
+        replies=(Reply(200, "the codes", UnmappedList), Reply(400, "`limit` is not an integer"), *_ADMIN,
+                 _STORE_503),
+    ),
+    Operation(
+        "get", "/metrics", "metrics", "Prometheus metrics", "operations",
+        replies=(Reply(200, "Prometheus text exposition format 0.0.4", {"type": "string"},
+                       content_type="text/plain"), _STORE_503),
+    ),
+    Operation(
+        "get", "/openapi.json", "openapi", "This document", "operations",
+        replies=(Reply(200, "the OpenAPI 3.1 document of this API",
+                       {"type": "object", "description": "an OpenAPI 3.1 document"}),
+                 Reply(404, "the document is not installed with the package")),
+    ),
+)
+
+
+def _parameter(p: Param) -> Schema:
+    return {"name": p.name, "in": p.where, "required": p.required, "description": p.description,
+            "schema": p.schema}
+
+
+def _reply(r: Reply) -> Schema:
+    schema = {"$ref": REF.format(model=r.body.__name__)} if isinstance(r.body, type) else r.body
+    return {"description": r.description, "content": {r.content_type: {"schema": schema}},
+            "headers": {name: {"$ref": f"#/components/headers/{name}"} for name in ("X-Request-Id", *r.headers)}}
+
+
+def _security(kind: str) -> list[Schema] | None:
+    if kind == "admin":
+        return [{"adminToken": []}]
+    if kind == "webhook":  # any one of them, as the source is configured; `{}`: an opened source
+        return [{WEBHOOK_SCHEMES[s][0]: []} for s in sorted(set(DEFAULT_SCHEMES.values()))] + [{}]
+    return None
+
+
+def _operation(op: Operation) -> Schema:
+    out: Schema = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag],
+                   "responses": {str(r.status): _reply(r) for r in sorted(op.replies, key=lambda r: r.status)}}
+    if op.description:
+        out["description"] = op.description
+    out["parameters"] = [*map(_parameter, op.parameters), {"$ref": "#/components/parameters/X-Request-Id"}]
+    if op.request_model is not None:
+        out["requestBody"] = {"required": False, "content": {"application/json": {
+            "schema": {"$ref": REF.format(model=op.request_model.__name__)}}}}
+    if op.request_types:
+        out["requestBody"] = {"required": True, "description": "a carrier document, stored verbatim",
+                              "content": {t: {"schema": {}} for t in op.request_types}}
+    security = _security(op.security)
+    if security is not None:
+        out["security"] = security
+    if op.security == "webhook":
+        out["x-default-auth"] = dict(sorted(DEFAULT_SCHEMES.items()))
+    return out
+
+
+def _components() -> Schema:
+    _, defs = models_json_schema([(m, "serialization") for m in BODIES.values()], ref_template=REF)
+    admin = {"type": "http", "scheme": "bearer",
+             "description": "CARRIER_EVENTS_ADMIN_TOKEN; the admin API is disabled without it"}
+    schemes: Schema = {"adminToken": admin}
+    schemes.update({key: scheme for key, scheme in WEBHOOK_SCHEMES.values()})
+    return {"schemas": defs["$defs"], "securitySchemes": schemes, "headers": HEADERS,
+            "parameters": {"X-Request-Id": _parameter(_REQUEST_ID)}}
+
+
+def build() -> Schema:
+    """The OpenAPI document as JSON-ready data."""
+    paths: dict[str, Schema] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "carrier-events HTTP API", "version": VERSION,
+                 "description": "Carrier webhook intake, the normalized event feed (CloudEvents 1.0), shipment "
+                                "state, health, and the admin view of quarantined documents. Generated by "
+                                "`python -m service schema`; do not edit by hand."},
+        "servers": [{"url": "http://127.0.0.1:8080", "description": "`serve` defaults (CARRIER_EVENTS_HOST/_PORT)"}],
+        "tags": [{"name": n} for n in ("intake", "events", "admin", "operations")],
+        "paths": paths,
+        "components": _components(),
+    }

@@ -1,0 +1,214 @@
+"""Models of the HTTP API's JSON bodies, exactly as the handlers produce them today.
+
+The handlers build their bodies directly (dicts, or stored bytes spliced
+together on the feed's hot path); these models do not replace that. They
+exist to publish the contract: the JSON Schemas and the OpenAPI document are
+generated from them, and tests validate real responses against them, so a
+handler that changes its shape fails a test instead of surprising a client.
+Every model forbids extra keys for the same reason.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from taxonomy import ExceptionClass, NormalizedEvent, Status
+
+_STRICT = ConfigDict(extra="forbid")
+_DIGITS = r"^[0-9]+$"
+
+
+class WebhookAccepted(BaseModel):
+    """`202` of `POST /webhooks/{source}`: the document is committed to the inbox."""
+
+    model_config = _STRICT
+
+    id: str = Field(pattern=_DIGITS, description="inbox row id; a duplicate answers the original row's id")
+    duplicate: bool = Field(description="true for a byte-identical redelivery or a replayed signed delivery id")
+
+
+class Error(BaseModel):
+    """Every 4xx/5xx the service answers itself: one human-readable sentence."""
+
+    model_config = _STRICT
+
+    error: str
+
+
+class ShipmentSnapshot(BaseModel):
+    """The shipment around one event (`cloudevents.Snapshot`): before, after, and whether the event moved it."""
+
+    model_config = _STRICT
+
+    carrier: str
+    tracking_number: str
+    status_before: Status
+    status: Status
+    exception_class: ExceptionClass | None
+    status_changed: bool
+    anomaly: bool = Field(description="the event was kept as history: it contradicts a terminal state")
+
+
+class CloudEventData(BaseModel):
+    model_config = _STRICT
+
+    event: NormalizedEvent
+    shipment: ShipmentSnapshot
+
+
+class CloudEvent(BaseModel):
+    """A normalized event as CloudEvents 1.0, structured JSON mode: the same bytes on the feed and the bus."""
+
+    model_config = _STRICT
+
+    specversion: Literal["1.0"]
+    id: str = Field(pattern=r"^[0-9a-f]{32}$", description="= data.event.event_id; dedupe on it")
+    source: str = Field(pattern=r"^/carriers/[a-z0-9_]+$")
+    type: Literal["shipment.event.v1"]  # cloudevents.EVENT_TYPE (a test keeps them equal)
+    subject: str = Field(description="the tracking number")
+    time: AwareDatetime = Field(description="occurred_at, UTC, whole seconds")
+    datacontenttype: Literal["application/json"]
+    data: CloudEventData
+
+
+
+class EventsPage(BaseModel):
+    """`GET /v1/events`: CloudEvents in outbox order after the cursor."""
+
+    model_config = _STRICT
+
+    next: int = Field(ge=0, description="the cursor to pass as `after` next time (unchanged when no events)")
+    events: list[CloudEvent]
+
+
+class Shipment(BaseModel):
+    """`GET /v1/shipments/{carrier}/{tracking_number}`: current state and the stored history, newest first."""
+
+    model_config = _STRICT
+
+    carrier: str
+    tracking_number: str
+    status: Status
+    exception_class: ExceptionClass | None
+    last_event_id: str | None
+    last_occurred_at: AwareDatetime | None
+    estimated_delivery: str | None
+    signed_by: str | None
+    anomalies: list[str] = Field(description="event ids kept as history because they contradict a terminal state")
+    updated_at: AwareDatetime
+    events: list[NormalizedEvent]
+
+
+class Health(BaseModel):
+    """`GET /healthz`: the process answers."""
+
+    model_config = _STRICT
+
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    """`GET /readyz`, with 200 and 503 alike."""
+
+    model_config = _STRICT
+
+    ready: bool
+    store: Literal["writable", "failing"]
+    broker: Literal["n/a", "connected", "disconnected"] = Field(description="n/a in embedded mode")
+
+
+class DlqItem(BaseModel):
+    """A quarantined or dead inbox row, without its body."""
+
+    model_config = _STRICT
+
+    id: str = Field(pattern=_DIGITS)
+    source: str
+    state: Literal["quarantined", "dead"]
+    reason: str | None
+    attempts: int = Field(ge=0)
+    received_at: AwareDatetime
+    content_type: str | None
+    bytes: int = Field(ge=0, description="size of the stored body")
+
+
+class DlqList(BaseModel):
+    """`GET /v1/admin/dlq`, oldest first."""
+
+    model_config = _STRICT
+
+    items: list[DlqItem]
+
+
+class DlqReplay(BaseModel):
+    """`202` of `POST /v1/admin/dlq/{id}/replay`: the row is pending again and the normalizer was woken."""
+
+    model_config = _STRICT
+
+    id: str = Field(pattern=_DIGITS)
+    state: Literal["pending"]
+
+
+class UnmappedCode(BaseModel):
+    """A carrier code no mapping table knew: how often, and the latest description seen with it."""
+
+    model_config = _STRICT
+
+    mapping_table: str
+    code: str
+    count: int = Field(ge=1)
+    sample_description: str
+    first_seen: AwareDatetime
+    last_seen: AwareDatetime
+
+
+class UnmappedList(BaseModel):
+    """`GET /v1/admin/unmapped`, most frequent first."""
+
+    model_config = _STRICT
+
+    items: list[UnmappedCode]
+
+
+class ReplayRequest(BaseModel):
+    """Body of `POST /v1/admin/replay` (optional; every field optional, every given condition must hold)."""
+
+    model_config = _STRICT
+
+    states: list[Literal["quarantined", "dead", "done"]] | str = Field(
+        default=["quarantined", "dead"], description="inbox states to replay (a list, or comma-separated)")
+    source: str | None = Field(default=None, description="webhook source the document came in on")
+    carrier: str | None = Field(default=None, description="documents naming this carrier, or from that source")
+    since: str | None = Field(default=None, description="received at or after (ISO 8601; no offset = UTC)")
+    until: str | None = Field(default=None, description="received before (ISO 8601; no offset = UTC)")
+    reason: str | None = Field(default=None, description="substring of the quarantine/dead reason")
+    limit: int = Field(default=100_000, ge=1)
+    dry_run: bool = Field(default=False, description="only say which rows would be replayed")
+
+
+class ReplayResult(BaseModel):
+    """`POST /v1/admin/replay`: 202 when rows were marked pending, 200 for a dry run."""
+
+    model_config = _STRICT
+
+    count: int = Field(ge=0)
+    ids: list[str] = Field(description="the first 1000 inbox row ids, ascending")
+    dry_run: bool
+
+
+# Published name (JSON Schema file `<name>.schema.json`) -> model, in a stable order.
+BODIES: dict[str, type[BaseModel]] = {
+    "cloud-event.v1": CloudEvent,
+    "webhook-accepted.v1": WebhookAccepted,
+    "error.v1": Error,
+    "events-page.v1": EventsPage,
+    "shipment.v1": Shipment,
+    "health.v1": Health,
+    "readiness.v1": Readiness,
+    "dlq-list.v1": DlqList,
+    "dlq-replay.v1": DlqReplay,
+    "unmapped-list.v1": UnmappedList,
+    "replay-request.v1": ReplayRequest,
+    "replay-result.v1": ReplayResult,
+}
