@@ -69,6 +69,10 @@ def candidates(tracking_number: str) -> list[str]:
     n = len(tn)
     if n in (20, 22, 26, 30, 34) and mod10_31_ok(tn):
         found.append("usps" if tn.startswith(("9", "82", "420")) else "fedex")
+        if n == 22 and tn.startswith("92"):
+            # IMpb channel-application 92 is also what FedEx Ground Economy (SmartPost) labels carry:
+            # the format alone cannot tell the two apart.
+            found.append("fedex")
     if n == 12 and fedex12_ok(tn):
         found.append("fedex")
     if n == 15 and mod10_31_ok(tn):

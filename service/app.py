@@ -24,7 +24,7 @@ from .config import Settings
 from .group_commit import GroupCommitter
 from .keys import BUS, COMMITTER, GUARDS, SETTINGS, STORE, STORED
 from .store import Store
-from .web import admin, api, docs, intake
+from .web import admin, api, docs, intake, trackings
 from .web.guard import build_guards
 
 log = logging.getLogger(__name__)
@@ -107,5 +107,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.router.add_post("/v1/admin/replay", admin.replay)
     app.router.add_get("/v1/admin/unmapped", admin.list_unmapped)
     app.router.add_get("/metrics", api.metrics_text)
+    app.router.add_post("/v1/trackings", trackings.register)
+    app.router.add_post("/v1/trackings/bulk", trackings.register_bulk)
+    app.router.add_get("/v1/trackings", trackings.list_trackings)
+    app.router.add_get("/v1/trackings/{carrier}/{tracking_number}", trackings.get_tracking)
+    app.router.add_delete("/v1/trackings/{carrier}/{tracking_number}", trackings.deregister)
     app.router.add_get("/openapi.json", docs.openapi)
     return app

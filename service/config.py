@@ -19,6 +19,7 @@ class Settings:
     amqp_url: str | None = None  # None: embedded bus
     amqp_prefix: str = ""  # prepended to every exchange and queue name (several deployments on one broker)
     admin_token: str | None = None  # None: admin endpoints refuse everyone
+    api_token: str | None = None  # for the OMS (`/v1/trackings`); the admin token works too; neither: disabled
     max_body_bytes: int = 10 * 1024 * 1024
     normalize_batch: int = 64
     # Each stage waits this long after being woken before taking its batch, so that under a steady

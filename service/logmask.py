@@ -4,7 +4,7 @@ Log lines end up in places with weaker access control than the store (log
 shippers, tickets, screenshots). Whatever a line was built from (a dict of
 headers, an exception's text, a reason quoting a document), values under
 sensitive names are replaced: secrets, tokens and signatures entirely,
-recipient names and `signed_by` down to their first letter, which is still
+recipient names, `signed_by`, e-mail addresses and phone numbers down to their first letter, which is still
 enough to tell two deliveries apart when debugging.
 """
 from __future__ import annotations
@@ -14,7 +14,8 @@ import re
 
 _SECRET_NAMES = (r"secret|signature|token|authorization|credential|password|passwd|api[-_]?key|"
                  r"x-hmac-signature|aftership-hmac-sha256|fdx-signature|webhook-signature")
-_PERSON_NAMES = r"signed_?by|signedby|signatory|recipient(?:_?name)?|customer_?name|consignee(?:_?name)?"
+_PERSON_NAMES = (r"signed_?by|signedby|signatory|recipient(?:_?name)?|customer_?name|consignee(?:_?name)?|"
+                 r"email|phone")
 
 # name: value / name=value / "name": "value" / 'name': 'value'. A value ends at a quote, brace or line end;
 # a name also at a comma (signature lists contain commas, so a secret's value runs on: better too much masked).
@@ -26,6 +27,7 @@ _PATTERNS = (
     (re.compile(r"hmac-sha256-hex=[0-9A-Fa-f]+"), "hmac-sha256-hex=***"),
     (re.compile(r"\bv1,[A-Za-z0-9+/=]{16,}"), "v1,***"),
     (re.compile(r"\bBearer\s+[^\s\"',]+", re.IGNORECASE), "Bearer ***"),
+    (re.compile(r"\b([A-Za-z0-9])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"), r"\1***@\2"),
 )
 
 

@@ -29,3 +29,9 @@ def test_valid_numbers(number, carrier):
 def test_wrong_check_digits_and_junk_fit_nothing(number):
     assert candidates(number) == []
     assert guess(number) is None
+
+
+def test_impb_92_is_ambiguous_between_usps_and_fedex_ground_economy():
+    assert candidates("9261290100130436500006") == ["usps", "fedex"]
+    assert guess("9261290100130436500006") is None
+    assert candidates("9261290100130436500007") == []  # check digit wrong

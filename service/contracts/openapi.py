@@ -19,8 +19,9 @@ from pydantic.json_schema import models_json_schema
 from ..cloudevents import CONTENT_TYPE
 from ..config import SOURCES
 from ..signatures import DEFAULT_SCHEMES
-from ..web.bodies import (BODIES, DlqList, DlqReplay, Error, EventsPage, Health, Readiness, ReplayRequest,
-                          ReplayResult, Shipment, UnmappedList, WebhookAccepted)
+from ..web.bodies import (BODIES, BulkResults, BulkTrackings, DlqList, DlqReplay, Error, EventsPage, Health,
+                          Readiness, ReplayRequest, ReplayResult, Shipment, TrackingIn, TrackingList,
+                          TrackingRecord, TrackingRefused, UnmappedList, WebhookAccepted)
 from ..web.intake import _ACCEPTED_TYPES
 
 VERSION = "1.0.0"  # of the HTTP contract; bump with any change to a path, status or body
@@ -58,7 +59,8 @@ class Operation:
     parameters: tuple[Param, ...] = ()
     request_types: tuple[str, ...] = ()  # content types of an opaque request body
     request_model: type[BaseModel] | None = None  # a JSON request body (optional: the model's defaults apply)
-    security: Literal["none", "admin", "webhook"] = "none"
+    security: Literal["none", "admin", "api", "webhook"] = "none"
+    request_required: bool = False
 
 
 HEADERS: dict[str, Schema] = {
@@ -106,6 +108,11 @@ def _int(description: str, default: int, low: int, high: int) -> Schema:
 _STORE_503 = Reply(503, "the store cannot answer (disk full, locked); retry later", headers=("Retry-After",))
 _ADMIN = (Reply(401, "missing or wrong admin token"),
           Reply(403, "admin API disabled: CARRIER_EVENTS_ADMIN_TOKEN is not set"))
+_API = (Reply(401, "missing or wrong API token"),
+        Reply(403, "trackings API disabled: neither CARRIER_EVENTS_API_TOKEN nor the admin token is set"))
+_TRACKING_PATH = (Param("carrier", "path", "carrier slug (case-insensitive)", {"type": "string"}, True),
+                  Param("tracking_number", "path", "spaces and dashes ignored, case-insensitive",
+                        {"type": "string"}, True))
 _REQUEST_ID = Param("X-Request-Id", "header", "correlates the request with the service's logs (64 chars kept)",
                    {"type": "string"})
 _LIMIT = Param("limit", "query", "at most this many; out-of-range values are clamped",
@@ -200,6 +207,45 @@ OPERATIONS: tuple[Operation, ...] = (
                  _STORE_503),
     ),
     Operation(
+        "post", "/v1/trackings", "registerTracking", "Register a shipment (for polling and notifications)",
+        "trackings",
+        description="Attaches order and customer metadata to a tracking number and schedules polling. Without "
+                    "a carrier, the number's format (check digits included) decides; a number that fits several "
+                    "carriers or none is refused with the candidates. Registering again updates what is given.",
+        request_model=TrackingIn, request_required=True, security="api",
+        replies=(Reply(200, "updated", TrackingRecord), Reply(201, "registered", TrackingRecord),
+                 Reply(400, "the body is not a JSON object"), *_API,
+                 Reply(422, "invalid, or the carrier cannot be told from the number", TrackingRefused),
+                 _STORE_503),
+    ),
+    Operation(
+        "post", "/v1/trackings/bulk", "registerTrackings", "Register up to 1000 shipments", "trackings",
+        description="Each item as `POST /v1/trackings`, answered per item; the valid ones are stored together.",
+        request_model=BulkTrackings, request_required=True, security="api",
+        replies=(Reply(200, "one result per item", BulkResults), Reply(400, "the body is not a JSON object"),
+                 *_API, Reply(422, "`trackings` is not a list of 1 to 1000 objects"), _STORE_503),
+    ),
+    Operation(
+        "get", "/v1/trackings", "listTrackings", "Registered shipments", "trackings",
+        parameters=(Param("carrier", "query", "only this carrier", {"type": "string"}),
+                    Param("after", "query", "`carrier/tracking_number` cursor: the `next` of the previous page",
+                          {"type": "string"}), _LIMIT),
+        security="api",
+        replies=(Reply(200, "a page", TrackingList), Reply(400, "`limit` is not an integer"), *_API, _STORE_503),
+    ),
+    Operation(
+        "get", "/v1/trackings/{carrier}/{tracking_number}", "getTracking", "One registered shipment", "trackings",
+        parameters=_TRACKING_PATH, security="api",
+        replies=(Reply(200, "the registration", TrackingRecord), *_API, Reply(404, "not registered"), _STORE_503),
+    ),
+    Operation(
+        "delete", "/v1/trackings/{carrier}/{tracking_number}", "deregisterTracking",
+        "Deregister a shipment (stop polling, forget its metadata)", "trackings",
+        parameters=_TRACKING_PATH, security="api",
+        replies=(Reply(204, "deregistered", {}, content_type=""), *_API, Reply(404, "not registered"),
+                 _STORE_503),
+    ),
+    Operation(
         "get", "/metrics", "metrics", "Prometheus metrics", "operations",
         replies=(Reply(200, "Prometheus text exposition format 0.0.4", {"type": "string"},
                        content_type="text/plain"), _STORE_503),
@@ -220,13 +266,18 @@ def _parameter(p: Param) -> Schema:
 
 def _reply(r: Reply) -> Schema:
     schema = {"$ref": REF.format(model=r.body.__name__)} if isinstance(r.body, type) else r.body
-    return {"description": r.description, "content": {r.content_type: {"schema": schema}},
-            "headers": {name: {"$ref": f"#/components/headers/{name}"} for name in ("X-Request-Id", *r.headers)}}
+    out: Schema = {"description": r.description,
+                   "headers": {name: {"$ref": f"#/components/headers/{name}"} for name in ("X-Request-Id", *r.headers)}}
+    if r.content_type:  # a 204 has no content
+        out["content"] = {r.content_type: {"schema": schema}}
+    return out
 
 
 def _security(kind: str) -> list[Schema] | None:
     if kind == "admin":
         return [{"adminToken": []}]
+    if kind == "api":
+        return [{"apiToken": []}, {"adminToken": []}]
     if kind == "webhook":  # any one of them, as the source is configured; `{}`: an opened source
         return [{WEBHOOK_SCHEMES[s][0]: []} for s in sorted(set(DEFAULT_SCHEMES.values()))] + [{}]
     return None
@@ -239,7 +290,7 @@ def _operation(op: Operation) -> Schema:
         out["description"] = op.description
     out["parameters"] = [*map(_parameter, op.parameters), {"$ref": "#/components/parameters/X-Request-Id"}]
     if op.request_model is not None:
-        out["requestBody"] = {"required": False, "content": {"application/json": {
+        out["requestBody"] = {"required": op.request_required, "content": {"application/json": {
             "schema": {"$ref": REF.format(model=op.request_model.__name__)}}}}
     if op.request_types:
         out["requestBody"] = {"required": True, "description": "a carrier document, stored verbatim",
@@ -256,7 +307,9 @@ def _components() -> Schema:
     _, defs = models_json_schema([(m, "serialization") for m in BODIES.values()], ref_template=REF)
     admin = {"type": "http", "scheme": "bearer",
              "description": "CARRIER_EVENTS_ADMIN_TOKEN; the admin API is disabled without it"}
-    schemes: Schema = {"adminToken": admin}
+    api = {"type": "http", "scheme": "bearer",
+           "description": "CARRIER_EVENTS_API_TOKEN (the admin token works too); disabled without either"}
+    schemes: Schema = {"adminToken": admin, "apiToken": api}
     schemes.update({key: scheme for key, scheme in WEBHOOK_SCHEMES.values()})
     return {"schemas": defs["$defs"], "securitySchemes": schemes, "headers": HEADERS,
             "parameters": {"X-Request-Id": _parameter(_REQUEST_ID)}}
@@ -274,7 +327,7 @@ def build() -> Schema:
                                 "state, health, and the admin view of quarantined documents. Generated by "
                                 "`python -m service schema`; do not edit by hand."},
         "servers": [{"url": "http://127.0.0.1:8080", "description": "`serve` defaults (CARRIER_EVENTS_HOST/_PORT)"}],
-        "tags": [{"name": n} for n in ("intake", "events", "admin", "operations")],
+        "tags": [{"name": n} for n in ("intake", "events", "trackings", "admin", "operations")],
         "paths": paths,
         "components": _components(),
     }

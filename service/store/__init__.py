@@ -6,8 +6,9 @@ module, not a rewrite.
 """
 from .effects import Applied
 from .repair import ReplayFilter
+from .trackings import Tracking
 from .sqlite import Accepted, InboxRow, Incoming, SqliteStore
 
 Store = SqliteStore
 
-__all__ = ["Accepted", "Applied", "Incoming", "InboxRow", "ReplayFilter", "SqliteStore", "Store"]
+__all__ = ["Accepted", "Applied", "Incoming", "InboxRow", "ReplayFilter", "SqliteStore", "Store", "Tracking"]

@@ -14,6 +14,8 @@ outbox    one row per published event, written in the same transaction as
           the broker confirmed it (RabbitMQ mode); a relay holds rows it is
           publishing until `lease_until`, so relays in several processes
           split the rows instead of publishing them twice.
+trackings registered shipments: order and customer metadata for notifications,
+          and the persisted poll schedule.
 unmapped  carrier codes no mapping table knew, per table, with counts and the
           latest description: the worklist for growing the mapping tables.
 deliveries signed delivery ids (Standard Webhooks `webhook-id`) seen lately,
@@ -100,6 +102,23 @@ CREATE TABLE IF NOT EXISTS unmapped (
     last_seen          TEXT NOT NULL,
     PRIMARY KEY (mapping_table, code)
 ) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS trackings (
+    carrier         TEXT NOT NULL,
+    tracking_number TEXT NOT NULL,
+    order_id        TEXT,
+    customer        TEXT NOT NULL DEFAULT '{}',
+    locale          TEXT,
+    merchant        TEXT,
+    poll            INTEGER NOT NULL DEFAULT 1,
+    registered_at   TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    next_poll_at    TEXT,
+    last_polled_at  TEXT,
+    poll_state      TEXT NOT NULL DEFAULT 'scheduled',
+    PRIMARY KEY (carrier, tracking_number)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS trackings_due ON trackings (next_poll_at) WHERE next_poll_at IS NOT NULL;
 
 CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
 """

@@ -28,7 +28,9 @@ from parsers.normalize import Outcome
 from taxonomy.models import utc_text
 
 from .effects import Applied, apply_outcomes
+from . import trackings as tracking_rows
 from .repair import ReplayFilter, mark_replay, select_replay, unmapped_codes
+from .trackings import Tracking
 from .schema import ADDED_COLUMNS, DDL, VERSION
 
 T = TypeVar("T")
@@ -208,6 +210,18 @@ class SqliteStore:
 
     async def unmapped(self, limit: int = 500) -> list[dict]:
         return await self._read(unmapped_codes, limit)
+
+    async def register(self, items: list[Tracking]) -> list[bool]:
+        return await self._write(tracking_rows.upsert, items, _now())
+
+    async def tracking(self, carrier: str, tracking_number: str) -> dict | None:
+        return await self._read(tracking_rows.get, carrier, tracking_number)
+
+    async def trackings(self, carrier: str | None, after: tuple[str, str] | None, limit: int) -> list[dict]:
+        return await self._read(tracking_rows.listing, carrier, after, limit)
+
+    async def deregister(self, carrier: str, tracking_number: str) -> bool:
+        return await self._write(tracking_rows.delete, carrier, tracking_number)
 
     async def counts(self) -> dict[str, int]:
         return await self._read(_counts)

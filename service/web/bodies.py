@@ -15,6 +15,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from taxonomy import ExceptionClass, NormalizedEvent, Status
 
+from .trackings import TrackingIn
+
 _STRICT = ConfigDict(extra="forbid")
 _DIGITS = r"^[0-9]+$"
 
@@ -197,6 +199,74 @@ class ReplayResult(BaseModel):
     dry_run: bool
 
 
+class TrackingRecord(BaseModel):
+    """A registered tracking: 201 (new) or 200 (updated) of `POST /v1/trackings`, and `GET` of one."""
+
+    model_config = _STRICT
+
+    carrier: str
+    tracking_number: str
+    order_id: str | None
+    customer: dict[str, str] = Field(description="name, email, phone as registered")
+    locale: str | None
+    merchant: str | None
+    poll: bool
+    registered_at: AwareDatetime
+    updated_at: AwareDatetime
+    next_poll_at: AwareDatetime | None
+    last_polled_at: AwareDatetime | None
+    poll_state: str = Field(description="scheduled, off, or the poller's latest state")
+    carrier_detected: bool | None = Field(default=None, description="POST only: the carrier came from the "
+                                          "number's format")
+
+
+class TrackingList(BaseModel):
+    """`GET /v1/trackings`, ordered by carrier and tracking number; `next` is the `after` of the next page."""
+
+    model_config = _STRICT
+
+    items: list[TrackingRecord]
+    next: str | None
+
+
+class TrackingRefused(BaseModel):
+    """422 of `POST /v1/trackings`: invalid, or the carrier cannot be told from the number."""
+
+    model_config = _STRICT
+
+    error: str
+    candidates: list[str] | None = Field(default=None, description="carriers whose format fits (several: "
+                                         "ambiguous; none: unknown)")
+
+
+class BulkTrackings(BaseModel):
+    """Body of `POST /v1/trackings/bulk`."""
+
+    model_config = _STRICT
+
+    trackings: list[TrackingIn] = Field(min_length=1, max_length=1000)
+
+
+class BulkResult(BaseModel):
+    model_config = _STRICT
+
+    index: int
+    status: Literal[200, 201, 422]
+    carrier: str | None = None
+    tracking_number: str | None = None
+    carrier_detected: bool | None = None
+    error: str | None = None
+    candidates: list[str] | None = None
+
+
+class BulkResults(BaseModel):
+    """`POST /v1/trackings/bulk`: one result per item, in order."""
+
+    model_config = _STRICT
+
+    results: list[BulkResult]
+
+
 # Published name (JSON Schema file `<name>.schema.json`) -> model, in a stable order.
 BODIES: dict[str, type[BaseModel]] = {
     "cloud-event.v1": CloudEvent,
@@ -211,4 +281,10 @@ BODIES: dict[str, type[BaseModel]] = {
     "unmapped-list.v1": UnmappedList,
     "replay-request.v1": ReplayRequest,
     "replay-result.v1": ReplayResult,
+    "tracking-request.v1": TrackingIn,
+    "tracking.v1": TrackingRecord,
+    "tracking-list.v1": TrackingList,
+    "tracking-refused.v1": TrackingRefused,
+    "trackings-bulk-request.v1": BulkTrackings,
+    "trackings-bulk-result.v1": BulkResults,
 }
