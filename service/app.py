@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
+import aiohttp
 from aiohttp import web
 
 from taxonomy.mapping import use_local_tables
 
 from . import logs
 from .bus import make_bus
+from .carriers.base import CarrierClient
+from .carriers.config import clients_from_env, credentials_from_env
 from .config import Settings
 from .group_commit import GroupCommitter
-from .keys import BUS, COMMITTER, GUARDS, SETTINGS, STORE, STORED
+from .keys import BUS, CARRIER_CLIENTS, COMMITTER, GUARDS, POLLER, SETTINGS, STORE, STORED
+from .polling.poller import Poller
 from .store import Store
 from .web import admin, api, docs, intake, trackings
 from .web.guard import build_guards
@@ -47,6 +52,27 @@ async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
         normalizer.intake_waiting = lambda: committer.waiting
     yield
     await committer.close()
+
+
+async def _poller_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Carrier polling, for the carriers with credentials; stopped before the bus drains what it stored."""
+    settings = app[SETTINGS]
+    if not settings.poll:
+        app[POLLER] = None
+        yield
+        return
+    session = None
+    clients = app[CARRIER_CLIENTS]
+    if clients is None:
+        session = aiohttp.ClientSession()
+        clients = clients_from_env(os.environ, session)
+    poller = Poller(app[STORE], app[STORED], clients, default_rate=settings.poll_rate, lease=settings.poll_lease)
+    app[POLLER] = poller
+    await poller.start()
+    yield
+    await poller.close()
+    if session is not None:
+        await session.close()
 
 
 async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -86,8 +112,12 @@ async def _store_trouble_is_503(request: web.Request, handler) -> web.StreamResp
                                  headers={"Retry-After": "5"})
 
 
-def create_app(settings: Settings | None = None) -> web.Application:
+def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, CarrierClient] | None = None
+               ) -> web.Application:
+    """The service; `carrier_clients` replaces the clients built from CARRIER_EVENTS_POLL_* (tests)."""
     settings = settings or Settings.from_env()
+    if carrier_clients is None and settings.poll:
+        credentials_from_env(os.environ)  # half-configured carrier credentials stop the start, named
     guards = build_guards(settings)  # a misconfigured source stops the start, with every problem named
     use_local_tables(settings.maps_dir)  # a broken local mapping table stops the start too
     # Body limits are enforced by the intake handler per source (clear 413); aiohttp's own limit sits above them.
@@ -96,7 +126,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app[GUARDS] = guards
     app[STORED] = asyncio.Event()
-    app.cleanup_ctx.extend([_store_ctx, _bus_ctx, _intake_ctx])
+    app[CARRIER_CLIENTS] = carrier_clients
+    app.cleanup_ctx.extend([_store_ctx, _bus_ctx, _intake_ctx, _poller_ctx])
     app.router.add_post("/webhooks/{source}", intake.receive_webhook)
     app.router.add_get("/v1/shipments/{carrier}/{tracking_number}", api.get_shipment)
     app.router.add_get("/v1/events", api.get_events)

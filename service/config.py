@@ -46,6 +46,10 @@ class Settings:
     quarantine_unmapped: bool = False  # True: a document with an event no rule could classify waits in the DLQ
     log_format: str = "text"  # text | json (one object per line, with trace ids)
     trace_exporter: str = "none"  # none | console | otlp (needs opentelemetry-exporter-otlp installed)
+    # Carrier polling (credentials: CARRIER_EVENTS_POLL_<CARRIER>_*, see service.carriers.config).
+    poll: bool = True  # False: no poller in this process
+    poll_rate: float = 5.0  # requests per second per carrier API (the carrier's quota, with margin)
+    poll_lease: float = 300.0  # seconds a taken tracking is held; a poller that died leaves it due again after
     # Abuse limits.
     max_body_by_source: Mapping[str, int] = field(default_factory=dict)  # `_MAX_BODY_BYTES_<SOURCE>`
     rate_limit: float = 2_000.0  # per source; token bucket holding one second's worth; over it: 429

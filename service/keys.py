@@ -15,4 +15,7 @@ STORE = web.AppKey("store", Store)
 COMMITTER = web.AppKey("committer", GroupCommitter)
 STORED = web.AppKey("stored", asyncio.Event)  # set when intake committed something new
 BUS = web.AppKey("bus", object)  # service.bus.Bus (embedded or RabbitMQ)
-GUARDS = web.AppKey("guards", Guards)  # per-source authentication and limits for intake
+GUARDS = web.AppKey("guards", Guards)
+POLLER = web.AppKey("poller", object)  # service.polling.poller.Poller, or None when polling is off
+# Injected carrier clients (tests); None: built from the environment.
+CARRIER_CLIENTS = web.AppKey("carrier_clients", object)  # per-source authentication and limits for intake

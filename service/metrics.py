@@ -43,6 +43,12 @@ BACKLOG = Gauge(f"{_NS}_backlog", "Documents and events waiting, by queue (inbox
                 "inbox_queued, outbox_unsent)", ["queue"], registry=REGISTRY)
 DLQ = Gauge(f"{_NS}_dlq_documents", "Documents quarantined or dead, waiting for an operator", ["state"],
             registry=REGISTRY)
+POLLS = Counter(f"{_NS}_polls", "Tracking numbers polled, by carrier and outcome (ok, rate_limited, "
+                "unavailable, auth_failed, rejected, breaker_open)", ["carrier", "outcome"], registry=REGISTRY)
+BREAKER = Gauge(f"{_NS}_poll_breaker_state", "Circuit breaker per carrier API: 0 closed, 1 half-open, 2 open",
+                ["carrier"], registry=REGISTRY)
+RECONCILED = Counter(f"{_NS}_reconciliation_polls", "Silent webhook-fed shipments given a poll",
+                     registry=REGISTRY)
 STORED_EVENTS = Gauge(f"{_NS}_stored_events", "Events in the store", registry=REGISTRY)
 
 _webhook_children: dict[tuple[str, str], object] = {}

@@ -6,8 +6,8 @@ module, not a rewrite.
 """
 from .effects import Applied
 from .repair import ReplayFilter
-from .trackings import Tracking
 from .sqlite import Accepted, InboxRow, Incoming, SqliteStore
+from .trackings import Tracking
 
 Store = SqliteStore
 

@@ -25,7 +25,7 @@ deliveries signed delivery ids (Standard Webhooks `webhook-id`) seen lately,
 VERSION = 2
 
 # Columns added after version 1, added to older files when they are opened.
-ADDED_COLUMNS = (("inbox", "received_epoch", "REAL"),)
+ADDED_COLUMNS = (("inbox", "received_epoch", "REAL"), ("trackings", "poll_failures", "INTEGER NOT NULL DEFAULT 0"))
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -116,6 +116,7 @@ CREATE TABLE IF NOT EXISTS trackings (
     next_poll_at    TEXT,
     last_polled_at  TEXT,
     poll_state      TEXT NOT NULL DEFAULT 'scheduled',
+    poll_failures   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (carrier, tracking_number)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS trackings_due ON trackings (next_poll_at) WHERE next_poll_at IS NOT NULL;

@@ -27,11 +27,13 @@ import orjson
 from parsers.normalize import Outcome
 from taxonomy.models import utc_text
 
-from .effects import Applied, apply_outcomes
+from . import polls
 from . import trackings as tracking_rows
+from .effects import Applied, apply_outcomes
+from .polls import Due, Reschedule
 from .repair import ReplayFilter, mark_replay, select_replay, unmapped_codes
-from .trackings import Tracking
 from .schema import ADDED_COLUMNS, DDL, VERSION
+from .trackings import Tracking
 
 T = TypeVar("T")
 
@@ -222,6 +224,21 @@ class SqliteStore:
 
     async def deregister(self, carrier: str, tracking_number: str) -> bool:
         return await self._write(tracking_rows.delete, carrier, tracking_number)
+
+    async def claim_due(self, carrier: str, now: str, lease_until: str, limit: int) -> list[Due]:
+        return await self._write_relaxed(polls.claim_due, carrier, now, lease_until, limit)
+
+    async def reschedule(self, items: list[Reschedule]) -> None:
+        await self._write_relaxed(polls.reschedule, items, _now())
+
+    async def park_without_client(self, carriers: list[str]) -> int:
+        return await self._write(polls.park_without_client, carriers, _now())
+
+    async def unpark(self, carriers: list[str]) -> int:
+        return await self._write(polls.unpark, carriers, _now())
+
+    async def reconcile(self, carriers: list[str], silent_since: dict[str, str], limit: int = 1000) -> int:
+        return await self._write(polls.reconcile, carriers, silent_since, _now(), limit)
 
     async def counts(self) -> dict[str, int]:
         return await self._read(_counts)

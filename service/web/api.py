@@ -7,7 +7,7 @@ from aiohttp import web
 
 from .. import metrics
 from ..cloudevents import CONTENT_TYPE
-from ..keys import BUS, SETTINGS, STORE, STORED
+from ..keys import BUS, POLLER, SETTINGS, STORE, STORED
 
 
 def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -59,6 +59,9 @@ async def readyz(request: web.Request) -> web.Response:
     ready = store_ok and broker is not False
     body = {"ready": ready, "store": "writable" if store_ok else "failing",
             "broker": "n/a" if broker is None else ("connected" if broker else "disconnected")}
+    poller = request.app.get(POLLER)
+    if poller is not None:  # detail only: a carrier API being down does not make this service unready
+        body["carrier_apis"] = poller.breaker_states()
     return web.json_response(body, status=200 if ready else 503)
 
 

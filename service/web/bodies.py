@@ -118,6 +118,8 @@ class Readiness(BaseModel):
     ready: bool
     store: Literal["writable", "failing"]
     broker: Literal["n/a", "connected", "disconnected"] = Field(description="n/a in embedded mode")
+    carrier_apis: dict[str, Literal["closed", "half_open", "open"]] | None = Field(
+        default=None, description="the circuit breaker of each polled carrier API (detail: not part of `ready`)")
 
 
 class DlqItem(BaseModel):

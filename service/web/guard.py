@@ -14,32 +14,9 @@ from dataclasses import dataclass, field
 
 from .. import signatures
 from ..config import SOURCES, Settings
+from ..ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
-
-
-class TokenBucket:
-    """Holds one second's worth of requests; refills continuously. A rate of 0 means unlimited."""
-
-    __slots__ = ("rate", "capacity", "tokens", "stamp")
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.tokens = self.capacity
-        self.stamp = time.monotonic()
-
-    def take(self, now: float | None = None) -> float:
-        """0 when a request may pass, else the seconds until one may."""
-        if self.rate <= 0:
-            return 0.0
-        now = time.monotonic() if now is None else now
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
 
 
 @dataclass
