@@ -112,6 +112,9 @@ async def _store_trouble_is_503(request: web.Request, handler) -> web.StreamResp
                                  headers={"Retry-After": "5"})
 
 
+FALLBACK_PATH = "/{path:.*}"
+
+
 def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, CarrierClient] | None = None
                ) -> web.Application:
     """The service; `carrier_clients` replaces the clients built from CARRIER_EVENTS_POLL_* (tests)."""
@@ -120,6 +123,7 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
         credentials_from_env(os.environ)  # half-configured carrier credentials stop the start, named
     guards = build_guards(settings)  # a misconfigured source stops the start, with every problem named
     use_local_tables(settings.maps_dir)  # a broken local mapping table stops the start too
+    logs.quiet_malformed_requests()
     # Body limits are enforced by the intake handler per source (clear 413); aiohttp's own limit sits above them.
     largest = max(g.max_body for g in guards.sources.values())
     app = web.Application(client_max_size=largest + 1, middlewares=[_request_id, _store_trouble_is_503])
@@ -128,7 +132,7 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     app[STORED] = asyncio.Event()
     app[CARRIER_CLIENTS] = carrier_clients
     app.cleanup_ctx.extend([_store_ctx, _bus_ctx, _intake_ctx, _poller_ctx])
-    app.router.add_post("/webhooks/{source}", intake.receive_webhook)
+    app.router.add_post("/webhooks/{source}", intake.receive_webhook, expect_handler=intake.expect)
     app.router.add_get("/v1/shipments/{carrier}/{tracking_number}", api.get_shipment)
     app.router.add_get("/v1/events", api.get_events)
     app.router.add_get("/healthz", api.healthz)
@@ -143,5 +147,7 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     app.router.add_get("/v1/trackings", trackings.list_trackings)
     app.router.add_get("/v1/trackings/{carrier}/{tracking_number}", trackings.get_tracking)
     app.router.add_delete("/v1/trackings/{carrier}/{tracking_number}", trackings.deregister)
+    # Last: whatever matched nothing above gets a JSON 404/405, and a malformed Expect header a JSON 417.
+    app.router.add_route("*", FALLBACK_PATH, api.not_found, expect_handler=intake.expect)
     app.router.add_get("/openapi.json", docs.openapi)
     return app

@@ -54,18 +54,29 @@ class GroupCommitter:
                     stopping = True
                     break
                 batch.append(item)
-            try:
-                results = await self._store.accept([item for item, _ in batch])
-            except Exception as exc:  # the waiters get the error; the loop keeps serving
-                log.exception("inbox commit failed for %d documents", len(batch))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            self.batches += 1
-            for (_, future), result in zip(batch, results):
-                if not future.done():
-                    future.set_result(result)
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[Incoming, asyncio.Future]]) -> None:
+        """One commit for the batch; if it fails, each item alone, so one bad item fails only itself."""
+        try:
+            results = await self._store.accept([item for item, _ in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                log.warning("inbox commit of %d documents failed (%s); committing them one by one",
+                            len(batch), type(exc).__name__)
+                for one in batch:
+                    await self._commit([one])
+                return
+            log.exception("inbox commit failed")
+            _, future = batch[0]
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # retrieved here: a client that hung up must not leave it unobserved
+            return
+        self.batches += 1
+        for (_, future), result in zip(batch, results):
+            if not future.done():
+                future.set_result(result)
 
     async def close(self) -> None:
         """Commit everything submitted so far, then stop."""

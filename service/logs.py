@@ -11,6 +11,7 @@ import logging
 from datetime import datetime, timezone
 
 import orjson
+from aiohttp.http_exceptions import HttpProcessingError
 from opentelemetry import trace
 
 from .logmask import install
@@ -37,6 +38,41 @@ class JsonLines(logging.Formatter):
         if record.exc_text:
             line["exception"] = record.exc_text
         return orjson.dumps(line).decode()
+
+
+class QuietMalformedRequests(logging.Filter):
+    """aiohttp logs every malformed request (bad header bytes, floods) as an ERROR with a traceback.
+
+    Those are the client's mistakes, already answered with a 400: a flood of
+    them must not become a flood of tracebacks. They become one warning line,
+    at most one a second (with how many were left out), and real server
+    errors still log in full.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last = 0.0
+        self._quiet = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, HttpProcessingError):
+            return True
+        if record.created - self._last < 1.0:
+            self._quiet += 1
+            return False
+        record.msg = f"malformed request refused with 400: {type(exc).__name__}: {exc.message!s:.200}" + (
+            f" ({self._quiet} more in the last second not logged)" if self._quiet else "")
+        record.args, record.exc_info, record.exc_text = None, None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        self._last, self._quiet = record.created, 0
+        return True
+
+
+def quiet_malformed_requests() -> None:
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, QuietMalformedRequests) for f in server.filters):
+        server.addFilter(QuietMalformedRequests())
 
 
 def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:

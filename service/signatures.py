@@ -28,11 +28,14 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 DEFAULT_TOLERANCE_SECONDS = 300
+_DELIVERY_ID = re.compile(r"[\x21-\x7e]{1,256}")  # signed bytes and a store key: printable ASCII only
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only (int() also takes "1_000" and other scripts' digits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +99,11 @@ class StandardWebhooks:
                                      ("webhook-id", "webhook-timestamp", "webhook-signature"))
         if not msg_id or not stamp or not signatures:
             return Verdict(False, "missing webhook-id, webhook-timestamp or webhook-signature header")
-        try:
-            sent_at = int(stamp.strip())
-        except ValueError:
-            return Verdict(False, "webhook-timestamp is not an integer")
+        if not _DELIVERY_ID.fullmatch(msg_id):
+            return Verdict(False, "webhook-id is not 1-256 printable ASCII characters")
+        if not _TIMESTAMP.fullmatch(stamp.strip()):
+            return Verdict(False, "webhook-timestamp is not Unix seconds")
+        sent_at = int(stamp.strip())
         if abs(now - sent_at) > self.tolerance:
             return Verdict(False, f"webhook-timestamp outside the {self.tolerance:.0f} s tolerance")
         signed = msg_id.encode() + b"." + stamp.strip().encode() + b"." + body

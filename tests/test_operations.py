@@ -219,3 +219,13 @@ async def test_every_response_has_a_request_id(aiohttp_client, tmp_path):
     client = await aiohttp_client(create_app(Settings(db=str(tmp_path / "i.db"))))
     assert (await client.get("/healthz", headers={"X-Request-Id": "abc"})).headers["X-Request-Id"] == "abc"
     assert len((await client.get("/healthz")).headers["X-Request-Id"]) == 16
+
+
+async def test_unknown_paths_and_methods_get_json_errors(aiohttp_client, tmp_path):
+    client = await aiohttp_client(create_app(Settings(db=str(tmp_path / "j.db"))))
+    missing = await client.get("/no/such/thing")
+    assert missing.status == 404 and "no such resource" in (await missing.json())["error"]
+    wrong = await client.put("/webhooks/ups", data=b"{}")
+    assert wrong.status == 405 and wrong.headers["Allow"] == "POST" and "error" in await wrong.json()
+    expect = await client.post("/webhooks/ups", data=b"{}", headers={"Expect": "something-else"})
+    assert expect.status == 417 and "Expect" in (await expect.json())["error"]

@@ -144,6 +144,7 @@ OPERATIONS: tuple[Operation, ...] = (
             Reply(408, "body not received within CARRIER_EVENTS_BODY_TIMEOUT"),
             Reply(413, "body over the source's limit (counted after Content-Encoding is undone)"),
             Reply(415, "unsupported content type (also accepted: any `+json` or `+xml` type, or none)"),
+            Reply(417, "an Expect header other than 100-continue"),
             Reply(429, "over the source's rate limit", headers=("Retry-After",)),
             Reply(503, "too many webhooks in progress, or the inbox cannot store: retry", headers=("Retry-After",)),
         ),

@@ -34,6 +34,19 @@ def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def limit_bucket(limit: float) -> TokenBucket:
+    """A bucket that never lets a sliding second hold more than `limit` requests, however the carrier counts.
+
+    In any one-second window a bucket can hand out its capacity plus a
+    second's refill, so the two add up to the limit; the small capacity
+    evens the stream and absorbs the event loop waking a little late.
+    """
+    if limit < 2:
+        return TokenBucket(limit * 0.97, capacity=1.0)
+    capacity = max(1.0, limit * 0.05)
+    return TokenBucket(limit - capacity, capacity=capacity)
+
+
 def _at(moment: datetime) -> str:
     """A schedule time in the store's whole seconds, rounded up: never sooner than a carrier's Retry-After."""
     return utc_text(moment + timedelta(seconds=1) if moment.microsecond else moment)
@@ -48,9 +61,7 @@ class Poller:
         self._store, self._stored, self.clients = store, stored, dict(clients)
         self.policy = policy or PollPolicy()
         rates = rates or {}
-        # A bucket holding a tenth of a second's worth: the carrier sees an even stream, never a burst.
-        self.buckets = {c: TokenBucket(rates.get(c, default_rate), max(1.0, rates.get(c, default_rate) / 10))
-                        for c in self.clients}
+        self.buckets = {c: limit_bucket(rates.get(c, default_rate)) for c in self.clients}
         self.breakers = {c: CircuitBreaker(breaker_threshold, breaker_reset) for c in self.clients}
         self._lease, self._tick, self._in_flight = lease, tick, in_flight
         self._reconcile_every = reconcile_every

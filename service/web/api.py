@@ -41,6 +41,19 @@ async def get_events(request: web.Request) -> web.Response:
                         headers={"X-Event-Format": CONTENT_TYPE})
 
 
+async def not_found(request: web.Request) -> web.Response:
+    """The router's last route: 405 (with Allow) when another route has the path, else 404; JSON either way."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource is not request.match_info.route.resource:
+            _, methods = await resource.resolve(request)
+            allowed |= methods
+    if allowed:
+        return web.json_response({"error": f"method {request.method} not allowed here"}, status=405,
+                                 headers={"Allow": ", ".join(sorted(allowed))})
+    return web.json_response({"error": f"no such resource: {request.path}"}, status=404)
+
+
 async def metrics_text(request: web.Request) -> web.Response:
     """Prometheus text format; backlogs are read from the store at each scrape."""
     metrics.set_backlog(await request.app[STORE].counts())

@@ -15,6 +15,8 @@ import math
 import time
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from .. import metrics
 from ..config import SOURCES
@@ -48,6 +50,22 @@ def _problem(status: int, message: str, retry_after: float | None = None) -> web
     return response
 
 
+async def expect(request: web.Request) -> web.Response | None:
+    """`Expect: 100-continue` lets a sender wait for our go-ahead before a large body; anything else: 417."""
+    value = request.headers.get("Expect", "")
+    if value.lower() == "100-continue":
+        if request.version >= (1, 1):
+            await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            request.writer.output_size = 0
+        return None
+    return _problem(417, "unsupported Expect header (only 100-continue)")
+
+
+def _text(value: str) -> str:
+    """A header value as valid text: bytes that were not UTF-8 (kept by aiohttp as surrogates) are escaped."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _challenge(response: web.Response, source: str, scheme: str) -> web.Response:
     """A 401 names how the source must authenticate (HTTP requires a challenge with every 401)."""
     response.headers["WWW-Authenticate"] = f'Webhook-Signature realm="{source}", scheme="{scheme}"'
@@ -69,7 +87,8 @@ async def _read_body(request: web.Request, limit: int) -> bytes | None:
 # Each answer's outcome label on the webhooks counter (a 202 says whether it was a duplicate).
 OUTCOME = web.ResponseKey("outcome", str)
 _OUTCOMES = {202: "accepted", 400: "bad_request", 401: "unauthenticated", 404: "unknown_source", 408: "timeout",
-             413: "too_large", 415: "unsupported_type", 429: "rate_limited", 503: "unavailable"}
+             413: "too_large", 415: "unsupported_type", 417: "bad_request", 429: "rate_limited",
+             503: "unavailable"}
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
@@ -115,8 +134,8 @@ async def _receive(request: web.Request, source: str, guard: SourceGuard, conten
             body = await _read_body(request, guard.max_body)
     except TimeoutError:
         return _problem(408, f"body not received within {settings.body_timeout:.0f} s")
-    except (web.HTTPException, ValueError) as exc:  # a malformed encoding or chunking
-        return _problem(400, f"unreadable body: {type(exc).__name__}")
+    except (web.HTTPException, ValueError, RequestPayloadError, HttpProcessingError) as exc:
+        return _problem(400, f"unreadable body (bad chunking or Content-Encoding): {type(exc).__name__}")
     if body is None:
         return _problem(413, f"body exceeds the {guard.max_body}-byte limit")
     if not body:
@@ -125,10 +144,10 @@ async def _receive(request: web.Request, source: str, guard: SourceGuard, conten
     if not verdict.ok:
         request.app[GUARDS].refused(source, verdict.reason)
         return _challenge(_problem(401, f"webhook not authenticated: {verdict.reason}"), source, guard.scheme.name)
-    headers = {k: request.headers[k] for k in _KEPT_HEADERS if k in request.headers}
+    headers = {k: _text(request.headers[k]) for k in _KEPT_HEADERS if k in request.headers}
     try:
         accepted = await request.app[COMMITTER].submit(
-            Incoming(source=source, body=body, content_type=content_type or None, headers=headers,
+            Incoming(source=source, body=body, content_type=_text(content_type) or None, headers=headers,
                      delivery_id=verdict.delivery_id))
     except Exception:  # not stored (disk full, store failing): the carrier must retry, so say so plainly
         log.exception("webhook from %s not stored", source)
