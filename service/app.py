@@ -112,7 +112,7 @@ async def _store_trouble_is_503(request: web.Request, handler) -> web.StreamResp
                                  headers={"Retry-After": "5"})
 
 
-FALLBACK_PATH = "/{path:.*}"
+FALLBACK_PATH = "/{path:[\\s\\S]*}"  # any path, newlines included
 
 
 def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, CarrierClient] | None = None
@@ -147,7 +147,7 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     app.router.add_get("/v1/trackings", trackings.list_trackings)
     app.router.add_get("/v1/trackings/{carrier}/{tracking_number}", trackings.get_tracking)
     app.router.add_delete("/v1/trackings/{carrier}/{tracking_number}", trackings.deregister)
+    app.router.add_get("/openapi.json", docs.openapi)
     # Last: whatever matched nothing above gets a JSON 404/405, and a malformed Expect header a JSON 417.
     app.router.add_route("*", FALLBACK_PATH, api.not_found, expect_handler=intake.expect)
-    app.router.add_get("/openapi.json", docs.openapi)
     return app
