@@ -21,15 +21,19 @@ from aiohttp import web
 from taxonomy.mapping import use_local_tables
 
 from . import logs
+from .actions.delivery import load_workflows, make_deliver
+from .actions.engine import ActionsEngine, Deliver
+from .actions.tickets import TicketForwarder
 from .bus import make_bus
 from .carriers.base import CarrierClient
 from .carriers.config import clients_from_env, credentials_from_env
 from .config import Settings
 from .group_commit import GroupCommitter
-from .keys import BUS, CARRIER_CLIENTS, COMMITTER, GUARDS, POLLER, SETTINGS, STORE, STORED
+from .keys import (ACTIONS, BUS, CARRIER_CLIENTS, COMMITTER, DELIVER, ESCALATED, GUARDS, POLLER, SETTINGS, STORE,
+                   STORED, WORKFLOWS)
 from .polling.poller import Poller
 from .store import Store
-from .web import admin, api, docs, intake, trackings
+from .web import admin, api, console, docs, escalations, intake, trackings
 from .web.guard import build_guards
 
 log = logging.getLogger(__name__)
@@ -75,8 +79,28 @@ async def _poller_ctx(app: web.Application) -> AsyncIterator[None]:
         await session.close()
 
 
+async def _actions_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The exception workflows; stopped after the bus drained, so they see the last events too."""
+    settings = app[SETTINGS]
+    if not settings.actions:
+        app[ACTIONS] = None
+        yield
+        return
+    policy, templates = app[WORKFLOWS]
+    async with aiohttp.ClientSession() as session:
+        deliver = app[DELIVER] or make_deliver(settings, templates, session)
+        tickets = None
+        if settings.ticket_webhook_url and settings.ticket_webhook_secret:
+            tickets = TicketForwarder(app[STORE], settings.ticket_webhook_url, settings.ticket_webhook_secret, session)
+        engine = ActionsEngine(app[STORE], policy, deliver, tickets=tickets, changed=app[ESCALATED])
+        app[ACTIONS] = engine
+        await engine.start()
+        yield
+        await engine.close()
+
+
 async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
-    bus = make_bus(app[STORE], app[STORED], app[SETTINGS])
+    bus = make_bus(app[STORE], app[STORED], app[SETTINGS], escalated=app[ESCALATED])
     app[BUS] = bus
     await bus.start()
     yield
@@ -115,9 +139,10 @@ async def _store_trouble_is_503(request: web.Request, handler) -> web.StreamResp
 FALLBACK_PATH = "/{path:[\\s\\S]*}"  # any path, newlines included
 
 
-def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, CarrierClient] | None = None
-               ) -> web.Application:
-    """The service; `carrier_clients` replaces the clients built from CARRIER_EVENTS_POLL_* (tests)."""
+def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, CarrierClient] | None = None,
+               deliver: Deliver | None = None) -> web.Application:
+    """The service; `carrier_clients` and `deliver` replace the configured carrier clients and
+    notification channels (tests)."""
     settings = settings or Settings.from_env()
     if carrier_clients is None and settings.poll:
         credentials_from_env(os.environ)  # half-configured carrier credentials stop the start, named
@@ -130,8 +155,12 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     app[SETTINGS] = settings
     app[GUARDS] = guards
     app[STORED] = asyncio.Event()
+    app[ESCALATED] = asyncio.Event()
     app[CARRIER_CLIENTS] = carrier_clients
-    app.cleanup_ctx.extend([_store_ctx, _bus_ctx, _intake_ctx, _poller_ctx])
+    app[DELIVER] = deliver
+    # A broken policy or template stops the start, not the first send.
+    app[WORKFLOWS] = load_workflows(settings) if settings.actions else ()
+    app.cleanup_ctx.extend([_store_ctx, _actions_ctx, _bus_ctx, _intake_ctx, _poller_ctx])
     app.router.add_post("/webhooks/{source}", intake.receive_webhook, expect_handler=intake.expect)
     app.router.add_get("/v1/shipments/{carrier}/{tracking_number}", api.get_shipment)
     app.router.add_get("/v1/events", api.get_events)
@@ -147,6 +176,12 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     app.router.add_get("/v1/trackings", trackings.list_trackings)
     app.router.add_get("/v1/trackings/{carrier}/{tracking_number}", trackings.get_tracking)
     app.router.add_delete("/v1/trackings/{carrier}/{tracking_number}", trackings.deregister)
+    app.router.add_get("/v1/escalations", escalations.list_escalations)
+    app.router.add_get("/v1/escalations/{id}", escalations.get_escalation)
+    for action in ("acknowledge", "resolve", "assign"):
+        app.router.add_post(f"/v1/escalations/{{id}}/{action}", escalations.change)
+    app.router.add_get("/console", console.page)
+    app.router.add_get("/console/{file}", console.page)
     app.router.add_get("/openapi.json", docs.openapi)
     # Last: whatever matched nothing above gets a JSON 404/405, and a malformed Expect header a JSON 417.
     app.router.add_route("*", FALLBACK_PATH, api.not_found, expect_handler=intake.expect)

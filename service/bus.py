@@ -33,9 +33,11 @@ class EmbeddedBus:
             await self.normalizer.close()
 
 
-def make_bus(store: Store, stored: asyncio.Event, settings: Settings):
+def make_bus(store: Store, stored: asyncio.Event, settings: Settings, escalated: asyncio.Event | None = None):
+    """`escalated` wakes the `cs-escalations` publisher (RabbitMQ mode); embedded mode has no exchange:
+    escalations are read from `/v1/escalations` (and forwarded to a ticketing webhook if configured)."""
     if settings.amqp_url:
         from .amqp import RabbitBus
 
-        return RabbitBus(store, stored, settings)
+        return RabbitBus(store, stored, settings, escalated=escalated)
     return EmbeddedBus(store, stored, settings)

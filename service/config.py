@@ -19,6 +19,7 @@ class Settings:
     amqp_url: str | None = None  # None: embedded bus
     amqp_prefix: str = ""  # prepended to every exchange and queue name (several deployments on one broker)
     admin_token: str | None = None  # None: admin endpoints refuse everyone
+    cs_token: str | None = None  # customer service (`/v1/escalations`, the console); the admin token works too
     api_token: str | None = None  # for the OMS (`/v1/trackings`); the admin token works too; neither: disabled
     max_body_bytes: int = 10 * 1024 * 1024
     normalize_batch: int = 64
@@ -46,6 +47,21 @@ class Settings:
     quarantine_unmapped: bool = False  # True: a document with an event no rule could classify waits in the DLQ
     log_format: str = "text"  # text | json (one object per line, with trace ids)
     trace_exporter: str = "none"  # none | console | otlp (needs opentelemetry-exporter-otlp installed)
+    # Exception workflows.
+    actions: bool = True  # False: no actions stage in this process
+    policy: str | None = None  # a policy file replacing service/actions/policy.toml
+    templates_dir: str | None = None  # notification templates overriding the shipped ones, per locale
+    notify_file: str = "./data/notifications.jsonl"  # the file channel's output
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_sender: str = "tracking@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    notify_webhook_url: str | None = None  # the webhook channel's endpoint (signed with Standard Webhooks)
+    notify_webhook_secret: str | None = None  # whsec_...
+    ticket_webhook_url: str | None = None  # escalation changes POSTed here too (a ticketing system), signed
+    ticket_webhook_secret: str | None = None  # whsec_...
     # Carrier polling (credentials: CARRIER_EVENTS_POLL_<CARRIER>_*, see service.carriers.config).
     poll: bool = True  # False: no poller in this process
     poll_rate: float = 5.0  # requests per second per carrier API (the carrier's quota, with margin)

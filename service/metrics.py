@@ -49,6 +49,13 @@ BREAKER = Gauge(f"{_NS}_poll_breaker_state", "Circuit breaker per carrier API: 0
                 ["carrier"], registry=REGISTRY)
 RECONCILED = Counter(f"{_NS}_reconciliation_polls", "Silent webhook-fed shipments given a poll",
                      registry=REGISTRY)
+ESCALATIONS = Counter(f"{_NS}_escalations", "Escalation changes by the policy: opened, auto_resolved, "
+                      "sla_breached", ["change"], registry=REGISTRY)
+OPEN_ESCALATIONS = Gauge(f"{_NS}_open_escalations", "Escalations not resolved, by exception class, severity and "
+                         "whether past their SLA", ["exception_class", "severity", "breached"], registry=REGISTRY)
+NOTIFICATIONS = Counter(f"{_NS}_notifications", "Customer notifications by outcome: pending (queued), sent, "
+                        "retrying, failed, skipped (no recipient), suppressed (a repeat)", ["state"],
+                        registry=REGISTRY)
 STORED_EVENTS = Gauge(f"{_NS}_stored_events", "Events in the store", registry=REGISTRY)
 
 _webhook_children: dict[tuple[str, str], object] = {}
@@ -67,6 +74,13 @@ def set_backlog(counts: Mapping[str, int]) -> None:
     for state in ("quarantined", "dead"):
         DLQ.labels(state).set(counts.get(f"inbox_{state}", 0))
     STORED_EVENTS.set(counts.get("events", 0))
+
+
+def set_open_escalations(counts: Iterable[tuple[str, str, bool, int]]) -> None:
+    """Replace the gauge's series: a class with no open escalation left must read as gone, not stale."""
+    OPEN_ESCALATIONS.clear()
+    for kind, severity, breached, count in counts:
+        OPEN_ESCALATIONS.labels(kind, severity, "true" if breached else "false").set(count)
 
 
 def observe_lags(path: str, received: Iterable[float], now: float | None = None) -> None:

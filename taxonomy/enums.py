@@ -73,6 +73,7 @@ class Channel(str, Enum):
     POLL = "poll"
     FILE = "file"
     REPLAY = "replay"
+    DERIVED = "derived"  # produced by the service itself (stalled, delivery overdue), not by a carrier
 
 
 # Statuses that may carry an exception_class (the derived classes ride on `exception`).

@@ -82,6 +82,10 @@ def test_the_image_install_step_serves_and_passes_the_healthcheck(tmp_path):
                                "Content-Type: application/json", "--data-binary", f"@{fixture}"],
                               capture_output=True, text=True)
         assert json.loads(post.stdout)["duplicate"] is False
+        # ... and the console's files (the notification templates and policy were loaded to start at all)
+        script = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                 f"http://127.0.0.1:{port}/console/console.js"], capture_output=True, text=True)
+        assert script.stdout == "200"
     finally:
         proc.terminate()
         _, stderr = proc.communicate(timeout=30)

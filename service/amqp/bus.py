@@ -2,10 +2,11 @@
 
 Inbox relay (pending rows -> raw exchange), one normalize consumer (workers
 add more, see `worker.py`; `in_process_normalizer=False` leaves normalizing
-to them) and the outbox relay (outbox -> `shipment-events`) share one robust
-connection. The relays and the consumer do not care whether
-the broker is there: they wait on `Link.ready`, and SQLite keeps everything
-until a confirm says otherwise. `connected` is what `/readyz` reports.
+to them), the outbox relay (outbox -> `shipment-events`) and the escalation
+relay (escalation changes -> `cs-escalations`) share one robust connection.
+The relays and the consumer do not care whether the broker is there: they
+wait on `Link.ready`, and SQLite keeps everything until a confirm says
+otherwise. `connected` is what `/readyz` reports.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from ..config import Settings
 from ..store import Store
 from .consumer import NormalizeConsumer
 from .link import Link
-from .relay import InboxRelay, OutboxRelay
+from .relay import EscalationRelay, InboxRelay, OutboxRelay
 from .topology import Topology
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ FLUSH_SHARE = 0.5  # of the shutdown timeout, for publishing what is left at clo
 
 class RabbitBus:
     def __init__(self, store: Store, stored: asyncio.Event, settings: Settings,
-                 topology: Topology | None = None) -> None:
+                 topology: Topology | None = None, escalated: asyncio.Event | None = None) -> None:
         if not settings.amqp_url:
             raise ValueError("RabbitBus needs settings.amqp_url")
         self.settings = settings
@@ -39,6 +40,8 @@ class RabbitBus:
                                       settings.batch_linger_ms / 1000)
         self.outbox_relay = OutboxRelay(store, self.link, self.events_waiting, settings.publish_window,
                                         settings.batch_linger_ms / 1000)
+        self.escalation_relay = EscalationRelay(store, self.link, escalated or asyncio.Event(),
+                                                settings.publish_window)
         self.consumer = NormalizeConsumer(store, self.link, settings, on_events=self.events_waiting.set)
         self._consuming = settings.in_process_normalizer  # False: only `worker` processes normalize
 
@@ -60,6 +63,7 @@ class RabbitBus:
             self.consumer.start()
         self.inbox_relay.start()
         self.outbox_relay.start()
+        self.escalation_relay.start()
         if self._consuming and self.link.connected:  # deterministic start with a broker: consuming on return
             try:
                 await asyncio.wait_for(self.consumer.subscribed.wait(), START_WAIT)
@@ -73,10 +77,12 @@ class RabbitBus:
             await self.consumer.stop(budget * (1 - FLUSH_SHARE))
         await self.inbox_relay.stop(budget * FLUSH_SHARE / 2)
         await self.outbox_relay.stop(budget * FLUSH_SHARE / 2)
+        await self.escalation_relay.stop(budget * FLUSH_SHARE / 2)
         deadline = time.monotonic() + budget * FLUSH_SHARE
         await self.outbox_relay.flush(deadline)  # events of the last batches first: subscribers wait for them
+        await self.escalation_relay.flush(deadline)
         await self.inbox_relay.flush(deadline)  # documents go to the queue for workers / the next start
         if self.link.connected:
-            for relay in (self.inbox_relay, self.outbox_relay):
+            for relay in (self.inbox_relay, self.outbox_relay, self.escalation_relay):
                 await relay.close_channel()
         await self.link.close()

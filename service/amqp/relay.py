@@ -32,6 +32,7 @@ from pamqp.commands import Basic
 
 from ..cloudevents import CONTENT_TYPE, EVENT_TYPE
 from ..store import InboxRow, Store
+from ..store.escalations import CHANGE_TYPE
 from .link import Link
 from .topology import NORMALIZE_KEY
 
@@ -222,6 +223,33 @@ class OutboxRelay(_Relay):
             timeout=PUBLISH_TIMEOUT))
         if confirmed:
             await self._store.mark_sent([row[0] for row in confirmed])
+            self.published += len(confirmed)
+        if len(confirmed) < len(rows):
+            raise Unconfirmed(len(rows) - len(confirmed))
+        return len(rows) == self._window
+
+
+class EscalationRelay(_Relay):
+    name = "escalation-relay"
+    CURSOR = "escalations.amqp"
+
+    async def pass_once(self) -> bool:
+        rows = await self._store.escalation_changes(self.CURSOR, self._window)
+        if not rows:
+            return False
+        channel, exchange = await self._publisher(on_return_raises=False), self._link.topology.escalations
+        confirmed = await publish_window(rows, lambda row: channel.basic_publish(
+            row["body"], exchange=exchange, routing_key=row["routing_key"], mandatory=False, timeout=PUBLISH_TIMEOUT,
+            properties=Properties(delivery_mode=2, content_type=CONTENT_TYPE, message_id=row["id"],
+                                  message_type=CHANGE_TYPE)))
+        done = {row["seq"] for row in confirmed}
+        prefix = 0
+        for row in rows:
+            if row["seq"] not in done:
+                break
+            prefix = row["seq"]
+        if prefix:
+            await self._store.advance_escalation_cursor(self.CURSOR, prefix)
             self.published += len(confirmed)
         if len(confirmed) < len(rows):
             raise Unconfirmed(len(rows) - len(confirmed))

@@ -22,6 +22,7 @@ one more copy of every queue object per reconnect.
 | `carrier-events.dlx`          | fanout exchange      | durable                                                  |
 | `carrier-events.dlq`          | quorum queue         | bound to dlx                                             |
 | `shipment-events`             | topic exchange       | durable; key `<status>.<exception_class|none>.<carrier>` |
+| `cs-escalations`              | topic exchange       | durable; key `<severity>.<owner_role>.<exception_class>` |
 
 Why each one:
 - raw: the inbox relay publishes each stored document here (routing key
@@ -38,6 +39,9 @@ Why each one:
   stays the DLQ of record (rows `quarantined`/`dead`, admin API, replay).
 - shipment-events: normalized CloudEvents; subscribers bring their own queues
   and bindings (OMS, actions worker).
+- cs-escalations: escalation changes (opened, repeated, acknowledged,
+  assigned, resolved, SLA breached) as CloudEvents of type
+  `escalation.changed.v1`; CS tooling binds e.g. `critical.#` or `*.cs_claims.*`.
 
 Tests isolate themselves by setting `NAME_PREFIX` (prepended to every name)
 before a bus is built; production leaves it empty.
@@ -100,6 +104,10 @@ class Topology:
     def events(self) -> str:
         return f"{self.prefix}shipment-events"
 
+    @property
+    def escalations(self) -> str:
+        return f"{self.prefix}cs-escalations"
+
     # --- arguments -----------------------------------------------------------------------
     def normalize_arguments(self) -> Arguments:
         """Consumers declare the queue too (robust channels restore it), so it must match exactly."""
@@ -129,7 +137,7 @@ class Topology:
     async def declare(self, channel: aiormq.abc.AbstractChannel) -> None:
         """Declare everything; safe to repeat (same names, same arguments)."""
         for name, kind in ((self.raw, "direct"), (self.retry, "direct"), (self.dlx, "fanout"),
-                           (self.events, "topic")):
+                           (self.events, "topic"), (self.escalations, "topic")):
             await channel.exchange_declare(exchange=name, exchange_type=kind, durable=True)
         await channel.queue_declare(queue=self.dlq, durable=True, arguments=self.dlq_arguments())
         await channel.queue_bind(queue=self.dlq, exchange=self.dlx, routing_key="")
@@ -143,5 +151,5 @@ class Topology:
         """Remove everything (tests, with a prefix); never called by the service."""
         for queue in (self.normalize, self.dlq, *self.retry_tiers):
             await channel.queue_delete(queue=queue)
-        for exchange in (self.raw, self.retry, self.dlx, self.events):
+        for exchange in (self.raw, self.retry, self.dlx, self.events, self.escalations):
             await channel.exchange_delete(exchange=exchange)

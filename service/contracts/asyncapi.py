@@ -3,7 +3,7 @@
 Names and queue arguments come from `service.amqp.topology.Topology` with the
 default settings and no prefix, so the document says what the code declares
 (a test checks it). `shipment-events` is the public contract OMS queues bind
-to; the raw exchange, the normalize queue, the retry tiers and the DLQ are
+to, `cs-escalations` the one CS tooling binds to; the raw exchange, the normalize queue, the retry tiers and the DLQ are
 described for operators and for whoever runs `worker` processes: their
 messages are not self-contained (a consumer loads the inbox row named by the
 `inbox-id` header from the shared store).
@@ -19,7 +19,8 @@ from taxonomy import ExceptionClass, Status
 from ..amqp.topology import NORMALIZE_KEY, Topology
 from ..cloudevents import CONTENT_TYPE, EVENT_TYPE
 from ..config import SOURCES, Settings
-from ..web.bodies import CloudEvent
+from ..store.escalations import CHANGE_TYPE
+from ..web.bodies import CloudEvent, EscalationChanged
 
 VERSION = "1.0.0"  # of the bus contract
 BINDING = "0.3.0"  # AsyncAPI AMQP bindings version
@@ -71,6 +72,18 @@ def _messages() -> Doc:
             "x-amqp-properties": {"content_type": CONTENT_TYPE, "delivery_mode": 2,
                                   "message_id": "the CloudEvent id", "type": EVENT_TYPE},
         },
+        "escalationChanged": {
+            "name": "escalationChanged", "title": "Escalation changed",
+            "summary": "A CloudEvents 1.0 event in structured JSON mode: an escalation opened, repeated, "
+                       "acknowledged, assigned, resolved or past its SLA, with the escalation's latest state.",
+            "contentType": CONTENT_TYPE,
+            "payload": _ref("components", "schemas", "EscalationChanged"),
+            "correlationId": {"location": "$message.payload#/id",
+                              "description": "= AMQP message_id: dedupe on it (at-least-once)"},
+            "bindings": {"amqp": {"messageType": CHANGE_TYPE, "bindingVersion": BINDING}},
+            "x-amqp-properties": {"content_type": CONTENT_TYPE, "delivery_mode": 2,
+                                  "message_id": "the CloudEvent id", "type": CHANGE_TYPE},
+        },
         "rawDocument": {
             "name": "rawDocument", "title": "Stored raw carrier document",
             "summary": "An accepted webhook body, verbatim, named by its inbox row.",
@@ -100,6 +113,18 @@ def _channels(t: Topology) -> Doc:
             },
             "messages": {"shipmentEvent": _ref("components", "messages", "shipmentEvent")},
             "bindings": _exchange(t.events, "topic"),
+        },
+        "csEscalations": {
+            "address": "{severity}.{owner_role}.{exception_class}",
+            "title": f"{t.escalations} (topic exchange)",
+            "description": "Escalation changes for CS tooling; bind e.g. `critical.#` or `*.cs_claims.*`.",
+            "parameters": {
+                "severity": {"enum": ["low", "medium", "high", "critical"]},
+                "owner_role": {"description": "the policy's owner role", "examples": ["cs_tier1", "cs_claims"]},
+                "exception_class": {"description": "the escalation's exception class (or status)"},
+            },
+            "messages": {"escalationChanged": _ref("components", "messages", "escalationChanged")},
+            "bindings": _exchange(t.escalations, "topic"),
         },
         "rawDocuments": {
             "address": NORMALIZE_KEY, "title": f"{t.raw} (direct exchange)",
@@ -143,6 +168,9 @@ def _operations(t: Topology) -> Doc:
                                    "The outbox relay publishes each new event (persistent, confirmed, not "
                                    "mandatory: an exchange without subscribers is normal).",
                                    {"deliveryMode": 2, "mandatory": False}),
+        "publishEscalationChange": op("send", "csEscalations", "escalationChanged",
+                                      "The escalation relay publishes each change (persistent, confirmed, not "
+                                      "mandatory), in order.", {"deliveryMode": 2, "mandatory": False}),
         "publishRawDocument": op("send", "rawDocuments", "rawDocument",
                                  "The inbox relay hands each stored document to the broker (confirmed).",
                                  {"deliveryMode": 2, "mandatory": True}),
@@ -159,7 +187,8 @@ def _operations(t: Topology) -> Doc:
 def build() -> Doc:
     """The AsyncAPI document as JSON-ready data."""
     t = topology()
-    _, defs = models_json_schema([(CloudEvent, "serialization")], ref_template=SCHEMAS)
+    _, defs = models_json_schema([(CloudEvent, "serialization"), (EscalationChanged, "serialization")],
+                                 ref_template=SCHEMAS)
     return {
         "asyncapi": "3.0.0",
         "id": "urn:carrier-events:bus",

@@ -19,7 +19,8 @@ from pydantic.json_schema import models_json_schema
 from ..cloudevents import CONTENT_TYPE
 from ..config import SOURCES
 from ..signatures import DEFAULT_SCHEMES
-from ..web.bodies import (BODIES, BulkResults, BulkTrackings, DlqList, DlqReplay, Error, EventsPage, Health,
+from ..web.bodies import (BODIES, BulkResults, BulkTrackings, DlqList, DlqReplay, Error, EscalationChange,
+                          EscalationDetail, EscalationList, EventsPage, Health,
                           Readiness, ReplayRequest, ReplayResult, Shipment, TrackingIn, TrackingList,
                           TrackingRecord, TrackingRefused, UnmappedList, WebhookAccepted)
 from ..web.intake import _ACCEPTED_TYPES
@@ -59,7 +60,7 @@ class Operation:
     parameters: tuple[Param, ...] = ()
     request_types: tuple[str, ...] = ()  # content types of an opaque request body
     request_model: type[BaseModel] | None = None  # a JSON request body (optional: the model's defaults apply)
-    security: Literal["none", "admin", "api", "webhook"] = "none"
+    security: Literal["none", "admin", "api", "cs", "webhook"] = "none"
     request_required: bool = False
 
 
@@ -110,6 +111,9 @@ _ADMIN = (Reply(401, "missing or wrong admin token"),
           Reply(403, "admin API disabled: CARRIER_EVENTS_ADMIN_TOKEN is not set"))
 _API = (Reply(401, "missing or wrong API token"),
         Reply(403, "trackings API disabled: neither CARRIER_EVENTS_API_TOKEN nor the admin token is set"))
+_CS = (Reply(401, "missing or wrong CS token"),
+       Reply(403, "CS API disabled: neither CARRIER_EVENTS_CS_TOKEN nor the admin token is set"))
+_ESCALATION_ID = Param("id", "path", "escalation id", {"type": "string", "pattern": "^[0-9]+$"}, True)
 _TRACKING_PATH = (Param("carrier", "path", "carrier slug (case-insensitive)", {"type": "string"}, True),
                   Param("tracking_number", "path", "spaces and dashes ignored, case-insensitive",
                         {"type": "string"}, True))
@@ -247,6 +251,45 @@ OPERATIONS: tuple[Operation, ...] = (
                  _STORE_503),
     ),
     Operation(
+        "get", "/v1/escalations", "listEscalations", "Customer-service escalations", "escalations",
+        description="Most urgent first. Filters take comma-separated values; `active=true` leaves out resolved ones.",
+        parameters=(*(Param(name, "query", f"only these {name.replace('_', ' ')} values", {"type": "string"})
+                      for name in ("state", "severity", "owner_role", "exception_class", "carrier",
+                                   "tracking_number", "assignee")),
+                    Param("active", "query", "true: not resolved", {"type": "string", "enum": ["true", "false"]}),
+                    Param("limit", "query", "at most this many; out-of-range values are clamped",
+                          _int("page size", 200, 1, 1000))),
+        security="cs",
+        replies=(Reply(200, "the escalations", EscalationList), Reply(400, "`limit` is not an integer"), *_CS,
+                 _STORE_503),
+    ),
+    Operation(
+        "get", "/v1/escalations/{id}", "getEscalation", "One escalation with its audit trail", "escalations",
+        parameters=(_ESCALATION_ID,), security="cs",
+        replies=(Reply(200, "the escalation", EscalationDetail), *_CS, Reply(404, "no such escalation"), _STORE_503),
+    ),
+    *(Operation(
+        "post", f"/v1/escalations/{{id}}/{action}", f"{action}Escalation", summary, "escalations",
+        parameters=(_ESCALATION_ID,), request_model=EscalationChange, security="cs",
+        replies=(Reply(200, "the escalation after the change", EscalationDetail),
+                 Reply(400, "the body is not a JSON object"), *_CS, Reply(404, "no such escalation"),
+                 Reply(409, "not possible in the escalation's state"), Reply(422, "assign needs an assignee"),
+                 _STORE_503))
+      for action, summary in (("acknowledge", "Acknowledge an open escalation"),
+                              ("resolve", "Resolve an escalation"), ("assign", "Assign an escalation"))),
+    Operation(
+        "get", "/console", "console", "The CS console page (its data comes from /v1/escalations with the token)",
+        "escalations",
+        replies=(Reply(200, "the console's HTML page", {"type": "string"}, content_type="text/html"),),
+    ),
+    Operation(
+        "get", "/console/{file}", "consoleAsset", "The console's script and stylesheet", "escalations",
+        parameters=(Param("file", "path", "console.js or console.css",
+                          {"type": "string", "enum": ["index.html", "console.js", "console.css"]}, True),),
+        replies=(Reply(200, "the file", {"type": "string"}, content_type="text/plain"),
+                 Reply(404, "no such console file")),
+    ),
+    Operation(
         "get", "/metrics", "metrics", "Prometheus metrics", "operations",
         replies=(Reply(200, "Prometheus text exposition format 0.0.4", {"type": "string"},
                        content_type="text/plain"), _STORE_503),
@@ -279,6 +322,8 @@ def _security(kind: str) -> list[Schema] | None:
         return [{"adminToken": []}]
     if kind == "api":
         return [{"apiToken": []}, {"adminToken": []}]
+    if kind == "cs":
+        return [{"csToken": []}, {"adminToken": []}]
     if kind == "webhook":  # any one of them, as the source is configured; `{}`: an opened source
         return [{WEBHOOK_SCHEMES[s][0]: []} for s in sorted(set(DEFAULT_SCHEMES.values()))] + [{}]
     return None
@@ -310,7 +355,9 @@ def _components() -> Schema:
              "description": "CARRIER_EVENTS_ADMIN_TOKEN; the admin API is disabled without it"}
     api = {"type": "http", "scheme": "bearer",
            "description": "CARRIER_EVENTS_API_TOKEN (the admin token works too); disabled without either"}
-    schemes: Schema = {"adminToken": admin, "apiToken": api}
+    cs = {"type": "http", "scheme": "bearer",
+          "description": "CARRIER_EVENTS_CS_TOKEN (the admin token works too); disabled without either"}
+    schemes: Schema = {"adminToken": admin, "apiToken": api, "csToken": cs}
     schemes.update({key: scheme for key, scheme in WEBHOOK_SCHEMES.values()})
     return {"schemas": defs["$defs"], "securitySchemes": schemes, "headers": HEADERS,
             "parameters": {"X-Request-Id": _parameter(_REQUEST_ID)}}
@@ -328,7 +375,7 @@ def build() -> Schema:
                                 "state, health, and the admin view of quarantined documents. Generated by "
                                 "`python -m service schema`; do not edit by hand."},
         "servers": [{"url": "http://127.0.0.1:8080", "description": "`serve` defaults (CARRIER_EVENTS_HOST/_PORT)"}],
-        "tags": [{"name": n} for n in ("intake", "events", "trackings", "admin", "operations")],
+        "tags": [{"name": n} for n in ("intake", "events", "trackings", "escalations", "admin", "operations")],
         "paths": paths,
         "components": _components(),
     }

@@ -157,3 +157,18 @@ def _count_unmapped(conn: sqlite3.Connection, unmapped: list[tuple[str, str, str
 def _quarantine(conn: sqlite3.Connection, inbox_id: int, reason: str, now: str) -> None:
     conn.execute("UPDATE inbox SET state = 'quarantined', reason = ?, attempts = attempts + 1, updated_at = ? "
                  "WHERE id = ?", (reason[:2000], now, inbox_id))
+
+
+def apply_derived(conn: sqlite3.Connection, shipments: list[NormalizedShipment]) -> Applied:
+    """Events the service derived itself (no inbox document): the same rules, state and outbox as any event."""
+    report, now = Applied(), _now()
+    with conn:
+        for shipment in shipments:
+            _apply_shipment(conn, shipment, None, report, now)
+    return report
+
+
+def active_shipments(conn: sqlite3.Connection) -> list[tuple[str, str, str, str | None, str | None]]:
+    """(carrier, tracking number, status, last scan, estimated delivery) of every shipment not yet finished."""
+    return conn.execute("SELECT carrier, tracking_number, status, last_occurred_at, estimated_delivery FROM shipments "
+                        "WHERE status NOT IN ('delivered', 'returned_to_sender', 'cancelled')").fetchall()

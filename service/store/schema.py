@@ -18,6 +18,12 @@ trackings registered shipments: order and customer metadata for notifications,
           and the persisted poll schedule.
 unmapped  carrier codes no mapping table knew, per table, with counts and the
           latest description: the worklist for growing the mapping tables.
+escalations customer-service cases (one active per shipment and kind), with
+          escalation_audit: who or what changed each, when; also the outbox of
+          escalation changes (`cs-escalations`, the ticketing webhook), each
+          destination following it with its own cursor in `meta`.
+notifications one row per (event, template, channel, recipient): sent once,
+          with its outcome (sent, failed, skipped with the reason, suppressed).
 deliveries signed delivery ids (Standard Webhooks `webhook-id`) seen lately,
           so a replayed delivery is answered as a duplicate of its inbox row.
 """
@@ -120,6 +126,59 @@ CREATE TABLE IF NOT EXISTS trackings (
     PRIMARY KEY (carrier, tracking_number)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS trackings_due ON trackings (next_poll_at) WHERE next_poll_at IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS escalations (
+    id              INTEGER PRIMARY KEY,
+    carrier         TEXT NOT NULL,
+    tracking_number TEXT NOT NULL,
+    kind            TEXT NOT NULL,  -- the exception class, or the status when it has none
+    rule            INTEGER NOT NULL,
+    severity        TEXT NOT NULL,
+    owner_role      TEXT NOT NULL,
+    assignee        TEXT,
+    state           TEXT NOT NULL,  -- waiting | open | acknowledged | resolved
+    sla_hours       REAL NOT NULL,
+    open_at         TEXT,           -- waiting: opens then unless resolved before
+    sla_due_at      TEXT,
+    breached        INTEGER NOT NULL DEFAULT 0,
+    event_id        TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    resolved_at     TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS escalations_one_active ON escalations (carrier, tracking_number, kind)
+    WHERE state != 'resolved';
+CREATE INDEX IF NOT EXISTS escalations_by_state ON escalations (state, sla_due_at);
+
+CREATE TABLE IF NOT EXISTS escalation_audit (
+    id            INTEGER PRIMARY KEY,
+    escalation_id INTEGER NOT NULL,
+    at            TEXT NOT NULL,
+    actor         TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    detail        TEXT
+);
+CREATE INDEX IF NOT EXISTS escalation_audit_by_escalation ON escalation_audit (escalation_id, id);
+
+CREATE TABLE IF NOT EXISTS notifications (
+    key             TEXT PRIMARY KEY,  -- (event, template, channel, recipient): one send each, ever
+    event_id        TEXT NOT NULL,
+    carrier         TEXT NOT NULL,
+    tracking_number TEXT NOT NULL,
+    template        TEXT NOT NULL,
+    channel         TEXT NOT NULL,
+    recipient       TEXT,
+    locale          TEXT,
+    state           TEXT NOT NULL,     -- pending | sent | failed | skipped | suppressed
+    reason          TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    context         TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS notifications_by_shipment ON notifications (carrier, tracking_number, template);
 
 CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
 """

@@ -7,6 +7,11 @@ through a single writer thread (SQLite has one writer anyway); reads use their
 own thread and connection and never wait for a write in WAL mode. Processes
 sharing the file (`worker`) each open their own store; SQLite's lock and the
 busy timeout serialize them.
+
+The class is the async facade of every store operation: most methods are one
+line handing a function of a sibling module (effects, trackings, polls,
+actions, escalations, repair) to a thread. It is long because the store has
+many operations; the SQL and the rules live in those modules.
 """
 from __future__ import annotations
 
@@ -24,12 +29,15 @@ from typing import Any, TypeVar
 
 import orjson
 
-from parsers.normalize import Outcome
+from parsers.normalize import NormalizedShipment, Outcome
 from taxonomy.models import utc_text
 
-from . import polls
+from ..actions.policy import Policy
+from . import actions, polls
+from . import escalations as escalation_rows
 from . import trackings as tracking_rows
-from .effects import Applied, apply_outcomes
+from .actions import Acted
+from .effects import Applied, active_shipments, apply_derived, apply_outcomes
 from .polls import Due, Reschedule
 from .repair import ReplayFilter, mark_replay, select_replay, unmapped_codes
 from .schema import ADDED_COLUMNS, DDL, VERSION
@@ -240,6 +248,51 @@ class SqliteStore:
     async def reconcile(self, carriers: list[str], silent_since: dict[str, str], limit: int = 1000) -> int:
         return await self._write(polls.reconcile, carriers, silent_since, _now(), limit)
 
+    # -- the actions stage (store.actions, store.escalations) --
+
+    async def start_actions(self) -> int:
+        return await self._write(actions.start_cursor)
+
+    async def act(self, policy: Policy, limit: int) -> Acted:
+        return await self._write(actions.act, policy, limit, datetime.now(timezone.utc))
+
+    async def promote_and_breach(self) -> tuple[int, int]:
+        return await self._write(actions.promote_and_breach, datetime.now(timezone.utc))
+
+    async def claim_notifications(self, limit: int = 100) -> list[dict]:
+        return await self._write(actions.claim_notifications, datetime.now(timezone.utc), limit)
+
+    async def record_send(self, key: str, ok: bool, detail: str, retry_in: float | None) -> None:
+        await self._write(actions.record_send, key, ok, detail, retry_in, datetime.now(timezone.utc))
+
+    async def notifications_for(self, carrier: str, tracking_number: str) -> list[dict]:
+        return await self._read(_notifications_for, carrier, tracking_number)
+
+    async def escalations(self, filters: dict[str, str], limit: int = 200) -> list[dict]:
+        return await self._read(escalation_rows.listing, filters, limit)
+
+    async def escalation(self, escalation_id: int) -> dict | None:
+        return await self._read(escalation_rows.get, escalation_id)
+
+    async def transition(self, escalation_id: int, action: str, actor: str, assignee: str | None = None,
+                         note: str | None = None) -> dict | None:
+        return await self._write(escalation_rows.transition, escalation_id, action, actor, _now(), assignee, note)
+
+    async def open_escalation_counts(self) -> list[tuple[str, str, bool, int]]:
+        return await self._read(escalation_rows.open_counts)
+
+    async def escalation_changes(self, cursor_key: str, limit: int = 200) -> list[dict]:
+        return await self._write(escalation_rows.changes, cursor_key, limit)
+
+    async def advance_escalation_cursor(self, cursor_key: str, seq: int) -> None:
+        await self._write(escalation_rows.advance, cursor_key, seq)
+
+    async def active_shipments(self) -> list[tuple[str, str, str, str | None, str | None]]:
+        return await self._read(active_shipments)
+
+    async def apply_derived(self, shipments: list[NormalizedShipment]) -> Applied:
+        return await self._write(apply_derived, shipments)
+
     async def counts(self) -> dict[str, int]:
         return await self._read(_counts)
 
@@ -273,6 +326,15 @@ def _retrying(fn: Callable[..., T], conn: sqlite3.Connection, *args: Any) -> T:
                 raise
         time.sleep(delay)
         delay = min(delay * 2, 0.004)
+def _notifications_for(conn: sqlite3.Connection, carrier: str, tracking_number: str) -> list[dict]:
+    rows = conn.execute("SELECT key, event_id, template, channel, recipient, state, reason, attempts, created_at, "
+                        "updated_at FROM notifications WHERE carrier = ? AND tracking_number = ? ORDER BY created_at, "
+                        "key", (carrier, tracking_number))
+    names = ("key", "event_id", "template", "channel", "recipient", "state", "reason", "attempts", "created_at",
+             "updated_at")
+    return [dict(zip(names, r)) for r in rows]
+
+
 def _now() -> str:
     return utc_text(datetime.now(timezone.utc))
 

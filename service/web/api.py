@@ -57,6 +57,7 @@ async def not_found(request: web.Request) -> web.Response:
 async def metrics_text(request: web.Request) -> web.Response:
     """Prometheus text format; backlogs are read from the store at each scrape."""
     metrics.set_backlog(await request.app[STORE].counts())
+    metrics.set_open_escalations(await request.app[STORE].open_escalation_counts())
     return web.Response(body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
 

@@ -269,6 +269,85 @@ class BulkResults(BaseModel):
     results: list[BulkResult]
 
 
+class Escalation(BaseModel):
+    """A customer-service case: one active per shipment and exception class (or status, when it has none)."""
+
+    model_config = _STRICT
+
+    id: str = Field(pattern=_DIGITS)
+    carrier: str
+    tracking_number: str
+    exception_class: str = Field(description="the exception class, or the status when the event has none")
+    severity: Literal["low", "medium", "high", "critical"]
+    owner_role: str
+    assignee: str | None
+    state: Literal["waiting", "open", "acknowledged", "resolved"]
+    sla_due_at: AwareDatetime | None = Field(description="null while waiting")
+    breached: bool
+    event_id: str
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    resolved_at: AwareDatetime | None
+    open_at: AwareDatetime | None = Field(description="when a waiting escalation opens unless cleared before")
+
+
+class AuditEntry(BaseModel):
+    model_config = _STRICT
+
+    at: AwareDatetime
+    actor: str = Field(description="`policy` for automatic changes, else the person (`by`)")
+    action: str
+    detail: str | None
+
+
+class EscalationDetail(Escalation):
+    """`GET /v1/escalations/{id}` and the answer of a transition: the case with its audit trail, oldest first."""
+
+    audit: list[AuditEntry]
+
+
+class EscalationList(BaseModel):
+    """`GET /v1/escalations`: most urgent first (severity, then the SLA due soonest)."""
+
+    model_config = _STRICT
+
+    items: list[Escalation]
+
+
+class EscalationChangeData(BaseModel):
+    model_config = _STRICT
+
+    change: AuditEntry = Field(description="what happened: opened, waiting, repeated, acknowledged, assigned, "
+                                           "resolved, sla_breached")
+    escalation: Escalation = Field(description="the escalation when the change was published (its latest state)")
+
+
+class EscalationChanged(BaseModel):
+    """A change of an escalation, as CloudEvents 1.0 (structured JSON) on `cs-escalations` and the ticketing
+    webhook; the message id is `id`: dedupe on it (at-least-once)."""
+
+    model_config = _STRICT
+
+    specversion: Literal["1.0"]
+    id: str = Field(pattern=r"^escalation-change-[0-9]+$")
+    source: Literal["/escalations"]
+    type: Literal["escalation.changed.v1"]  # store.escalations.CHANGE_TYPE
+    subject: str = Field(description="<carrier>/<tracking number>")
+    time: AwareDatetime
+    datacontenttype: Literal["application/json"]
+    data: EscalationChangeData
+
+
+class EscalationChange(BaseModel):
+    """Body of `POST /v1/escalations/{id}/acknowledge|resolve|assign` (optional for acknowledge and resolve)."""
+
+    model_config = _STRICT
+
+    by: str | None = Field(default=None, description="who; also accepted as the X-Actor header; default `cs`")
+    assignee: str | None = Field(default=None, description="assign: who works on it")
+    note: str | None = None
+
+
 # Published name (JSON Schema file `<name>.schema.json`) -> model, in a stable order.
 BODIES: dict[str, type[BaseModel]] = {
     "cloud-event.v1": CloudEvent,
@@ -289,4 +368,8 @@ BODIES: dict[str, type[BaseModel]] = {
     "tracking-refused.v1": TrackingRefused,
     "trackings-bulk-request.v1": BulkTrackings,
     "trackings-bulk-result.v1": BulkResults,
+    "escalation.v1": EscalationDetail,
+    "escalation-list.v1": EscalationList,
+    "escalation-change.v1": EscalationChange,
+    "escalation-changed.v1": EscalationChanged,
 }

@@ -1,0 +1,1 @@
+"""Exception workflows: the policy, customer notifications and customer-service escalations."""
