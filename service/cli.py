@@ -49,6 +49,13 @@ def _settings(**flags: object):
         print(f"configuration error: {exc}", file=sys.stderr)
         return None
     configure_logging(settings.log_format)
+    from . import tracing
+
+    try:
+        tracing.configure(settings.trace_exporter)
+    except ValueError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return None
     return settings
 
 

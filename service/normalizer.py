@@ -18,7 +18,7 @@ from parsers.normalize import Outcome
 from taxonomy import Channel, ErrorEntry, Status
 from taxonomy.mapping import carrier_of as carrier_of_table
 
-from . import metrics
+from . import metrics, tracing
 from .store import Applied, InboxRow, Store
 
 log = logging.getLogger(__name__)
@@ -53,16 +53,44 @@ def strict_mapping(outcome: Outcome | str) -> Outcome | str:
                    errors=[ErrorEntry.model_construct(kind="unmapped", message=f"no mapping for {names}"[:500])])
 
 
-async def process(store: Store, rows: list[InboxRow], *, quarantine_unmapped: bool = False) -> Applied:
-    """Normalize rows (yielding to the loop between documents) and apply them in one transaction."""
+async def process(store: Store, rows: list[InboxRow], *, quarantine_unmapped: bool = False,
+                  parents: dict[int, str] | None = None) -> Applied:
+    """Normalize rows (yielding to the loop between documents) and apply them in one transaction.
+
+    With tracing on, each document gets a `normalize` span, a child of
+    `parents[row.id]` (the broker message's context) or else of the context
+    stored with the row; its context goes into the document's outbox rows.
+    """
     results: list[tuple[int, Outcome | str]] = []
+    spans = {}
+    kind = tracing.CONSUMER if parents else tracing.INTERNAL
     for row in rows:
+        started = tracing.start("normalize", (parents or {}).get(row.id) or row.traceparent, kind,
+                                {"inbox.id": row.id, "webhook.source": row.source, "channel": row.channel})
         outcome = normalize_row(row)
-        results.append((row.id, strict_mapping(outcome) if quarantine_unmapped else outcome))
+        outcome = strict_mapping(outcome) if quarantine_unmapped else outcome
+        results.append((row.id, outcome))
+        if started is not None:
+            spans[row.id] = started
+            _describe(started, outcome)
         await asyncio.sleep(0)  # intake requests interleave with a long batch
-    applied = await store.apply(results)
+    try:
+        applied = await store.apply(results, {i: tracing.traceparent_of(sp) for i, sp in spans.items()})
+    finally:
+        tracing.end(spans)
     _observe(results, applied)
     return applied
+
+
+def _describe(span, outcome: Outcome | str) -> None:
+    if isinstance(outcome, str):
+        span.set_attribute("normalize.result", "failed")
+        return
+    statuses = sorted({e.status.value for s in outcome.shipments for e in s.events})
+    span.set_attributes({"carrier": outcome.carrier or "unknown", "parser": outcome.parser or "none",
+                         "normalize.result": "normalized" if outcome.ok else "quarantined",
+                         "normalize.fallback": -1 if outcome.fallback_level is None else outcome.fallback_level,
+                         "status": statuses, "events": sum(len(s.events) for s in outcome.shipments)})
 
 
 def _observe(results: list[tuple[int, Outcome | str]], applied: Applied) -> None:

@@ -164,6 +164,26 @@ async def test_a_stalled_shipment_is_found_by_the_sweep_and_escalated(client, se
     assert [n["template"] for n in sent(settings)] == ["stalled"]
 
 
+async def test_the_sweep_leaves_shipments_customer_service_is_already_working_on(client):
+    await register(client)
+    await post(client, ups(TN, [ARRIVED, LOST]))  # an open claim
+    engine = client.app[ACTIONS]
+    ten_days_later = datetime(2026, 3, 21, tzinfo=timezone.utc)  # exception: 96 h of silence allowed
+    assert await engine.sweep(now=ten_days_later) == 0  # silence is expected while the claim runs
+    [claim] = await escalations(client)
+    await client.post(f"/v1/escalations/{claim['id']}/resolve", json={"by": "alan"}, headers=CS)
+    assert await engine.sweep(now=ten_days_later) == 1  # closed, and still no scan: now it is stalled
+    assert await engine.sweep(now=datetime(2026, 6, 1, tzinfo=timezone.utc)) == 0  # the same event, once
+
+
+async def test_the_sweep_ignores_silence_older_than_its_horizon(client):
+    """Shipments abandoned long ago (history loaded, a long outage) are not a storm of stalled cases."""
+    await post(client, ups(TN, [ARRIVED]))
+    engine = client.app[ACTIONS]
+    assert await engine.sweep(now=datetime(2026, 4, 10, tzinfo=timezone.utc)) == 0  # 31 days of silence
+    assert await engine.sweep(now=datetime(2026, 3, 20, tzinfo=timezone.utc)) == 1  # within the horizon
+
+
 async def test_waiting_escalations_open_and_sla_breaches_raise_the_severity(client):
     await register(client)
     await post(client, ups(TN, [ARRIVED, LOST]))

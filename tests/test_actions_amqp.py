@@ -157,7 +157,10 @@ async def test_escalation_changes_survive_a_restart_without_a_broker_and_arrive_
     """Changes made while no relay could publish go out after the next start; already published ones don't."""
     first = await aiohttp_client(create_app(settings))
     await register(first)
-    await post(first, ups(TN, [ARRIVED, LOST]))
+    # scanned hours ago, not in March: the start-up sweep must not find this shipment stalled
+    recent = datetime.now(timezone.utc) - timedelta(hours=8)
+    scans = [(*scan[:3], recent.strftime("%Y%m%d"), clock) for scan, clock in ((ARRIVED, "010000"), (LOST, "020000"))]
+    await post(first, ups(TN, scans))
     await eventually(lambda: len(cs_queue.messages) >= 1, 10, lambda: "nothing published")
     await first.close()
     # a change made while the service is down (an operator tool writing the store directly is the same path)
@@ -170,5 +173,6 @@ async def test_escalation_changes_survive_a_restart_without_a_broker_and_arrive_
     third = await aiohttp_client(create_app(settings))
     await eventually(lambda: len(cs_queue.messages) >= 2, 10, lambda: str(cs_queue.changes()))
     await asyncio.sleep(0.5)  # room for a duplicate to show up
-    assert cs_queue.changes() == [("high.cs_claims.lost", "opened"), ("high.cs_claims.lost", "resolved")]
+    assert cs_queue.changes() == [("high.cs_claims.lost", "opened"), ("high.cs_claims.lost", "resolved")], [
+        (m["routing_key"], m["event"]["data"]["change"]) for m in cs_queue.messages]
     await third.close()

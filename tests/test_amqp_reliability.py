@@ -67,13 +67,13 @@ async def test_a_transient_failure_goes_through_a_retry_tier_then_succeeds(clien
     real = normalizer.process
     failures: list[int] = []  # sizes of the failed calls
 
-    async def flaky(store, rows):
+    async def flaky(store, rows, **options):
         # Fails any batch holding the row, and the row alone once: the consumer first isolates the row
         # (its batch mates succeed), then sends it to the retry tier; the copy from the tier succeeds.
         if any(b"1ZTEST000000000001" in r.body for r in rows) and (len(rows) > 1 or 1 not in failures):
             failures.append(len(rows))
             raise sqlite3.OperationalError("database is locked (injected)")
-        return await real(store, rows)
+        return await real(store, rows, **options)
 
     monkeypatch.setattr(normalizer, "process", flaky)
     loop = asyncio.get_running_loop()
@@ -94,10 +94,10 @@ async def test_a_persistent_failure_ends_dead_after_the_tiers_and_can_be_replaye
         client, subscriber, broker, topology, monkeypatch):
     real = normalizer.process
 
-    async def broken(store, rows):
+    async def broken(store, rows, **options):
         if any(b"1ZTEST000000000007" in r.body for r in rows):
             raise sqlite3.OperationalError("disk I/O error (injected)")
-        return await real(store, rows)
+        return await real(store, rows, **options)
 
     monkeypatch.setattr(normalizer, "process", broken)
     [answer] = await post_all(client, docs(7, 1))

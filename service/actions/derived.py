@@ -41,9 +41,11 @@ def stalled(policy: Policy, carrier: str, tn: str, status: str, last_scan: datet
                   now)
 
 
-def overdue(policy: Policy, carrier: str, tn: str, estimated: str, now: datetime) -> NormalizedShipment | None:
+def overdue(policy: Policy, carrier: str, tn: str, estimated: str, now: datetime,
+            horizon: datetime | None = None) -> NormalizedShipment | None:
+    """`horizon`: a promise older than this is history (see the policy's `ignore_after_days`)."""
     promised = _promise(estimated)
-    if promised is None:
+    if promised is None or (horizon is not None and promised < horizon):
         return None
     due = promised + timedelta(hours=policy.sweep.overdue_after_hours)
     if now < due:

@@ -15,9 +15,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from .. import metrics
+from .. import metrics, tracing
 from ..store import Store
 from . import derived
 from .policy import Policy
@@ -96,6 +96,8 @@ class ActionsEngine:
         while True:
             acted = await self._store.act(self.policy, self._batch)
             total += acted.events
+            for traceparent, attributes in acted.traced:
+                tracing.end([tracing.start("actions.policy", traceparent, attributes=attributes)])
             if acted.escalated or acted.resolved or acted.repeats:
                 self.changed.set()
             if acted.escalated:
@@ -119,13 +121,14 @@ class ActionsEngine:
     async def sweep(self, now: datetime | None = None) -> int:
         """Derive stalled and overdue events for unfinished shipments; the number of new events stored."""
         now = now or datetime.now(timezone.utc)
+        horizon = now - timedelta(days=self.policy.sweep.ignore_after_days)
         found = []
         for carrier, tn, status, last_scan, estimated in await self._store.active_shipments():
             made = None
-            if last_scan:
+            if last_scan and datetime.fromisoformat(last_scan) >= horizon:
                 made = derived.stalled(self.policy, carrier, tn, status, datetime.fromisoformat(last_scan), now)
             if made is None and estimated:
-                made = derived.overdue(self.policy, carrier, tn, estimated, now)
+                made = derived.overdue(self.policy, carrier, tn, estimated, now, horizon)
             if made is not None:
                 found.append(made)
         if not found:

@@ -70,6 +70,9 @@ class Sweep(_Strict):
     every_minutes: float = Field(default=15, gt=0)
     stalled_after_hours: dict[Status, float] = Field(default_factory=dict)
     overdue_after_hours: float = Field(default=24, ge=0)
+    # Silence older than this is history, not news: after a restart, a migration or a replay of old
+    # documents, abandoned shipments must not become a storm of `stalled` cases and customer messages.
+    ignore_after_days: float = Field(default=30, gt=0)
 
 
 class Policy(_Strict):

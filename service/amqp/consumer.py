@@ -27,7 +27,7 @@ import aio_pika
 import aiormq.abc
 from aio_pika.abc import AbstractExchange, AbstractQueue, AbstractRobustChannel
 
-from .. import normalizer
+from .. import normalizer, tracing
 from ..config import Settings
 from ..store import InboxRow, Store
 from .link import Link
@@ -193,7 +193,8 @@ class NormalizeConsumer:
 
     async def _process(self, todo: list[tuple[Delivery, InboxRow]]) -> None:
         try:
-            applied = await normalizer.process(self._store, [row for _, row in todo])
+            parents = {row.id: tp for message, row in todo if (tp := tracing.from_headers(message.headers))}
+            applied = await normalizer.process(self._store, [row for _, row in todo], parents=parents)
         except Exception as exc:
             if len(todo) > 1:  # find the row(s) at fault; the others should not pay for them
                 for item in todo:

@@ -30,6 +30,7 @@ import aiormq.abc
 from aio_pika.abc import AbstractRobustChannel
 from pamqp.commands import Basic
 
+from .. import metrics, tracing
 from ..cloudevents import CONTENT_TYPE, EVENT_TYPE
 from ..store import InboxRow, Store
 from ..store.escalations import CHANGE_TYPE
@@ -48,8 +49,11 @@ class Unconfirmed(Exception):
     """Some publishes of a window were not confirmed; their rows stay pending/unsent."""
 
 
-def _raw_headers(row: InboxRow, attempt: int) -> dict:
-    return {"inbox-id": row.id, "source": row.source, "content-type": row.content_type or "", "attempt": attempt}
+def _raw_headers(row: InboxRow, attempt: int, traceparent: str | None = None) -> dict:
+    headers = {"inbox-id": row.id, "source": row.source, "content-type": row.content_type or "", "attempt": attempt}
+    if traceparent:
+        headers[tracing.HEADER] = traceparent
+    return headers
 
 
 def raw_message(row: InboxRow, attempt: int = 0) -> aio_pika.Message:
@@ -59,15 +63,16 @@ def raw_message(row: InboxRow, attempt: int = 0) -> aio_pika.Message:
         message_id=f"inbox-{row.id}", headers=_raw_headers(row, attempt))
 
 
-def raw_properties(row: InboxRow, attempt: int = 0) -> Properties:
+def raw_properties(row: InboxRow, attempt: int = 0, traceparent: str | None = None) -> Properties:
     """`raw_message`'s properties, built directly for the relay's publish path (no Message object)."""
     return Properties(delivery_mode=2, content_type=row.content_type, message_id=f"inbox-{row.id}",
-                      headers=_raw_headers(row, attempt))
+                      headers=_raw_headers(row, attempt, traceparent))
 
 
-def event_properties(event_id: str) -> Properties:
+def event_properties(event_id: str, traceparent: str | None = None) -> Properties:
     """A CloudEvent in structured mode; message_id = the event id, so subscribers can dedupe."""
-    return Properties(delivery_mode=2, content_type=CONTENT_TYPE, message_id=event_id, message_type=EVENT_TYPE)
+    return Properties(delivery_mode=2, content_type=CONTENT_TYPE, message_id=event_id, message_type=EVENT_TYPE,
+                      headers={tracing.HEADER: traceparent} if traceparent else None)
 
 
 async def publish_window(items: Sequence[T], publish: Callable[[T], Awaitable[object]]) -> list[T]:
@@ -199,9 +204,15 @@ class InboxRelay(_Relay):
         if not rows:
             return False
         channel, exchange = await self._publisher(on_return_raises=True), self._link.topology.raw
-        confirmed = await publish_window(rows, lambda row: channel.basic_publish(
-            row.body, exchange=exchange, routing_key=NORMALIZE_KEY, properties=raw_properties(row), mandatory=True,
-            timeout=PUBLISH_TIMEOUT))
+        spans = {row.id: tracing.start("inbox.publish", row.traceparent, tracing.PRODUCER,
+                                       {"inbox.id": row.id, "messaging.destination.name": exchange})
+                 for row in rows if row.traceparent} if tracing.enabled() else {}
+        try:
+            confirmed = await publish_window(rows, lambda row: channel.basic_publish(
+                row.body, exchange=exchange, routing_key=NORMALIZE_KEY, mandatory=True, timeout=PUBLISH_TIMEOUT,
+                properties=raw_properties(row, traceparent=tracing.traceparent_of(spans.get(row.id)))))
+        finally:
+            tracing.end(spans)
         if confirmed:
             await self._store.mark_queued([row.id for row in confirmed])
             self.published += len(confirmed)
@@ -218,12 +229,22 @@ class OutboxRelay(_Relay):
         if not rows:
             return False
         channel, exchange = await self._publisher(on_return_raises=False), self._link.topology.events
-        confirmed = await publish_window(rows, lambda row: channel.basic_publish(
-            row[2], exchange=exchange, routing_key=row[1], properties=event_properties(row[3]), mandatory=False,
-            timeout=PUBLISH_TIMEOUT))
+        spans = {row[0]: tracing.start("event.publish", row[4], tracing.PRODUCER,
+                                       {"event.id": row[3], "messaging.destination.name": exchange,
+                                        "messaging.rabbitmq.destination.routing_key": row[1]})
+                 for row in rows if row[4]} if tracing.enabled() else {}
+        try:
+            confirmed = await publish_window(rows, lambda row: channel.basic_publish(
+                row[2], exchange=exchange, routing_key=row[1], mandatory=False, timeout=PUBLISH_TIMEOUT,
+                properties=event_properties(row[3], tracing.traceparent_of(spans.get(row[0])))))
+        finally:
+            tracing.end(spans)
         if confirmed:
             await self._store.mark_sent([row[0] for row in confirmed])
             self.published += len(confirmed)
+            for row in confirmed:
+                metrics.PUBLISHED.labels(row[1].rsplit(".", 1)[-1]).inc()
+            metrics.observe_lags("published", [row[5] for row in confirmed if row[5] is not None])
         if len(confirmed) < len(rows):
             raise Unconfirmed(len(rows) - len(confirmed))
         return len(rows) == self._window

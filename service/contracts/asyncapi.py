@@ -54,6 +54,7 @@ def _messages() -> Doc:
             "inbox-id": {"type": "integer", "description": "the inbox row; consumers load the document by it"},
             "source": {"type": "string", "enum": list(SOURCES)},
             "content-type": {"type": "string", "description": "as received; empty when none was sent"},
+            "traceparent": {"type": "string", "description": "W3C trace context (tracing on)"},
             "attempt": {"type": "integer", "minimum": 0, "description": "retry tiers passed through"},
             "x-last-error": {"type": "string", "description": "set on a retry: why the last attempt failed"},
         },
@@ -63,8 +64,10 @@ def _messages() -> Doc:
             "name": "shipmentEvent", "title": "Normalized shipment event",
             "summary": "A CloudEvents 1.0 event in structured JSON mode: the same bytes as on GET /v1/events.",
             "contentType": CONTENT_TYPE,
-            "headers": {"type": "object", "description": "no application headers: the event carries its own "
-                        "attributes; see x-amqp-properties"},
+            "headers": {"type": "object", "description": "the event carries its own attributes (see "
+                        "x-amqp-properties); with tracing on, `traceparent` (W3C) continues the trace",
+                        "properties": {"traceparent": {"type": "string",
+                                                       "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"}}},
             "payload": _ref("components", "schemas", "CloudEvent"),
             "correlationId": {"location": "$message.payload#/id",
                               "description": "= AMQP message_id = event_id: dedupe on it (at-least-once)"},

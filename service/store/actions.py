@@ -32,6 +32,7 @@ class Acted:
     repeats: int = 0
     resolved: int = 0
     notifications: dict[str, int] = field(default_factory=dict)  # state -> count
+    traced: list[tuple[str, dict]] = field(default_factory=list)  # (traceparent, what was done) per traced event
 
 
 def start_cursor(conn: sqlite3.Connection) -> int:
@@ -49,12 +50,20 @@ def act(conn: sqlite3.Connection, policy: Policy, limit: int, now: datetime) -> 
     report, stamp = Acted(), utc_text(now)
     with conn:
         cursor = int(conn.execute("SELECT value FROM meta WHERE key = ?", (CURSOR_KEY,)).fetchone()[0])
-        rows = conn.execute("SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+        rows = conn.execute("SELECT seq, body, traceparent FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
                             (cursor, limit)).fetchall()
-        for seq, body in rows:
-            _one(conn, policy, orjson.loads(body), now, stamp, report)
+        for seq, body, traceparent in rows:
+            before = (report.escalated, report.repeats, report.resolved, sum(report.notifications.values()))
+            cloud_event = orjson.loads(body)
+            _one(conn, policy, cloud_event, now, stamp, report)
             cursor = seq
             report.events += 1
+            if traceparent:
+                after = (report.escalated, report.repeats, report.resolved, sum(report.notifications.values()))
+                report.traced.append((traceparent, {
+                    "event.id": cloud_event["id"], "actions.escalated": after[0] - before[0],
+                    "actions.repeated": after[1] - before[1], "actions.resolved": after[2] - before[2],
+                    "actions.notifications": after[3] - before[3]}))
         conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(cursor), CURSOR_KEY))
     return report
 

@@ -56,8 +56,8 @@ def _known(conn: sqlite3.Connection, carrier: str, tracking_number: str) -> list
             for r in rows]
 
 
-def _apply_shipment(conn: sqlite3.Connection, shipment: NormalizedShipment, inbox_id: int,
-                    report: Applied, now: str) -> None:
+def _apply_shipment(conn: sqlite3.Connection, shipment: NormalizedShipment, inbox_id: int | None,
+                    report: Applied, now: str, traceparent: str | None = None) -> None:
     history = _known(conn, shipment.carrier, shipment.tracking_number)
     seen = {k.event_id for k in history}
     fresh: list[NormalizedEvent] = []
@@ -83,8 +83,9 @@ def _apply_shipment(conn: sqlite3.Connection, shipment: NormalizedShipment, inbo
         after = fold(history)
         snapshot = Snapshot(before.status, after.status, after.exception_class,
                             anomaly=event.event_id in after.anomalies)
-        cursor = conn.execute("INSERT INTO outbox (event_id, routing_key, body, created_at) VALUES (?, ?, ?, ?)",
-                              (event.event_id, routing_key(event), encode(cloud_event(event, snapshot, data)), now))
+        cursor = conn.execute("INSERT INTO outbox (event_id, routing_key, body, created_at, traceparent) "
+                              "VALUES (?, ?, ?, ?, ?)", (event.event_id, routing_key(event),
+                                                         encode(cloud_event(event, snapshot, data)), now, traceparent))
         report.outbox_seqs.append(cursor.lastrowid)
         report.fresh.append(event)
         report.new_events += 1
@@ -110,9 +111,10 @@ def _save_state(conn: sqlite3.Connection, shipment: NormalizedShipment, state, n
          shipment.estimated_delivery, shipment.signed_by, orjson.dumps(state.anomalies).decode(), now))
 
 
-def apply_outcomes(conn: sqlite3.Connection, results: list[tuple[int, Outcome | str]]) -> Applied:
+def apply_outcomes(conn: sqlite3.Connection, results: list[tuple[int, Outcome | str]],
+                   traces: dict[int, str] | None = None) -> Applied:
     """One transaction for a batch of inbox rows: (inbox id, outcome or the reason it failed)."""
-    report, now = Applied(), _now()
+    report, now, traces = Applied(), _now(), traces or {}
     with conn:
         marks = ",".join("?" * len(results))
         found = conn.execute(f"SELECT id, state, received_epoch FROM inbox WHERE id IN ({marks})",
@@ -134,7 +136,7 @@ def apply_outcomes(conn: sqlite3.Connection, results: list[tuple[int, Outcome | 
                 continue
             before = report.new_events
             for shipment in result.shipments:
-                _apply_shipment(conn, shipment, inbox_id, report, now)
+                _apply_shipment(conn, shipment, inbox_id, report, now, traces.get(inbox_id))
             if report.new_events > before and arrived.get(inbox_id) is not None:
                 report.received.append(arrived[inbox_id])
             notes = "; ".join(f"{e.kind}: {e.message}" for e in result.errors) or None
@@ -169,6 +171,11 @@ def apply_derived(conn: sqlite3.Connection, shipments: list[NormalizedShipment])
 
 
 def active_shipments(conn: sqlite3.Connection) -> list[tuple[str, str, str, str | None, str | None]]:
-    """(carrier, tracking number, status, last scan, estimated delivery) of every shipment not yet finished."""
-    return conn.execute("SELECT carrier, tracking_number, status, last_occurred_at, estimated_delivery FROM shipments "
-                        "WHERE status NOT IN ('delivered', 'returned_to_sender', 'cancelled')").fetchall()
+    """(carrier, tracking number, status, last scan, estimated delivery) of every shipment not yet finished
+    that customer service is not already working on: silence on a shipment with an active escalation (a
+    claim for a lost parcel, say) is expected, and a `stalled` case on top of it would only be noise."""
+    return conn.execute(
+        "SELECT s.carrier, s.tracking_number, s.status, s.last_occurred_at, s.estimated_delivery FROM shipments s "
+        "WHERE s.status NOT IN ('delivered', 'returned_to_sender', 'cancelled') AND NOT EXISTS (SELECT 1 FROM "
+        "escalations e WHERE e.carrier = s.carrier AND e.tracking_number = s.tracking_number "
+        "AND e.state != 'resolved')").fetchall()

@@ -31,7 +31,8 @@ deliveries signed delivery ids (Standard Webhooks `webhook-id`) seen lately,
 VERSION = 2
 
 # Columns added after version 1, added to older files when they are opened.
-ADDED_COLUMNS = (("inbox", "received_epoch", "REAL"), ("trackings", "poll_failures", "INTEGER NOT NULL DEFAULT 0"))
+ADDED_COLUMNS = (("inbox", "received_epoch", "REAL"), ("trackings", "poll_failures", "INTEGER NOT NULL DEFAULT 0"),
+                 ("inbox", "traceparent", "TEXT"), ("outbox", "traceparent", "TEXT"))
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,6 +52,7 @@ CREATE TABLE IF NOT EXISTS inbox (
     updated_at   TEXT,
     lease_until  TEXT,
     received_epoch REAL,  -- received_at to the microsecond, for lag metrics
+    traceparent  TEXT,    -- W3C trace context of the intake span, when tracing is on
     UNIQUE (digest, source)
 );
 CREATE INDEX IF NOT EXISTS inbox_by_state ON inbox (state, id);
@@ -88,7 +90,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     body        BLOB NOT NULL,
     created_at  TEXT NOT NULL,
     sent_at     TEXT,
-    lease_until TEXT
+    lease_until TEXT,
+    traceparent TEXT      -- W3C trace context of the normalize span, when tracing is on
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     source      TEXT NOT NULL,

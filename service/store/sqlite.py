@@ -60,6 +60,7 @@ class Incoming:
     headers: dict[str, str]
     channel: str = "webhook"
     delivery_id: str | None = None  # a sender's signed delivery id: a second delivery with it is a duplicate
+    traceparent: str | None = None  # the intake span's W3C trace context (tracing on)
 
     @property
     def digest(self) -> bytes:
@@ -83,9 +84,10 @@ class InboxRow:
     state: str
     attempts: int
     reason: str | None
+    traceparent: str | None = None
 
 
-_INBOX_COLUMNS = "id, source, received_at, channel, content_type, body, state, attempts, reason"
+_INBOX_COLUMNS = "id, source, received_at, channel, content_type, body, state, attempts, reason, traceparent"
 
 
 class SqliteStore:
@@ -169,8 +171,10 @@ class SqliteStore:
     async def inbox_rows(self, ids: list[int]) -> list[InboxRow]:
         return await self._read(_rows_by_id, ids)
 
-    async def apply(self, results: list[tuple[int, Outcome | str]]) -> Applied:
-        return await self._write(apply_outcomes, results)
+    async def apply(self, results: list[tuple[int, Outcome | str]],
+                    traces: dict[int, str] | None = None) -> Applied:
+        """`traces`: inbox id -> the normalize span's traceparent, stored with the document's outbox rows."""
+        return await self._write(apply_outcomes, results, traces)
 
     async def mark(self, ids: list[int], state: str, reason: str | None = None, *, attempt: bool = False) -> None:
         await self._write(_mark, ids, state, reason, attempt)
@@ -197,9 +201,9 @@ class SqliteStore:
     async def events_after(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         return await self._read(_events_after, after, limit)
 
-    async def claim_unsent(self, limit: int, lease_seconds: float = 10.0) -> list[tuple[int, str, bytes, str]]:
+    async def claim_unsent(self, limit: int, lease_seconds: float = 10.0) -> list[tuple]:
         """Take up to `limit` unsent outbox rows for one relay (rows under another relay's lease are left):
-        (seq, routing key, CloudEvent bytes, event id)."""
+        (seq, routing key, CloudEvent bytes, event id, traceparent, when its document arrived (epoch s))."""
         return await self._write_relaxed(_claim_unsent, limit, lease_seconds)
 
     async def mark_sent(self, seqs: list[int]) -> None:
@@ -396,10 +400,10 @@ def _accept_bodies(conn: sqlite3.Connection, items: list[Incoming], now: str) ->
         if key not in existing and key not in fresh:
             fresh[key] = item
     conn.executemany(
-        "INSERT INTO inbox (source, digest, received_at, channel, content_type, headers, body, received_epoch) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(i.source, key[1], now, i.channel, i.content_type, orjson.dumps(i.headers).decode(), i.body, epoch)
-         for key, i in fresh.items()])
+        "INSERT INTO inbox (source, digest, received_at, channel, content_type, headers, body, received_epoch, "
+        "traceparent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(i.source, key[1], now, i.channel, i.content_type, orjson.dumps(i.headers).decode(), i.body, epoch,
+          i.traceparent) for key, i in fresh.items()])
     created = _ids_for(conn, list(fresh))
     out: list[Accepted] = []
     first_use: set[tuple[str, bytes]] = set()
@@ -428,7 +432,7 @@ def _ids_for(conn: sqlite3.Connection, keys: list[tuple[str, bytes]]) -> dict[tu
 
 
 def _row(r: tuple) -> InboxRow:
-    return InboxRow(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], r[7], r[8])
+    return InboxRow(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], r[7], r[8], r[9])
 
 
 def _rows_in_state(conn: sqlite3.Connection, states: tuple[str, ...], limit: int) -> list[InboxRow]:
@@ -483,13 +487,14 @@ def _events_after(conn: sqlite3.Connection, after: int, limit: int) -> list[tupl
         "SELECT seq, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))]
 
 
-def _claim_unsent(conn: sqlite3.Connection, limit: int, lease_seconds: float) -> list[tuple[int, str, bytes, str]]:
+def _claim_unsent(conn: sqlite3.Connection, limit: int, lease_seconds: float) -> list[tuple]:
     now = datetime.now(timezone.utc)
     with conn:
-        rows = [(seq, key, bytes(body), event_id) for seq, key, body, event_id in conn.execute(
+        rows = [(r[0], r[1], bytes(r[2]), *r[3:]) for r in conn.execute(
             "UPDATE outbox SET lease_until = ? WHERE seq IN (SELECT seq FROM outbox WHERE sent_at IS NULL "
             "AND (lease_until IS NULL OR lease_until < ?) ORDER BY seq LIMIT ?) "
-            "RETURNING seq, routing_key, body, event_id",
+            "RETURNING seq, routing_key, body, event_id, traceparent, (SELECT i.received_epoch FROM events e "
+            "JOIN inbox i ON i.id = e.inbox_id WHERE e.event_id = outbox.event_id)",
             (utc_text(now + timedelta(seconds=lease_seconds)), utc_text(now), limit))]
     rows.sort()
     return rows

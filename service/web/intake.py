@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from .. import metrics
+from .. import metrics, tracing
 from ..config import SOURCES
 from ..keys import COMMITTER, GUARDS, SETTINGS, STORED
 from ..store import Incoming
@@ -93,7 +93,11 @@ _OUTCOMES = {202: "accepted", 400: "bad_request", 401: "unauthenticated", 404: "
 
 async def receive_webhook(request: web.Request) -> web.Response:
     source = request.match_info["source"].lower()
-    response = await _check_and_store(request, source)
+    with tracing.span("webhook.receive", tracing.from_headers(request.headers), tracing.SERVER,
+                      {"webhook.source": source}) as current:
+        response = await _check_and_store(request, source)
+        if current is not None:
+            current.set_attribute("http.response.status_code", response.status)
     outcome = response.get(OUTCOME) or _OUTCOMES.get(response.status, str(response.status))
     metrics.webhook(source if source in SOURCES else "unknown", outcome)
     if outcome == "duplicate":
@@ -148,11 +152,12 @@ async def _receive(request: web.Request, source: str, guard: SourceGuard, conten
     try:
         accepted = await request.app[COMMITTER].submit(
             Incoming(source=source, body=body, content_type=_text(content_type) or None, headers=headers,
-                     delivery_id=verdict.delivery_id))
+                     delivery_id=verdict.delivery_id, traceparent=tracing.current()))
     except Exception:  # not stored (disk full, store failing): the carrier must retry, so say so plainly
         log.exception("webhook from %s not stored", source)
         return _problem(503, "not stored: the inbox is unavailable; retry later", retry_after=5)
     request.app[STORED].set()
+    tracing.annotate({"inbox.id": accepted.id, "webhook.duplicate": accepted.duplicate})
     response = web.json_response({"id": str(accepted.id), "duplicate": accepted.duplicate}, status=202)
     response[OUTCOME] = "duplicate" if accepted.duplicate else "accepted"
     return response
