@@ -78,6 +78,11 @@ def event_properties(event_id: str, traceparent: str | None = None) -> Propertie
 async def publish_window(items: Sequence[T], publish: Callable[[T], Awaitable[object]]) -> list[T]:
     """Publish all items concurrently; the items the broker confirmed, in order.
 
+    Publishes pass `wait=False`: each one only queues its frames (in order,
+    under the channel lock) instead of holding the lock until its bytes are
+    written, so a window leaves in a few socket writes (`coalesce`). The
+    confirms still bound what is in flight: a window at most.
+
     `publish` bounds its own wait (aiormq's `timeout`): a task per publish
     for `wait_for` would cost more than the publish itself.
     """
@@ -209,7 +214,7 @@ class InboxRelay(_Relay):
                  for row in rows if row.traceparent} if tracing.enabled() else {}
         try:
             confirmed = await publish_window(rows, lambda row: channel.basic_publish(
-                row.body, exchange=exchange, routing_key=NORMALIZE_KEY, mandatory=True, timeout=PUBLISH_TIMEOUT,
+                row.body, exchange=exchange, routing_key=NORMALIZE_KEY, mandatory=True, timeout=PUBLISH_TIMEOUT, wait=False,
                 properties=raw_properties(row, traceparent=tracing.traceparent_of(spans.get(row.id)))))
         finally:
             tracing.end(spans)
@@ -235,7 +240,7 @@ class OutboxRelay(_Relay):
                  for row in rows if row[4]} if tracing.enabled() else {}
         try:
             confirmed = await publish_window(rows, lambda row: channel.basic_publish(
-                row[2], exchange=exchange, routing_key=row[1], mandatory=False, timeout=PUBLISH_TIMEOUT,
+                row[2], exchange=exchange, routing_key=row[1], mandatory=False, timeout=PUBLISH_TIMEOUT, wait=False,
                 properties=event_properties(row[3], tracing.traceparent_of(spans.get(row[0])))))
         finally:
             tracing.end(spans)
@@ -261,6 +266,7 @@ class EscalationRelay(_Relay):
         channel, exchange = await self._publisher(on_return_raises=False), self._link.topology.escalations
         confirmed = await publish_window(rows, lambda row: channel.basic_publish(
             row["body"], exchange=exchange, routing_key=row["routing_key"], mandatory=False, timeout=PUBLISH_TIMEOUT,
+            wait=False,
             properties=Properties(delivery_mode=2, content_type=CONTENT_TYPE, message_id=row["id"],
                                   message_type=CHANGE_TYPE)))
         done = {row["seq"] for row in confirmed}

@@ -57,7 +57,8 @@ def _known(conn: sqlite3.Connection, carrier: str, tracking_number: str) -> list
 
 
 def _apply_shipment(conn: sqlite3.Connection, shipment: NormalizedShipment, inbox_id: int | None,
-                    report: Applied, now: str, traceparent: str | None = None) -> None:
+                    report: Applied, now: str, traceparent: str | None = None,
+                    received_epoch: float | None = None) -> None:
     history = _known(conn, shipment.carrier, shipment.tracking_number)
     seen = {k.event_id for k in history}
     fresh: list[NormalizedEvent] = []
@@ -83,9 +84,10 @@ def _apply_shipment(conn: sqlite3.Connection, shipment: NormalizedShipment, inbo
         after = fold(history)
         snapshot = Snapshot(before.status, after.status, after.exception_class,
                             anomaly=event.event_id in after.anomalies)
-        cursor = conn.execute("INSERT INTO outbox (event_id, routing_key, body, created_at, traceparent) "
-                              "VALUES (?, ?, ?, ?, ?)", (event.event_id, routing_key(event),
-                                                         encode(cloud_event(event, snapshot, data)), now, traceparent))
+        cursor = conn.execute(
+            "INSERT INTO outbox (event_id, routing_key, body, created_at, traceparent, received_epoch) "
+            "VALUES (?, ?, ?, ?, ?, ?)", (event.event_id, routing_key(event), encode(cloud_event(event, snapshot, data)),
+                                          now, traceparent, received_epoch))
         report.outbox_seqs.append(cursor.lastrowid)
         report.fresh.append(event)
         report.new_events += 1
@@ -136,7 +138,7 @@ def apply_outcomes(conn: sqlite3.Connection, results: list[tuple[int, Outcome | 
                 continue
             before = report.new_events
             for shipment in result.shipments:
-                _apply_shipment(conn, shipment, inbox_id, report, now, traces.get(inbox_id))
+                _apply_shipment(conn, shipment, inbox_id, report, now, traces.get(inbox_id), arrived.get(inbox_id))
             if report.new_events > before and arrived.get(inbox_id) is not None:
                 report.received.append(arrived[inbox_id])
             notes = "; ".join(f"{e.kind}: {e.message}" for e in result.errors) or None

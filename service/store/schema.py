@@ -32,7 +32,8 @@ VERSION = 2
 
 # Columns added after version 1, added to older files when they are opened.
 ADDED_COLUMNS = (("inbox", "received_epoch", "REAL"), ("trackings", "poll_failures", "INTEGER NOT NULL DEFAULT 0"),
-                 ("inbox", "traceparent", "TEXT"), ("outbox", "traceparent", "TEXT"))
+                 ("inbox", "traceparent", "TEXT"), ("outbox", "traceparent", "TEXT"),
+                 ("outbox", "received_epoch", "REAL"))
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -91,7 +92,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at  TEXT NOT NULL,
     sent_at     TEXT,
     lease_until TEXT,
-    traceparent TEXT      -- W3C trace context of the normalize span, when tracing is on
+    traceparent TEXT,     -- W3C trace context of the normalize span, when tracing is on
+    received_epoch REAL   -- when the event's document arrived (for the published-lag metric)
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     source      TEXT NOT NULL,

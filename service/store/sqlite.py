@@ -493,8 +493,7 @@ def _claim_unsent(conn: sqlite3.Connection, limit: int, lease_seconds: float) ->
         rows = [(r[0], r[1], bytes(r[2]), *r[3:]) for r in conn.execute(
             "UPDATE outbox SET lease_until = ? WHERE seq IN (SELECT seq FROM outbox WHERE sent_at IS NULL "
             "AND (lease_until IS NULL OR lease_until < ?) ORDER BY seq LIMIT ?) "
-            "RETURNING seq, routing_key, body, event_id, traceparent, (SELECT i.received_epoch FROM events e "
-            "JOIN inbox i ON i.id = e.inbox_id WHERE e.event_id = outbox.event_id)",
+            "RETURNING seq, routing_key, body, event_id, traceparent, received_epoch",
             (utc_text(now + timedelta(seconds=lease_seconds)), utc_text(now), limit))]
     rows.sort()
     return rows
