@@ -214,8 +214,8 @@ class InboxRelay(_Relay):
                  for row in rows if row.traceparent} if tracing.enabled() else {}
         try:
             confirmed = await publish_window(rows, lambda row: channel.basic_publish(
-                row.body, exchange=exchange, routing_key=NORMALIZE_KEY, mandatory=True, timeout=PUBLISH_TIMEOUT, wait=False,
-                properties=raw_properties(row, traceparent=tracing.traceparent_of(spans.get(row.id)))))
+                row.body, exchange=exchange, routing_key=NORMALIZE_KEY, mandatory=True, timeout=PUBLISH_TIMEOUT,
+                wait=False, properties=raw_properties(row, traceparent=tracing.traceparent_of(spans.get(row.id)))))
         finally:
             tracing.end(spans)
         if confirmed:

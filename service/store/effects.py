@@ -86,8 +86,9 @@ def _apply_shipment(conn: sqlite3.Connection, shipment: NormalizedShipment, inbo
                             anomaly=event.event_id in after.anomalies)
         cursor = conn.execute(
             "INSERT INTO outbox (event_id, routing_key, body, created_at, traceparent, received_epoch) "
-            "VALUES (?, ?, ?, ?, ?, ?)", (event.event_id, routing_key(event), encode(cloud_event(event, snapshot, data)),
-                                          now, traceparent, received_epoch))
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (event.event_id, routing_key(event), encode(cloud_event(event, snapshot, data)), now, traceparent,
+             received_epoch))
         report.outbox_seqs.append(cursor.lastrowid)
         report.fresh.append(event)
         report.new_events += 1
