@@ -54,12 +54,13 @@ def strict_mapping(outcome: Outcome | str) -> Outcome | str:
 
 
 async def process(store: Store, rows: list[InboxRow], *, quarantine_unmapped: bool = False,
-                  parents: dict[int, str] | None = None) -> Applied:
+                  parents: dict[int, str] | None = None, lease_outbox: float | None = None) -> Applied:
     """Normalize rows (yielding to the loop between documents) and apply them in one transaction.
 
     With tracing on, each document gets a `normalize` span, a child of
     `parents[row.id]` (the broker message's context) or else of the context
     stored with the row; its context goes into the document's outbox rows.
+    `lease_outbox`: see `Store.apply` (a consumer handing new events to its relay).
     """
     results: list[tuple[int, Outcome | str]] = []
     spans = {}
@@ -75,7 +76,8 @@ async def process(store: Store, rows: list[InboxRow], *, quarantine_unmapped: bo
             _describe(started, outcome)
         await asyncio.sleep(0)  # intake requests interleave with a long batch
     try:
-        applied = await store.apply(results, {i: tracing.traceparent_of(sp) for i, sp in spans.items()})
+        applied = await store.apply(results, {i: tracing.traceparent_of(sp) for i, sp in spans.items()},
+                                    lease_outbox)
     finally:
         tracing.end(spans)
     _observe(results, applied)

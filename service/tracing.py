@@ -111,7 +111,8 @@ def start(name: str, parent: str | None, kind: SpanKind = INTERNAL,
     """A span the caller ends (stages that span a batch); None when tracing is off."""
     if not enabled():
         return None
-    return _current_tracer().start_span(name, context=parent_context(parent), kind=kind, attributes=dict(attributes or {}))
+    return _current_tracer().start_span(name, context=parent_context(parent), kind=kind,
+                                        attributes=dict(attributes or {}))
 
 
 @contextmanager

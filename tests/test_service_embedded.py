@@ -289,10 +289,10 @@ async def test_a_document_that_breaks_the_transaction_is_retried_then_dead(clien
 
     real = effects._apply_shipment
 
-    def broken(conn, shipment, inbox_id, report, now, traceparent=None, received_epoch=None):
+    def broken(conn, shipment, inbox_id, report, now, *more):
         if shipment.tracking_number == "1ZPOISON0000000001":
             raise RuntimeError("simulated defect")
-        return real(conn, shipment, inbox_id, report, now, traceparent, received_epoch)
+        return real(conn, shipment, inbox_id, report, now, *more)
 
     monkeypatch.setattr(effects, "_apply_shipment", broken)
     good = ups_track(TN, [("origin", "20260301", "180000")])

@@ -15,7 +15,7 @@ from ..config import Settings
 from .channels import FileChannel, Recipient, SmtpChannel, WebhookChannel
 from .engine import Deliver, SendOutcome
 from .policy import Policy, PolicyError, load_policy
-from .templates import Templates, TemplateProblem
+from .templates import TemplateProblem, Templates
 
 
 def load_workflows(settings: Settings) -> tuple[Policy, Templates]:

@@ -42,7 +42,7 @@ class RabbitBus:
                                         settings.batch_linger_ms / 1000)
         self.escalation_relay = EscalationRelay(store, self.link, escalated or asyncio.Event(),
                                                 settings.publish_window)
-        self.consumer = NormalizeConsumer(store, self.link, settings, on_events=self.events_waiting.set)
+        self.consumer = NormalizeConsumer(store, self.link, settings, on_events=self.outbox_relay.offer)
         self._consuming = settings.in_process_normalizer  # False: only `worker` processes normalize
 
     @property

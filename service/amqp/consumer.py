@@ -31,7 +31,7 @@ from .. import normalizer, tracing
 from ..config import Settings
 from ..store import InboxRow, Store
 from .link import Link
-from .relay import PUBLISH_TIMEOUT
+from .relay import OUTBOX_LEASE, PUBLISH_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,9 @@ async def _settle(action: Awaitable[None]) -> None:
 
 class NormalizeConsumer:
     def __init__(self, store: Store, link: Link, settings: Settings,
-                 on_events: Callable[[], None] | None = None) -> None:
+                 on_events: Callable[[list[tuple]], None] | None = None) -> None:
+        """`on_events` takes the new outbox rows of each committed batch, leased to this process's relay
+        (`OutboxRelay.offer`): they go out without another transaction to claim them."""
         self._store, self._link, self._settings, self._on_events = store, link, settings, on_events
         self._deliveries: asyncio.Queue[Delivery | None] = asyncio.Queue()
         self._channel: AbstractRobustChannel | None = None
@@ -194,7 +196,9 @@ class NormalizeConsumer:
     async def _process(self, todo: list[tuple[Delivery, InboxRow]]) -> None:
         try:
             parents = {row.id: tp for message, row in todo if (tp := tracing.from_headers(message.headers))}
-            applied = await normalizer.process(self._store, [row for _, row in todo], parents=parents)
+            applied = await normalizer.process(
+                self._store, [row for _, row in todo], parents=parents,
+                lease_outbox=OUTBOX_LEASE if self._on_events is not None else None)
         except Exception as exc:
             if len(todo) > 1:  # find the row(s) at fault; the others should not pay for them
                 for item in todo:
@@ -207,8 +211,8 @@ class NormalizeConsumer:
         last = max((m for m, _ in todo), key=lambda m: m.delivery_tag or 0)
         await _settle(last.ack(multiple=True))
         self.processed += len(todo)
-        if applied.outbox_seqs and self._on_events is not None:
-            self._on_events()
+        if applied.outbox_rows and self._on_events is not None:
+            self._on_events(applied.outbox_rows)
 
     async def _failed(self, message: Delivery, row: InboxRow, exc: Exception) -> None:
         reason = f"{type(exc).__name__}: {exc}"[:1000]

@@ -20,6 +20,7 @@ again on a later pass: at-least-once, and consumers are idempotent.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,6 +41,7 @@ from .topology import NORMALIZE_KEY
 log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT = 30.0  # seconds for one publish and its confirm
+OUTBOX_LEASE = 10.0  # seconds new outbox rows handed to this process's relay are reserved for it (as a claim)
 POLL_INTERVAL = 1.0  # seconds between passes when nothing woke the relay
 T = TypeVar("T")
 Properties = Basic.Properties
@@ -149,8 +151,11 @@ class _Relay:
                 await asyncio.wait_for(self._wake.wait(), POLL_INTERVAL)
             except asyncio.TimeoutError:
                 continue
-            if self._linger:
+            if self._linger and self._lingers():
                 await asyncio.sleep(self._linger)  # a steady stream: more rows per publish window
+
+    def _lingers(self) -> bool:
+        return True
 
     async def pass_once(self) -> bool:
         """Publish one window; True if it was full (more may wait). Raises `Unconfirmed` after recording
@@ -227,10 +232,41 @@ class InboxRelay(_Relay):
 
 
 class OutboxRelay(_Relay):
+    """Publishes rows handed over by the consumer of its process first (`offer`), then claims the rest.
+
+    Handed rows were leased to this process in the normalizer's transaction;
+    publishing them from memory saves a claiming transaction and the wait
+    for it on every event's path. A row still in hand when its lease is
+    nearly over is dropped from memory and found again by `claim_unsent`
+    (by this relay or another), so nothing waits forever behind a broker
+    outage, and no row is in hand and claimable at once.
+    """
+
     name = "outbox-relay"
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._handed: collections.deque[tuple[float, tuple]] = collections.deque()
+
+    def offer(self, rows: list[tuple]) -> None:
+        stamp = time.monotonic()
+        self._handed.extend((stamp, row) for row in rows)
+        self._wake.set()
+
+    def _lingers(self) -> bool:
+        return not self._handed  # handed rows come in a committed batch already
+
+    def _take_handed(self) -> list[tuple]:
+        fresh_after = time.monotonic() - OUTBOX_LEASE / 2  # half the lease left at least, to publish in
+        rows = []
+        while self._handed and len(rows) < self._window:
+            stamp, row = self._handed.popleft()
+            if stamp >= fresh_after:
+                rows.append(row)
+        return rows
+
     async def pass_once(self) -> bool:
-        rows = await self._store.claim_unsent(self._window)
+        rows = self._take_handed() or await self._store.claim_unsent(self._window)
         if not rows:
             return False
         channel, exchange = await self._publisher(on_return_raises=False), self._link.topology.events

@@ -2,7 +2,7 @@
 
 A worker opens its own store on the same SQLite file as `serve` (WAL; the
 busy timeout serializes writers) and runs a normalize consumer plus an
-outbox relay woken by it, so the events it produces go out at once; relays
+outbox relay it hands each batch's new events to, so they go out at once; relays
 claim outbox rows with leases, so the serve process's relay and this one
 never publish the same row twice (unless a lease expires: then at least
 once). The inbox relay stays with `serve`. Two workers and serve
@@ -43,8 +43,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> d
     await store.open()
     link = Link(settings.amqp_url, Topology.from_settings(settings), role="worker")
     events_waiting = asyncio.Event()
-    consumer = NormalizeConsumer(store, link, settings, on_events=events_waiting.set)
     relay = OutboxRelay(store, link, events_waiting, settings.publish_window, settings.batch_linger_ms / 1000)
+    consumer = NormalizeConsumer(store, link, settings, on_events=relay.offer)
     try:
         link.open()
         consumer.start()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import orjson
 
@@ -41,6 +41,9 @@ class Applied:
     new_events: int = 0
     duplicate_events: int = 0
     outbox_seqs: list[int] = field(default_factory=list)
+    # With a lease: the new outbox rows as a relay publishes them (seq, routing key, body, event id,
+    # traceparent, received epoch), already leased to the caller's relay
+    outbox_rows: list[tuple] = field(default_factory=list)
     fresh: list[NormalizedEvent] = field(default_factory=list)  # the new events, for metrics
     received: list[float] = field(default_factory=list)  # when documents that yielded new events arrived
 
@@ -58,7 +61,7 @@ def _known(conn: sqlite3.Connection, carrier: str, tracking_number: str) -> list
 
 def _apply_shipment(conn: sqlite3.Connection, shipment: NormalizedShipment, inbox_id: int | None,
                     report: Applied, now: str, traceparent: str | None = None,
-                    received_epoch: float | None = None) -> None:
+                    received_epoch: float | None = None, lease_until: str | None = None) -> None:
     history = _known(conn, shipment.carrier, shipment.tracking_number)
     seen = {k.event_id for k in history}
     fresh: list[NormalizedEvent] = []
@@ -84,12 +87,14 @@ def _apply_shipment(conn: sqlite3.Connection, shipment: NormalizedShipment, inbo
         after = fold(history)
         snapshot = Snapshot(before.status, after.status, after.exception_class,
                             anomaly=event.event_id in after.anomalies)
+        key, message = routing_key(event), encode(cloud_event(event, snapshot, data))
         cursor = conn.execute(
-            "INSERT INTO outbox (event_id, routing_key, body, created_at, traceparent, received_epoch) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (event.event_id, routing_key(event), encode(cloud_event(event, snapshot, data)), now, traceparent,
-             received_epoch))
+            "INSERT INTO outbox (event_id, routing_key, body, created_at, traceparent, received_epoch, lease_until) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (event.event_id, key, message, now, traceparent, received_epoch, lease_until))
         report.outbox_seqs.append(cursor.lastrowid)
+        if lease_until is not None:
+            report.outbox_rows.append((cursor.lastrowid, key, message, event.event_id, traceparent, received_epoch))
         report.fresh.append(event)
         report.new_events += 1
         before = after
@@ -115,9 +120,16 @@ def _save_state(conn: sqlite3.Connection, shipment: NormalizedShipment, state, n
 
 
 def apply_outcomes(conn: sqlite3.Connection, results: list[tuple[int, Outcome | str]],
-                   traces: dict[int, str] | None = None) -> Applied:
-    """One transaction for a batch of inbox rows: (inbox id, outcome or the reason it failed)."""
+                   traces: dict[int, str] | None = None, lease_seconds: float | None = None) -> Applied:
+    """One transaction for a batch of inbox rows: (inbox id, outcome or the reason it failed).
+
+    `lease_seconds`: the new outbox rows are leased to the caller's relay for that long and returned in
+    `outbox_rows`, so it publishes them from memory; other relays take them only if the lease runs out.
+    """
     report, now, traces = Applied(), _now(), traces or {}
+    lease_until = None
+    if lease_seconds is not None:
+        lease_until = utc_text(datetime.now(timezone.utc) + timedelta(seconds=lease_seconds))
     with conn:
         marks = ",".join("?" * len(results))
         found = conn.execute(f"SELECT id, state, received_epoch FROM inbox WHERE id IN ({marks})",
@@ -139,7 +151,8 @@ def apply_outcomes(conn: sqlite3.Connection, results: list[tuple[int, Outcome | 
                 continue
             before = report.new_events
             for shipment in result.shipments:
-                _apply_shipment(conn, shipment, inbox_id, report, now, traces.get(inbox_id), arrived.get(inbox_id))
+                _apply_shipment(conn, shipment, inbox_id, report, now, traces.get(inbox_id), arrived.get(inbox_id),
+                                lease_until)
             if report.new_events > before and arrived.get(inbox_id) is not None:
                 report.received.append(arrived[inbox_id])
             notes = "; ".join(f"{e.kind}: {e.message}" for e in result.errors) or None

@@ -171,10 +171,11 @@ class SqliteStore:
     async def inbox_rows(self, ids: list[int]) -> list[InboxRow]:
         return await self._read(_rows_by_id, ids)
 
-    async def apply(self, results: list[tuple[int, Outcome | str]],
-                    traces: dict[int, str] | None = None) -> Applied:
-        """`traces`: inbox id -> the normalize span's traceparent, stored with the document's outbox rows."""
-        return await self._write(apply_outcomes, results, traces)
+    async def apply(self, results: list[tuple[int, Outcome | str]], traces: dict[int, str] | None = None,
+                    lease_seconds: float | None = None) -> Applied:
+        """`traces`: inbox id -> the normalize span's traceparent, stored with the document's outbox rows;
+        `lease_seconds`: lease the new outbox rows to the caller's relay (see `apply_outcomes`)."""
+        return await self._write(apply_outcomes, results, traces, lease_seconds)
 
     async def mark(self, ids: list[int], state: str, reason: str | None = None, *, attempt: bool = False) -> None:
         await self._write(_mark, ids, state, reason, attempt)
