@@ -69,7 +69,7 @@ class ActionsEngine:
             log.exception("final actions pass failed")
 
     async def _run(self) -> None:
-        last_breach = last_sweep = 0.0
+        last_breach = last_sweep = float("-inf")  # both at once on start (monotonic time may be small)
         while not self._stopping.is_set():
             try:
                 await self.act()
