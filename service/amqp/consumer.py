@@ -144,11 +144,29 @@ class NormalizeConsumer:
         self._deliveries.put_nowait(Delivery(message))
 
     async def _run(self) -> None:
+        """Batches overlap by one: the next batch is parsed while the previous one commits.
+
+        The store's single writer commits them in order, and a batch acks
+        (with `multiple`) only after the previous batch is settled, so an ack
+        never covers a delivery whose transaction has not committed.
+        """
         await self._subscribe()
         limit = max(1, self._settings.normalize_batch)
+        inflight: set[asyncio.Task] = set()
+        try:
+            await self._batches(limit, inflight)
+        finally:  # cut short (stop's timeout): unacked deliveries go back to the queue, nothing is lost
+            for task in inflight:
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
+
+    async def _batches(self, limit: int, inflight: set[asyncio.Task]) -> None:
+        previous: asyncio.Task | None = None
         while True:
             first = await self._deliveries.get()
             if first is _STOP:
+                if previous is not None:
+                    await asyncio.wait({previous})
                 return
             linger = self._settings.batch_linger_ms / 1000
             if linger and self._deliveries.qsize() < limit - 1:
@@ -161,18 +179,27 @@ class NormalizeConsumer:
                     stop = True
                     break
                 batch.append(item)
-            try:
-                await self._handle(batch)
-            except Exception:  # never lose the loop; unsettled deliveries come back after a reconnect
-                log.exception("normalize batch of %d failed unexpectedly", len(batch))
-                for message in batch:
-                    await _settle(message.nack(requeue=True))
-                await asyncio.sleep(1.0)
+            current = asyncio.create_task(self._guarded(batch, previous))
+            inflight.add(current)
+            current.add_done_callback(inflight.discard)
+            if previous is not None:
+                await asyncio.wait({previous})  # two batches in flight at most
+            previous = current
             if stop:
+                await asyncio.wait({previous})
                 return
 
+    async def _guarded(self, batch: list[Delivery], before: asyncio.Task | None) -> None:
+        try:
+            await self._handle(batch, before)
+        except Exception:  # never lose the loop; unsettled deliveries come back after a reconnect
+            log.exception("normalize batch of %d failed unexpectedly", len(batch))
+            for message in batch:
+                await _settle(message.nack(requeue=True))
+            await asyncio.sleep(1.0)
+
     # --- one batch ---------------------------------------------------------------------
-    async def _handle(self, batch: list[Delivery]) -> None:
+    async def _handle(self, batch: list[Delivery], before: asyncio.Task | None = None) -> None:
         ids = {id(m): _int_header(m, "inbox-id") for m in batch}
         known = {row.id: row for row in await self._store.inbox_rows(
             sorted({i for i in ids.values() if i is not None}))}
@@ -191,9 +218,9 @@ class NormalizeConsumer:
             else:
                 todo.append((message, row))
         if todo:
-            await self._process(todo)
+            await self._process(todo, before)
 
-    async def _process(self, todo: list[tuple[Delivery, InboxRow]]) -> None:
+    async def _process(self, todo: list[tuple[Delivery, InboxRow]], before: asyncio.Task | None = None) -> None:
         try:
             parents = {row.id: tp for message, row in todo if (tp := tracing.from_headers(message.headers))}
             applied = await normalizer.process(
@@ -202,12 +229,14 @@ class NormalizeConsumer:
         except Exception as exc:
             if len(todo) > 1:  # find the row(s) at fault; the others should not pay for them
                 for item in todo:
-                    await self._process([item])
+                    await self._process([item], before)
                 return
             await self._failed(*todo[0], exc)
             return
         # The transaction committed: now, and only now, ack. One ack with `multiple` covers the batch:
-        # deliveries arrive in tag order and every earlier one of this channel is settled by now.
+        # deliveries arrive in tag order, and once the batch before is settled every earlier one is.
+        if before is not None and not before.done():
+            await asyncio.wait({before})
         last = max((m for m, _ in todo), key=lambda m: m.delivery_tag or 0)
         await _settle(last.ack(multiple=True))
         self.processed += len(todo)
