@@ -1,13 +1,12 @@
 """Read API, the event feed, health, and the admin view of quarantined documents."""
 from __future__ import annotations
 
-import hmac
-
 from aiohttp import web
 
 from .. import metrics
 from ..cloudevents import CONTENT_TYPE
 from ..keys import BUS, POLLER, SETTINGS, STORE, STORED
+from .bearer import require_bearer
 
 
 def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -80,14 +79,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def _require_admin(request: web.Request) -> None:
-    token = request.app[SETTINGS].admin_token
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not token:
-        raise web.HTTPForbidden(text='{"error": "admin API disabled: set CARRIER_EVENTS_ADMIN_TOKEN"}',
-                                content_type="application/json")
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        raise web.HTTPUnauthorized(text='{"error": "admin token required"}', content_type="application/json",
-                                   headers={"WWW-Authenticate": 'Bearer realm="carrier-events admin"'})
+    require_bearer(request, (request.app[SETTINGS].admin_token,), api="admin API",
+                   variable="CARRIER_EVENTS_ADMIN_TOKEN", required="admin token", realm="carrier-events admin")
 
 
 async def list_dlq(request: web.Request) -> web.Response:

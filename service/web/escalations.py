@@ -6,27 +6,20 @@ endpoints are disabled. The actor in the audit trail is the body's `by`
 """
 from __future__ import annotations
 
-import hmac
-
 from aiohttp import web
 
 from ..keys import ESCALATED, SETTINGS, STORE
 from ..store.escalations import TransitionRefused
 from .api import _int
+from .bearer import require_bearer
 
 FILTERS = ("state", "severity", "owner_role", "exception_class", "carrier", "tracking_number", "assignee", "active")
 
 
 def require_cs(request: web.Request) -> None:
     settings = request.app[SETTINGS]
-    tokens = [t for t in (settings.cs_token, settings.admin_token) if t]
-    if not tokens:
-        raise web.HTTPForbidden(text='{"error": "CS API disabled: set CARRIER_EVENTS_CS_TOKEN"}',
-                                content_type="application/json")
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip().encode()
-    if not any([hmac.compare_digest(given, t.encode()) for t in tokens]):
-        raise web.HTTPUnauthorized(text='{"error": "CS token required"}', content_type="application/json",
-                                   headers={"WWW-Authenticate": 'Bearer realm="carrier-events cs"'})
+    require_bearer(request, (settings.cs_token, settings.admin_token), api="CS API",
+                   variable="CARRIER_EVENTS_CS_TOKEN", required="CS token", realm="carrier-events cs")
 
 
 def _id(request: web.Request) -> int:

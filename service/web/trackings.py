@@ -8,7 +8,6 @@ token); with neither configured they are disabled.
 """
 from __future__ import annotations
 
-import hmac
 import re
 
 from aiohttp import web
@@ -19,6 +18,7 @@ from parsers.tracking_numbers import candidates
 from ..keys import SETTINGS, STORE
 from ..store import Tracking
 from .api import _int
+from .bearer import require_bearer
 
 MAX_BULK = 1000
 
@@ -49,14 +49,8 @@ class Refused(ValueError):
 
 def _require_client(request: web.Request) -> None:
     settings = request.app[SETTINGS]
-    tokens = [t for t in (settings.api_token, settings.admin_token) if t]
-    if not tokens:
-        raise web.HTTPForbidden(text='{"error": "trackings API disabled: set CARRIER_EVENTS_API_TOKEN"}',
-                                content_type="application/json")
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip().encode()
-    if not any([hmac.compare_digest(given, t.encode()) for t in tokens]):
-        raise web.HTTPUnauthorized(text='{"error": "API token required"}', content_type="application/json",
-                                   headers={"WWW-Authenticate": 'Bearer realm="carrier-events"'})
+    require_bearer(request, (settings.api_token, settings.admin_token), api="trackings API",
+                   variable="CARRIER_EVENTS_API_TOKEN", required="API token", realm="carrier-events")
 
 
 def _clean(number: str) -> str:
