@@ -8,7 +8,8 @@ process. The baseline for intake is a bare aiohttp handler that reads the body
 and answers 202 (`bench.bare_server`), loaded by the same generator in the
 same run; the ratio is what durability (group-committed, fsynced SQLite
 inbox) costs. With --amqp-url the end-to-end figure is measured on RabbitMQ
-(202 -> CloudEvent delivered to a plain aio-pika consumer); without it, on the
+(202 -> CloudEvent delivered to a plain aio-pika consumer), beside the broker's
+own floor for the same hops measured in the same run; without it, on the
 embedded HTTP feed.
 """
 from __future__ import annotations
@@ -243,6 +244,45 @@ async def end_to_end_amqp(amqp_url: str, rate: float, seconds: float, workers: i
             "intake": result}
 
 
+async def broker_floor(amqp_url: str, rate: float, seconds: float) -> dict:
+    """The same two broker hops without the service (`bench.broker_floor`), subscribed to the same way."""
+    import uuid
+
+    import aio_pika
+    import orjson
+
+    from service.amqp.topology import Topology
+
+    seen: dict[str, float] = {}
+    sent: dict[str, float] = {}
+    prefix = f"bench-{uuid.uuid4().hex[:8]}."
+    topology = Topology(prefix=prefix)
+    connection = await aio_pika.connect(amqp_url)
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=500)
+    await topology.declare(await channel.get_underlay_channel())
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind(topology.events, routing_key="#")
+
+    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        body = orjson.loads(message.body)
+        seen.setdefault(body["subject"], time.time())
+        sent.setdefault(body["subject"], body["t"])
+        await message.ack()
+
+    await queue.consume(on_message)
+    try:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.broker_floor", amqp_url, prefix,
+                                                    str(rate), str(seconds), cwd=ROOT)
+        await proc.wait()
+    finally:
+        await topology.delete(await channel.get_underlay_channel())
+        await connection.close()
+    delays = [seen[k] - sent[k] for k in seen]
+    return {"offered_rate": rate, "delivered": len(delays), "expected": int(rate * seconds),
+            "p50_ms": percentile(delays, 0.5) * 1000, "p99_ms": percentile(delays, 0.99) * 1000}
+
+
 async def main_async(args: argparse.Namespace) -> None:
     if args.only_amqp:
         await amqp_figures(args)
@@ -268,6 +308,10 @@ async def main_async(args: argparse.Namespace) -> None:
 
 async def amqp_figures(args: argparse.Namespace) -> None:
     if True:
+        f = await broker_floor(args.amqp_url, args.rate, args.seconds)
+        print(f"broker floor at {f['offered_rate']:,.0f} msg/s (quorum queue -> consumer -> topic exchange, "
+              f"no service): p50 {f['p50_ms']:.1f} ms  p99 {f['p99_ms']:.1f} ms  "
+              f"({f['delivered']:,}/{f['expected']:,} delivered)")
         for workers, label in ((0, "one process"), (1, "serve + 1 worker")):
             e = await end_to_end_amqp(args.amqp_url, args.rate, args.seconds, workers)
             print(f"end to end at {e['offered_rate']:,.0f} webhooks/s (RabbitMQ, {label}): "
