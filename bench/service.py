@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -199,12 +201,10 @@ async def end_to_end_embedded(rate: float, seconds: float, workers: int) -> dict
             "intake": result}
 
 
-async def end_to_end_amqp(amqp_url: str, rate: float, seconds: float, workers: int) -> dict:
-    """202 -> the CloudEvent delivered to a plain aio-pika consumer bound to `shipment-events`.
-
-    A two-second run at the same rate first warms the processes (imports,
-    caches, connections); only the second run is measured.
-    """
+@contextlib.asynccontextmanager
+async def events_subscriber(amqp_url: str) -> AsyncIterator[tuple[str, dict[str, tuple[float, dict]]]]:
+    """A fresh topology (its name prefix is yielded) and a plain aio-pika consumer bound to its
+    `shipment-events` with `#`: subject -> (arrival time, body) of the first message per subject."""
     import uuid
 
     import aio_pika
@@ -212,49 +212,7 @@ async def end_to_end_amqp(amqp_url: str, rate: float, seconds: float, workers: i
 
     from service.amqp.topology import Topology
 
-    seen: dict[str, float] = {}
-    prefix = f"bench-{uuid.uuid4().hex[:8]}."
-    topology = Topology(prefix=prefix)
-    connection = await aio_pika.connect(amqp_url)
-    channel = await connection.channel()
-    await channel.set_qos(prefetch_count=500)
-    await topology.declare(await channel.get_underlay_channel())
-    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-    await queue.bind(topology.events, routing_key="#")
-
-    async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        seen.setdefault(orjson.loads(message.body)["subject"], time.time())
-        await message.ack()
-
-    await queue.consume(on_message)
-    acks_file = os.path.join(tempfile.mkdtemp(), "acks.json")
-    try:
-        async with Service(in_process=not workers, workers=workers, amqp_url=amqp_url, amqp_prefix=prefix) as svc:
-            await asyncio.to_thread(load, svc.url, 2.0, rate=rate, offset=11_000_000)  # warm: imports, caches
-            await asyncio.sleep(2.0)
-            result = await asyncio.to_thread(load, svc.url, seconds, rate=rate, offset=12_000_000, acks=acks_file)
-            await asyncio.sleep(2.0)
-    finally:
-        await topology.delete(await channel.get_underlay_channel())
-        await connection.close()
-    acks = json.loads(Path(acks_file).read_text())
-    delays = [seen[tn] - t for tn, t in acks.items() if tn in seen]
-    return {"offered_rate": rate, "acked": len(acks), "delivered": len(delays),
-            "p50_ms": percentile(delays, 0.5) * 1000, "p99_ms": percentile(delays, 0.99) * 1000,
-            "intake": result}
-
-
-async def broker_floor(amqp_url: str, rate: float, seconds: float) -> dict:
-    """The same two broker hops without the service (`bench.broker_floor`), subscribed to the same way."""
-    import uuid
-
-    import aio_pika
-    import orjson
-
-    from service.amqp.topology import Topology
-
-    seen: dict[str, float] = {}
-    sent: dict[str, float] = {}
+    arrivals: dict[str, tuple[float, dict]] = {}
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
     topology = Topology(prefix=prefix)
     connection = await aio_pika.connect(amqp_url)
@@ -266,19 +224,44 @@ async def broker_floor(amqp_url: str, rate: float, seconds: float) -> dict:
 
     async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
         body = orjson.loads(message.body)
-        seen.setdefault(body["subject"], time.time())
-        sent.setdefault(body["subject"], body["t"])
+        arrivals.setdefault(body["subject"], (time.time(), body))
         await message.ack()
 
     await queue.consume(on_message)
     try:
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.broker_floor", amqp_url, prefix,
-                                                    str(rate), str(seconds), cwd=ROOT)
-        await proc.wait()
+        yield prefix, arrivals
     finally:
         await topology.delete(await channel.get_underlay_channel())
         await connection.close()
-    delays = [seen[k] - sent[k] for k in seen]
+
+
+async def end_to_end_amqp(amqp_url: str, rate: float, seconds: float, workers: int) -> dict:
+    """202 -> the CloudEvent delivered to a plain aio-pika consumer bound to `shipment-events`.
+
+    A two-second run at the same rate first warms the processes (imports,
+    caches, connections); only the second run is measured.
+    """
+    acks_file = os.path.join(tempfile.mkdtemp(), "acks.json")
+    async with events_subscriber(amqp_url) as (prefix, arrivals):
+        async with Service(in_process=not workers, workers=workers, amqp_url=amqp_url, amqp_prefix=prefix) as svc:
+            await asyncio.to_thread(load, svc.url, 2.0, rate=rate, offset=11_000_000)  # warm: imports, caches
+            await asyncio.sleep(2.0)
+            result = await asyncio.to_thread(load, svc.url, seconds, rate=rate, offset=12_000_000, acks=acks_file)
+            await asyncio.sleep(2.0)
+    acks = json.loads(Path(acks_file).read_text())
+    delays = [arrivals[tn][0] - t for tn, t in acks.items() if tn in arrivals]
+    return {"offered_rate": rate, "acked": len(acks), "delivered": len(delays),
+            "p50_ms": percentile(delays, 0.5) * 1000, "p99_ms": percentile(delays, 0.99) * 1000,
+            "intake": result}
+
+
+async def broker_floor(amqp_url: str, rate: float, seconds: float) -> dict:
+    """The same two broker hops without the service (`bench.broker_floor`), subscribed to the same way."""
+    async with events_subscriber(amqp_url) as (prefix, arrivals):
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.broker_floor", amqp_url, prefix,
+                                                    str(rate), str(seconds), cwd=ROOT)
+        await proc.wait()
+    delays = [arrived - body["t"] for arrived, body in arrivals.values()]
     return {"offered_rate": rate, "delivered": len(delays), "expected": int(rate * seconds),
             "p50_ms": percentile(delays, 0.5) * 1000, "p99_ms": percentile(delays, 0.99) * 1000}
 
@@ -307,16 +290,15 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 async def amqp_figures(args: argparse.Namespace) -> None:
-    if True:
-        f = await broker_floor(args.amqp_url, args.rate, args.seconds)
-        print(f"broker floor at {f['offered_rate']:,.0f} msg/s (quorum queue -> consumer -> topic exchange, "
-              f"no service): p50 {f['p50_ms']:.1f} ms  p99 {f['p99_ms']:.1f} ms  "
-              f"({f['delivered']:,}/{f['expected']:,} delivered)")
-        for workers, label in ((0, "one process"), (1, "serve + 1 worker")):
-            e = await end_to_end_amqp(args.amqp_url, args.rate, args.seconds, workers)
-            print(f"end to end at {e['offered_rate']:,.0f} webhooks/s (RabbitMQ, {label}): "
-                  f"p50 {e['p50_ms']:.1f} ms  p99 {e['p99_ms']:.1f} ms  ({e['delivered']:,}/{e['acked']:,} "
-                  f"delivered; intake p99 {e['intake']['p99_ms']:.1f} ms)")
+    f = await broker_floor(args.amqp_url, args.rate, args.seconds)
+    print(f"broker floor at {f['offered_rate']:,.0f} msg/s (quorum queue -> consumer -> topic exchange, "
+          f"no service): p50 {f['p50_ms']:.1f} ms  p99 {f['p99_ms']:.1f} ms  "
+          f"({f['delivered']:,}/{f['expected']:,} delivered)")
+    for workers, label in ((0, "one process"), (1, "serve + 1 worker")):
+        e = await end_to_end_amqp(args.amqp_url, args.rate, args.seconds, workers)
+        print(f"end to end at {e['offered_rate']:,.0f} webhooks/s (RabbitMQ, {label}): "
+              f"p50 {e['p50_ms']:.1f} ms  p99 {e['p99_ms']:.1f} ms  ({e['delivered']:,}/{e['acked']:,} "
+              f"delivered; intake p99 {e['intake']['p99_ms']:.1f} ms)")
 
 
 def main(argv: list[str] | None = None) -> int:

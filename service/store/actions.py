@@ -53,19 +53,22 @@ def act(conn: sqlite3.Connection, policy: Policy, limit: int, now: datetime) -> 
         rows = conn.execute("SELECT seq, body, traceparent FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
                             (cursor, limit)).fetchall()
         for seq, body, traceparent in rows:
-            before = (report.escalated, report.repeats, report.resolved, sum(report.notifications.values()))
+            before = _tally(report) if traceparent else None
             cloud_event = orjson.loads(body)
             _one(conn, policy, cloud_event, now, stamp, report)
             cursor = seq
             report.events += 1
-            if traceparent:
-                after = (report.escalated, report.repeats, report.resolved, sum(report.notifications.values()))
+            if before is not None:  # traced: what this event did, for its `actions.policy` span
+                done = [now_ - then for now_, then in zip(_tally(report), before)]
                 report.traced.append((traceparent, {
-                    "event.id": cloud_event["id"], "actions.escalated": after[0] - before[0],
-                    "actions.repeated": after[1] - before[1], "actions.resolved": after[2] - before[2],
-                    "actions.notifications": after[3] - before[3]}))
+                    "event.id": cloud_event["id"], "actions.escalated": done[0], "actions.repeated": done[1],
+                    "actions.resolved": done[2], "actions.notifications": done[3]}))
         conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(cursor), CURSOR_KEY))
     return report
+
+
+def _tally(report: Acted) -> tuple[int, int, int, int]:
+    return report.escalated, report.repeats, report.resolved, sum(report.notifications.values())
 
 
 def _one(conn: sqlite3.Connection, policy: Policy, cloud_event: dict, now: datetime, stamp: str,
