@@ -30,7 +30,10 @@ class Settings:
     batch_linger_ms: float = 5.0
     commit_linger_ms: float = 3.0  # the same for intake's group commit (each request waits for it)
     in_process_normalizer: bool = True  # False: `worker` processes sharing the store do the normalizing
-    prefetch: int = 64  # RabbitMQ consumer prefetch
+    # RabbitMQ consumer prefetch: room for the two batches the consumer overlaps (one committing, one being
+    # parsed) and the next one arriving; at `normalize_batch` it would starve the overlap and leave
+    # deliveries waiting in the broker while a batch commits.
+    prefetch: int = 256
     delivery_limit: int = 5  # RabbitMQ quorum queue x-delivery-limit
     retry_delays_ms: tuple[int, ...] = (1_000, 10_000, 60_000)
     publish_window: int = 200  # unconfirmed publishes in flight

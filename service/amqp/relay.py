@@ -24,6 +24,7 @@ import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import aio_pika
@@ -77,18 +78,22 @@ def event_properties(event_id: str, traceparent: str | None = None) -> Propertie
                       headers={tracing.HEADER: traceparent} if traceparent else None)
 
 
-async def publish_window(items: Sequence[T], publish: Callable[[T], Awaitable[object]]) -> list[T]:
-    """Publish all items concurrently; the items the broker confirmed, in order.
+def start_window(items: Sequence[T], publish: Callable[[T], Awaitable[object]]) -> asyncio.Future:
+    """Publish all items concurrently; the future resolves to each one's confirm (or exception), in order.
 
     Publishes pass `wait=False`: each one only queues its frames (in order,
     under the channel lock) instead of holding the lock until its bytes are
     written, so a window leaves in a few socket writes (`coalesce`). The
-    confirms still bound what is in flight: a window at most.
+    confirms still bound what is in flight.
 
     `publish` bounds its own wait (aiormq's `timeout`): a task per publish
     for `wait_for` would cost more than the publish itself.
     """
-    results = await asyncio.gather(*(publish(i) for i in items), return_exceptions=True)
+    return asyncio.gather(*(publish(i) for i in items), return_exceptions=True)
+
+
+def confirmed_of(items: Sequence[T], results: Sequence[object]) -> list[T]:
+    """The items the broker confirmed, in order; the others are logged (they will be retried)."""
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
         log.warning("%d of %d publishes not confirmed (first: %s: %s); they will be retried",
@@ -96,10 +101,37 @@ async def publish_window(items: Sequence[T], publish: Callable[[T], Awaitable[ob
     return [item for item, r in zip(items, results) if not isinstance(r, BaseException)]
 
 
+async def publish_window(items: Sequence[T], publish: Callable[[T], Awaitable[object]]) -> list[T]:
+    """Publish all items concurrently; the items the broker confirmed, in order."""
+    return confirmed_of(items, await start_window(items, publish))
+
+
+def _retrieved(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+@dataclass
+class Window:
+    """Rows whose publishes are out, and the future of their confirms."""
+
+    rows: list
+    confirms: asyncio.Future
+    full: bool  # the read was limited by the window size: more rows may be waiting
+
+
 class _Relay:
-    """The shared loop: wake on an event or poll, one window per pass, back off on failure."""
+    """The shared loop: wake on an event or poll, back off on failure.
+
+    Windows overlap by one (`overlap = 2`): the next window is read and
+    published while the previous one waits for its confirms and its mark,
+    so rows committed meanwhile do not queue behind the broker's fsync. A
+    relay whose reads depend on the previous window's mark (a cursor) keeps
+    `overlap = 1`.
+    """
 
     name = "relay"
+    overlap = int(__import__("os").environ.get("RELAY_OVERLAP", "2"))
 
     def __init__(self, store: Store, link: Link, wake: asyncio.Event, window: int, linger: float = 0.0) -> None:
         self._store, self._link, self._wake, self._window = store, link, wake, max(1, window)
@@ -108,6 +140,7 @@ class _Relay:
         self._task: asyncio.Task | None = None
         self._stopping = False
         self._busy = False  # inside a pass: stop() lets it finish rather than cut it between confirm and mark
+        self._settling: asyncio.Task | None = None  # the previous window, waiting for confirms and its mark
         self.published = 0
 
     def start(self) -> None:
@@ -126,15 +159,31 @@ class _Relay:
         return await self._channel.get_underlay_channel()
 
     async def _run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            if self._settling is not None:  # stop(): the window in flight may finish (bounded by stop)
+                await asyncio.gather(self._settling, return_exceptions=True)
+
+    async def _loop(self) -> None:
         while not self._stopping:
             await self._link.ready.wait()
             self._wake.clear()
             self._busy = True
             failed = full = False
             try:
-                full = await self.pass_once()
+                window = await self._publish()
+                if window is not None:
+                    full = window.full
+                    if self.overlap > 1:
+                        previous, self._settling = self._settling, asyncio.create_task(self._settle(window))
+                        self._settling.add_done_callback(_retrieved)  # a failure is also seen where awaited
+                        if previous is not None:
+                            await previous  # two windows in flight at most
+                    else:
+                        await self._settle(window)
             except Unconfirmed:
-                failed = True  # already logged by publish_window
+                failed = True  # already logged
             except Exception:
                 log.exception("%s pass failed; retrying", self.name)
                 failed = True
@@ -143,6 +192,7 @@ class _Relay:
             if self._stopping:
                 return
             if failed:
+                await self._drain_settling()
                 await asyncio.sleep(POLL_INTERVAL)  # back off; the rows are still pending/unsent
                 continue
             if full:
@@ -154,13 +204,30 @@ class _Relay:
             if self._linger and self._lingers():
                 await asyncio.sleep(self._linger)  # a steady stream: more rows per publish window
 
+    async def _drain_settling(self) -> None:
+        previous, self._settling = self._settling, None
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)  # its failure is logged already
+
     def _lingers(self) -> bool:
         return True
 
-    async def pass_once(self) -> bool:
-        """Publish one window; True if it was full (more may wait). Raises `Unconfirmed` after recording
-        what was confirmed if some publishes were not."""
+    async def _publish(self) -> Window | None:
+        """Read the next rows and send them; None when nothing is waiting."""
         raise NotImplementedError
+
+    async def _settle(self, window: Window) -> None:
+        """Wait for the window's confirms and record the confirmed rows; raises `Unconfirmed` (after
+        recording what was confirmed) if some publishes were not."""
+        raise NotImplementedError
+
+    async def pass_once(self) -> bool:
+        """Publish one window and settle it; True if it was full (more may wait)."""
+        window = await self._publish()
+        if window is None:
+            return False
+        await self._settle(window)
+        return window.full
 
     async def flush(self, deadline: float) -> None:
         """Publish what is waiting, once, until done or the monotonic deadline (shutdown)."""
@@ -180,10 +247,14 @@ class _Relay:
         task, self._task = self._task, None
         if task is None:
             return
-        if self._busy:
+        if self._busy or (self._settling is not None and not self._settling.done()):
             await asyncio.wait({task}, timeout=timeout)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        if self._settling is not None:
+            self._settling.cancel()
+            await asyncio.gather(self._settling, return_exceptions=True)
+            self._settling = None
 
     async def close_channel(self) -> None:
         channel, self._channel = self._channel, None
@@ -195,14 +266,22 @@ class _Relay:
 
 
 class InboxRelay(_Relay):
-    """Also the sweeper of documents the broker confirmed but never delivered (see `Store.requeue_stale`)."""
+    """Also the sweeper of documents the broker confirmed but never delivered (see `Store.requeue_stale`).
+
+    Rows of the window still settling stay `pending` until their mark, so
+    the next read skips them by id (`_in_flight`) rather than send them twice.
+    """
 
     name = "inbox-relay"
     STALE_AFTER = 600.0  # seconds a `queued` row may wait for its normalizer before it is published again
     SWEEP_EVERY = 60.0
     _swept = 0.0
 
-    async def pass_once(self) -> bool:
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_flight: set[int] = set()
+
+    async def _publish(self) -> Window | None:
         now = time.monotonic()
         if now - self._swept >= self.SWEEP_EVERY:
             self._swept = now
@@ -210,25 +289,34 @@ class InboxRelay(_Relay):
             if requeued:
                 log.warning("%d documents queued over %.0f s ago were never finished; publishing them again",
                             requeued, self.STALE_AFTER)
-        rows = await self._store.pending(self._window)
+        skip = self._in_flight
+        rows = [row for row in await self._store.pending(self._window + len(skip)) if row.id not in skip]
+        rows = rows[:self._window]
         if not rows:
-            return False
+            return None
         channel, exchange = await self._publisher(on_return_raises=True), self._link.topology.raw
         spans = {row.id: tracing.start("inbox.publish", row.traceparent, tracing.PRODUCER,
                                        {"inbox.id": row.id, "messaging.destination.name": exchange})
                  for row in rows if row.traceparent} if tracing.enabled() else {}
         try:
-            confirmed = await publish_window(rows, lambda row: channel.basic_publish(
+            confirms = start_window(rows, lambda row: channel.basic_publish(
                 row.body, exchange=exchange, routing_key=NORMALIZE_KEY, mandatory=True, timeout=PUBLISH_TIMEOUT,
                 wait=False, properties=raw_properties(row, traceparent=tracing.traceparent_of(spans.get(row.id)))))
         finally:
             tracing.end(spans)
-        if confirmed:
-            await self._store.mark_queued([row.id for row in confirmed])
-            self.published += len(confirmed)
-        if len(confirmed) < len(rows):
-            raise Unconfirmed(len(rows) - len(confirmed))
-        return len(rows) == self._window
+        self._in_flight.update(row.id for row in rows)
+        return Window(rows, confirms, len(rows) == self._window)
+
+    async def _settle(self, window: Window) -> None:
+        try:
+            confirmed = confirmed_of(window.rows, await window.confirms)
+            if confirmed:
+                await self._store.mark_queued([row.id for row in confirmed])
+                self.published += len(confirmed)
+        finally:
+            self._in_flight.difference_update(row.id for row in window.rows)
+        if len(confirmed) < len(window.rows):
+            raise Unconfirmed(len(window.rows) - len(confirmed))
 
 
 class OutboxRelay(_Relay):
@@ -239,7 +327,8 @@ class OutboxRelay(_Relay):
     for it on every event's path. A row still in hand when its lease is
     nearly over is dropped from memory and found again by `claim_unsent`
     (by this relay or another), so nothing waits forever behind a broker
-    outage, and no row is in hand and claimable at once.
+    outage, and no row is in hand and claimable at once. Claimed rows are
+    leased too, so overlapping windows never hold the same row.
     """
 
     name = "outbox-relay"
@@ -265,46 +354,58 @@ class OutboxRelay(_Relay):
                 rows.append(row)
         return rows
 
-    async def pass_once(self) -> bool:
+    async def _publish(self) -> Window | None:
         rows = self._take_handed() or await self._store.claim_unsent(self._window)
         if not rows:
-            return False
+            return None
         channel, exchange = await self._publisher(on_return_raises=False), self._link.topology.events
         spans = {row[0]: tracing.start("event.publish", row[4], tracing.PRODUCER,
                                        {"event.id": row[3], "messaging.destination.name": exchange,
                                         "messaging.rabbitmq.destination.routing_key": row[1]})
                  for row in rows if row[4]} if tracing.enabled() else {}
         try:
-            confirmed = await publish_window(rows, lambda row: channel.basic_publish(
+            confirms = start_window(rows, lambda row: channel.basic_publish(
                 row[2], exchange=exchange, routing_key=row[1], mandatory=False, timeout=PUBLISH_TIMEOUT, wait=False,
                 properties=event_properties(row[3], tracing.traceparent_of(spans.get(row[0])))))
         finally:
             tracing.end(spans)
+        return Window(rows, confirms, len(rows) == self._window or bool(self._handed))
+
+    async def _settle(self, window: Window) -> None:
+        confirmed = confirmed_of(window.rows, await window.confirms)
         if confirmed:
             await self._store.mark_sent([row[0] for row in confirmed])
             self.published += len(confirmed)
             for row in confirmed:
                 metrics.PUBLISHED.labels(row[1].rsplit(".", 1)[-1]).inc()
             metrics.observe_lags("published", [row[5] for row in confirmed if row[5] is not None])
-        if len(confirmed) < len(rows):
-            raise Unconfirmed(len(rows) - len(confirmed))
-        return len(rows) == self._window
+        if len(confirmed) < len(window.rows):
+            raise Unconfirmed(len(window.rows) - len(confirmed))
 
 
 class EscalationRelay(_Relay):
+    """Escalation changes in audit order behind a cursor: one window at a time (the cursor moves only
+    over a confirmed prefix, so the next read depends on this one's result)."""
+
     name = "escalation-relay"
     CURSOR = "escalations.amqp"
+    overlap = 1
 
-    async def pass_once(self) -> bool:
+    async def _publish(self) -> Window | None:
         rows = await self._store.escalation_changes(self.CURSOR, self._window)
         if not rows:
-            return False
+            return None
         channel, exchange = await self._publisher(on_return_raises=False), self._link.topology.escalations
-        confirmed = await publish_window(rows, lambda row: channel.basic_publish(
+        confirms = start_window(rows, lambda row: channel.basic_publish(
             row["body"], exchange=exchange, routing_key=row["routing_key"], mandatory=False, timeout=PUBLISH_TIMEOUT,
             wait=False,
             properties=Properties(delivery_mode=2, content_type=CONTENT_TYPE, message_id=row["id"],
                                   message_type=CHANGE_TYPE)))
+        return Window(rows, confirms, len(rows) == self._window)
+
+    async def _settle(self, window: Window) -> None:
+        rows = window.rows
+        confirmed = confirmed_of(rows, await window.confirms)
         done = {row["seq"] for row in confirmed}
         prefix = 0
         for row in rows:
@@ -316,4 +417,3 @@ class EscalationRelay(_Relay):
             self.published += len(confirmed)
         if len(confirmed) < len(rows):
             raise Unconfirmed(len(rows) - len(confirmed))
-        return len(rows) == self._window
