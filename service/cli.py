@@ -64,6 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from aiohttp import web
 
+    from . import heap
     from .app import create_app
 
     settings = _settings(host=args.host, port=args.port, db=args.db, amqp_url=args.amqp_url)
@@ -74,6 +75,11 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:  # authentication or mapping tables misconfigured: say what, do not start
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+
+    async def settle_heap(_app: web.Application) -> None:  # after every resource is open (cleanup_ctx)
+        heap.settle()
+
+    app.on_startup.append(settle_heap)
     web.run_app(app, host=settings.host, port=settings.port,
                 shutdown_timeout=settings.shutdown_timeout, print=None, handle_signals=True,
                 keepalive_timeout=settings.idle_timeout,

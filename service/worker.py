@@ -13,6 +13,7 @@ import signal
 
 from taxonomy.mapping import use_local_tables
 
+from . import heap
 from .config import Settings
 from .normalizer import EmbeddedNormalizer
 from .store import Store
@@ -20,7 +21,8 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 
-async def run_embedded_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def run_embedded_worker(settings: Settings, stop: asyncio.Event | None = None,
+                              settle_heap: bool = False) -> None:
     stop = stop or _stop_on_signals()
     store = Store(settings.db, synchronous=settings.sqlite_synchronous)
     await store.open()
@@ -28,6 +30,8 @@ async def run_embedded_worker(settings: Settings, stop: asyncio.Event | None = N
                                     linger=settings.batch_linger_ms / 1000,
                                     quarantine_unmapped=settings.quarantine_unmapped)
     normalizer.start()
+    if settle_heap:
+        heap.settle()
     log.info("embedded worker normalizing from %s", settings.db)
     try:
         await stop.wait()
@@ -49,6 +53,6 @@ async def run(settings: Settings) -> None:
     if settings.amqp_url:
         from .amqp.worker import run_worker
 
-        await run_worker(settings)
+        await run_worker(settings, settle_heap=True)
     else:
-        await run_embedded_worker(settings)
+        await run_embedded_worker(settings, settle_heap=True)

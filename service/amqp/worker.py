@@ -16,6 +16,7 @@ import logging
 import signal
 import time
 
+from .. import heap
 from ..config import Settings
 from ..store import Store
 from .consumer import NormalizeConsumer
@@ -26,8 +27,11 @@ from .topology import Topology
 log = logging.getLogger(__name__)
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> dict[str, int]:
-    """Consume until SIGTERM/SIGINT (or `stop` is set); returns what this worker did."""
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None,
+                     settle_heap: bool = False) -> dict[str, int]:
+    """Consume until SIGTERM/SIGINT (or `stop` is set); returns what this worker did.
+
+    `settle_heap`: this is the process's main work (`python -m service worker`): see `service.heap`."""
     if not settings.amqp_url:
         raise ValueError("a worker needs an AMQP URL (CARRIER_EVENTS_AMQP_URL or --amqp-url)")
     stop = stop or asyncio.Event()
@@ -49,6 +53,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> d
         link.open()
         consumer.start()
         relay.start()
+        if settle_heap:
+            heap.settle()
         log.info("worker started (%s), db %s", link.name, settings.db)
         await stop.wait()
         log.info("worker stopping: finishing the batch in hand")
