@@ -7,7 +7,11 @@ inbox     every accepted raw document, verbatim, before the 202; its `state`
           done | quarantined (unparseable, kept with the reason) | dead
           (failed repeatedly); (digest, source) recognizes byte-identical
           redeliveries.
-events    one row per event_id: the dedupe key and the history.
+events    one row per event: the dedupe key and the history, clustered by
+          shipment (carrier, tracking number, event_id): the normalizer reads
+          and extends one shipment's history at a time, and a batch of events
+          for unrelated shipments then touches one page per shipment instead
+          of one per event id plus one per history index entry.
 shipments the current state per (carrier, tracking number).
 outbox    one row per published event, written in the same transaction as
           the event; its seq is the HTTP feed's cursor, `sent_at` is set when
@@ -28,14 +32,47 @@ deliveries signed delivery ids (Standard Webhooks `webhook-id`) seen lately,
           so a replayed delivery is answered as a duplicate of its inbox row.
 """
 
-VERSION = 2
+VERSION = 3  # 3: events keyed by shipment (no separate history index); outbox without a unique event_id index
+
+
+def events_table(name: str = "events") -> str:
+    return f"""CREATE TABLE IF NOT EXISTS {name} (
+    event_id        TEXT NOT NULL,
+    carrier         TEXT NOT NULL,
+    tracking_number TEXT NOT NULL,
+    occurred_at     TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    exception_class TEXT,
+    inbox_id        INTEGER,
+    body            BLOB NOT NULL,
+    PRIMARY KEY (carrier, tracking_number, event_id)
+) WITHOUT ROWID;"""
+
+
+def outbox_table(name: str = "outbox") -> str:
+    # event_id is unique through `events` (an outbox row is written only with a new event); an index
+    # enforcing it again here would cost a random page write per event.
+    return f"""CREATE TABLE IF NOT EXISTS {name} (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id    TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    body        BLOB NOT NULL,
+    created_at  TEXT NOT NULL,
+    sent_at     TEXT,
+    lease_until TEXT,
+    traceparent TEXT,     -- W3C trace context of the normalize span, when tracing is on
+    received_epoch REAL   -- when the event's document arrived (for the published-lag metric)
+);"""
+
+
+OUTBOX_INDEX = "CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;"
 
 # Columns added after version 1, added to older files when they are opened.
 ADDED_COLUMNS = (("inbox", "received_epoch", "REAL"), ("trackings", "poll_failures", "INTEGER NOT NULL DEFAULT 0"),
                  ("inbox", "traceparent", "TEXT"), ("outbox", "traceparent", "TEXT"),
                  ("outbox", "received_epoch", "REAL"))
 
-DDL = """
+DDL_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 CREATE TABLE IF NOT EXISTS inbox (
@@ -58,18 +95,7 @@ CREATE TABLE IF NOT EXISTS inbox (
 );
 CREATE INDEX IF NOT EXISTS inbox_by_state ON inbox (state, id);
 
-CREATE TABLE IF NOT EXISTS events (
-    event_id        TEXT PRIMARY KEY,
-    carrier         TEXT NOT NULL,
-    tracking_number TEXT NOT NULL,
-    occurred_at     TEXT NOT NULL,
-    status          TEXT NOT NULL,
-    exception_class TEXT,
-    inbox_id        INTEGER,
-    body            BLOB NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_by_shipment ON events (carrier, tracking_number, occurred_at);
-
+{events}
 CREATE TABLE IF NOT EXISTS shipments (
     carrier            TEXT NOT NULL,
     tracking_number    TEXT NOT NULL,
@@ -84,17 +110,7 @@ CREATE TABLE IF NOT EXISTS shipments (
     PRIMARY KEY (carrier, tracking_number)
 ) WITHOUT ROWID;
 
-CREATE TABLE IF NOT EXISTS outbox (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id    TEXT NOT NULL UNIQUE,
-    routing_key TEXT NOT NULL,
-    body        BLOB NOT NULL,
-    created_at  TEXT NOT NULL,
-    sent_at     TEXT,
-    lease_until TEXT,
-    traceparent TEXT,     -- W3C trace context of the normalize span, when tracing is on
-    received_epoch REAL   -- when the event's document arrived (for the published-lag metric)
-);
+{outbox}
 CREATE TABLE IF NOT EXISTS deliveries (
     source      TEXT NOT NULL,
     delivery_id TEXT NOT NULL,
@@ -185,5 +201,6 @@ CREATE TABLE IF NOT EXISTS notifications (
 CREATE INDEX IF NOT EXISTS notifications_due ON notifications (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS notifications_by_shipment ON notifications (carrier, tracking_number, template);
 
-CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE sent_at IS NULL;
 """
+DDL = (DDL_TEMPLATE.replace("{events}", events_table()).replace("{outbox}", outbox_table())
+       + OUTBOX_INDEX + "\n")

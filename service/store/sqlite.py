@@ -33,7 +33,7 @@ from parsers.normalize import NormalizedShipment, Outcome
 from taxonomy.models import utc_text
 
 from ..actions.policy import Policy
-from . import actions, polls
+from . import actions, migrations, polls
 from . import escalations as escalation_rows
 from . import trackings as tracking_rows
 from .actions import Acted
@@ -350,6 +350,7 @@ def _create(conn: sqlite3.Connection) -> None:
         for table, column, kind in ADDED_COLUMNS:
             if column not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        migrations.upgrade(conn)
         conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(VERSION),))
 
 

@@ -1,0 +1,139 @@
+"""A store file of schema version 2 is upgraded in place when opened: rows, feed cursors and the outbox's
+sequence high-water mark survive, and the upgraded store dedupes and publishes as before."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+from service import normalizer
+from service.store import Incoming, Store
+from service.store import migrations as migrations_module
+from service.store.schema import DDL, events_table, outbox_table
+from tests.docs import ups_track
+
+# The two tables as version 2 created them, verbatim.
+V2_EVENTS = """CREATE TABLE IF NOT EXISTS events (
+    event_id        TEXT PRIMARY KEY,
+    carrier         TEXT NOT NULL,
+    tracking_number TEXT NOT NULL,
+    occurred_at     TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    exception_class TEXT,
+    inbox_id        INTEGER,
+    body            BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_by_shipment ON events (carrier, tracking_number, occurred_at);"""
+V2_OUTBOX = """CREATE TABLE IF NOT EXISTS outbox (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id    TEXT NOT NULL UNIQUE,
+    routing_key TEXT NOT NULL,
+    body        BLOB NOT NULL,
+    created_at  TEXT NOT NULL,
+    sent_at     TEXT,
+    lease_until TEXT,
+    traceparent TEXT,
+    received_epoch REAL
+);"""
+TN = "1ZMIGRATE00000001"
+
+
+def _v2_file(path: str) -> None:
+    """A version-2 store holding two events of one shipment, their outbox rows (one sent), and an
+    AUTOINCREMENT high-water mark above the last row (a row was deleted: its seq must never return)."""
+    ddl = DDL.replace(events_table(), V2_EVENTS).replace(outbox_table(), V2_OUTBOX)
+    assert ddl != DDL and "events_by_shipment" in ddl
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.executescript(ddl)
+    with conn:
+        for n, (event_id, occurred, status) in enumerate((("e1", "2026-03-01T08:00:00Z", "picked_up"),
+                                                           ("e2", "2026-03-02T08:00:00Z", "in_transit")), 1):
+            conn.execute("INSERT INTO events VALUES (?, 'ups', ?, ?, ?, NULL, 1, ?)",
+                         (event_id, TN, occurred, status, b'{"event_id": "%s"}' % event_id.encode()))
+            conn.execute("INSERT INTO outbox (seq, event_id, routing_key, body, created_at, sent_at) "
+                         "VALUES (?, ?, ?, ?, '2026-03-02T09:00:00Z', ?)",
+                         (n * 10, event_id, f"{status}.none.ups", b"{}", "2026-03-02T09:00:01Z" if n == 1 else None))
+        conn.execute("INSERT INTO outbox (seq, event_id, routing_key, body, created_at) "
+                     "VALUES (30, 'gone', 'x.none.ups', x'7b7d', '2026-03-02T09:00:00Z')")
+        conn.execute("DELETE FROM outbox WHERE seq = 30")
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '2')")
+    conn.close()
+
+
+async def test_a_version_2_file_is_upgraded_in_place_and_keeps_its_rows_and_cursors(tmp_path):
+    path = str(tmp_path / "v2.db")
+    _v2_file(path)
+    store = Store(path)
+    await store.open()
+    conn = sqlite3.connect(path)
+    try:
+        assert not migrations_module.needed(conn)
+        assert [r[1] for r in conn.execute("PRAGMA index_list(events)")] == ["sqlite_autoindex_events_1"]
+        assert [(r[1], r[5]) for r in conn.execute("PRAGMA table_info(events)") if r[5]] == [
+            ("event_id", 3), ("carrier", 1), ("tracking_number", 2)]
+        assert [r[1] for r in conn.execute("PRAGMA index_list(outbox)")] == ["outbox_unsent"]
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+        assert conn.execute("SELECT seq, event_id, sent_at FROM outbox ORDER BY seq").fetchall() == [
+            (10, "e1", "2026-03-02T09:00:01Z"), (20, "e2", None)]
+        assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone() == (30,)
+        assert conn.execute("SELECT event_id FROM events WHERE carrier = 'ups' AND tracking_number = ? "
+                            "ORDER BY occurred_at", (TN,)).fetchall() == [("e1",), ("e2",)]
+    finally:
+        conn.close()
+    assert [seq for seq, _ in await store.events_after(0, 10)] == [10, 20]  # the feed's cursors are unchanged
+    assert [r[3] for r in await store.claim_unsent(10)] == ["e2"]  # unsent stays unsent
+
+    # The upgraded store works: a new document's event gets a seq above the old high-water mark,
+    # and the same document again adds nothing.
+    body = ups_track("1ZMIGRATE00000002", [("origin", "20260303", "080000")])
+    for _ in range(2):
+        accepted = await store.accept([Incoming(source="ups", body=body + b" " * _, content_type="application/json",
+                                                headers={})])
+        applied = await normalizer.process(store, await store.inbox_rows([accepted[0].id]))
+        if _ == 0:
+            assert applied.new_events == 1 and applied.outbox_seqs == [31]
+        else:
+            assert applied.new_events == 0 and applied.duplicate_events == 1
+    await store.close()
+
+
+async def test_two_processes_opening_an_old_file_together_upgrade_it_once(tmp_path):
+    path = str(tmp_path / "v2.db")
+    _v2_file(path)
+    first, second = Store(path), Store(path)
+    await asyncio.gather(first.open(), second.open())
+    conn = sqlite3.connect(path)
+    try:
+        assert not migrations_module.needed(conn)
+        assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (2,)
+        assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone() == (2,)
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%_v3'").fetchall() == []
+    finally:
+        conn.close()
+    await first.close()
+    await second.close()
+
+
+def test_a_failed_upgrade_leaves_the_old_tables_as_they_were(tmp_path, monkeypatch):
+    path = str(tmp_path / "v2.db")
+    _v2_file(path)
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE outbox_v3 (seq INTEGER PRIMARY KEY)")
+        raise sqlite3.OperationalError("disk I/O error")  # midway through the second table
+
+    monkeypatch.setattr(migrations_module, "_rebuild_outbox", broken)
+    conn = sqlite3.connect(path, isolation_level="DEFERRED")
+    try:
+        try:
+            migrations_module.upgrade(conn)
+        except sqlite3.OperationalError:
+            pass
+        else:
+            raise AssertionError("the injected failure did not surface")
+        assert migrations_module.needed(conn)
+        assert "events_by_shipment" in {r[1] for r in conn.execute("PRAGMA index_list(events)")}
+        assert conn.execute("SELECT COUNT(*) FROM events").fetchone() == (2,)
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%_v3'").fetchall() == []
+    finally:
+        conn.close()
