@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
@@ -108,12 +108,23 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 @web.middleware
-async def _request_id(request: web.Request, handler) -> web.StreamResponse:
-    """Every request has an id (the caller's X-Request-Id, or a new one) in its logs and its response."""
-    rid = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+async def _request_context(request: web.Request, handler) -> web.StreamResponse:
+    """Every request has an id (the caller's X-Request-Id, or a new one) in its logs and its response;
+    a store that cannot answer (disk full, locked past its patience) is a temporary state: 503.
+
+    One middleware for both: each layer is a coroutine frame on every webhook.
+    """
+    rid = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
     token = logs.request_id.set(rid)
     try:
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except ConnectionError:  # the client went away; nothing to answer
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            log.exception("%s %s: store unavailable", request.method, request.path)
+            response = web.json_response({"error": f"store unavailable ({type(exc).__name__}); retry later"},
+                                         status=503, headers={"Retry-After": "5"})
     except web.HTTPException as exc:  # answers raised rather than returned carry the id too
         exc.headers["X-Request-Id"] = rid
         raise
@@ -121,19 +132,6 @@ async def _request_id(request: web.Request, handler) -> web.StreamResponse:
         logs.request_id.reset(token)
     response.headers["X-Request-Id"] = rid
     return response
-
-
-@web.middleware
-async def _store_trouble_is_503(request: web.Request, handler) -> web.StreamResponse:
-    """A store that cannot answer (disk full, locked past its patience) is a temporary state: say 503."""
-    try:
-        return await handler(request)
-    except ConnectionError:  # the client went away; nothing to answer
-        raise
-    except (sqlite3.Error, OSError) as exc:
-        log.exception("%s %s: store unavailable", request.method, request.path)
-        return web.json_response({"error": f"store unavailable ({type(exc).__name__}); retry later"}, status=503,
-                                 headers={"Retry-After": "5"})
 
 
 FALLBACK_PATH = "/{path:[\\s\\S]*}"  # any path, newlines included
@@ -151,7 +149,7 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     logs.quiet_malformed_requests()
     # Body limits are enforced by the intake handler per source (clear 413); aiohttp's own limit sits above them.
     largest = max(g.max_body for g in guards.sources.values())
-    app = web.Application(client_max_size=largest + 1, middlewares=[_request_id, _store_trouble_is_503])
+    app = web.Application(client_max_size=largest + 1, middlewares=[_request_context])
     app[SETTINGS] = settings
     app[GUARDS] = guards
     app[STORED] = asyncio.Event()

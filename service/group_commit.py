@@ -33,8 +33,10 @@ class GroupCommitter:
         future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
         self.waiting += 1
         future.add_done_callback(self._answered)
-        await self._queue.put((item, future))
-        return await asyncio.shield(future)  # a client hanging up must not cancel a commit in flight
+        self._queue.put_nowait((item, future))
+        # Awaited directly: if the request is cancelled, only this future is; the item is already with
+        # the committing task, which commits it anyway and skips answering a cancelled future.
+        return await future
 
     def _answered(self, _future: asyncio.Future) -> None:
         self.waiting -= 1
