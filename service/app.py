@@ -9,6 +9,7 @@ stored, relays publish what the broker confirms), and the store closes last.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import secrets
@@ -107,6 +108,16 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     await bus.close()
 
 
+_RID_PREFIX = secrets.token_hex(4)  # this process's; ids need to be unique, not unguessable
+_rid_counter = itertools.count(1)
+
+
+def _new_request_id() -> str:
+    """16 hex digits, unique across processes and restarts (a random prefix per process, then a
+    counter) without a system call per request."""
+    return f"{_RID_PREFIX}{next(_rid_counter) & 0xFFFFFFFF:08x}"
+
+
 @web.middleware
 async def _request_context(request: web.Request, handler) -> web.StreamResponse:
     """Every request has an id (the caller's X-Request-Id, or a new one) in its logs and its response;
@@ -114,7 +125,7 @@ async def _request_context(request: web.Request, handler) -> web.StreamResponse:
 
     One middleware for both: each layer is a coroutine frame on every webhook.
     """
-    rid = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    rid = request.headers.get("X-Request-Id", "")[:64] or _new_request_id()
     token = logs.request_id.set(rid)
     try:
         try:

@@ -17,6 +17,7 @@ variables). A provider installed by the host process (or a test) is used as it i
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -46,9 +47,16 @@ def _current_tracer() -> trace.Tracer:
     return _tracer[1]
 
 
+# `trace.get_tracer_provider()` looks up an environment variable on every call while no provider is set
+# (the default here): several times per webhook. The installed provider is read from where OpenTelemetry
+# keeps it (as its own test helpers do), unless a provider named by that variable may have to be loaded.
+_LOOKUP = not hasattr(trace, "_TRACER_PROVIDER") or "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+
+
 def enabled() -> bool:
     """True once an SDK tracer provider is installed (by `configure` or by the host process)."""
-    return isinstance(trace.get_tracer_provider(), TracerProvider)
+    provider = trace.get_tracer_provider() if _LOOKUP else trace._TRACER_PROVIDER  # noqa: SLF001
+    return isinstance(provider, TracerProvider)
 
 
 def configure(exporter: str, service_name: str = "carrier-events") -> None:
