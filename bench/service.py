@@ -30,6 +30,8 @@ from pathlib import Path
 
 import aiohttp
 
+from service import event_loop
+
 from .load import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,7 +281,8 @@ async def main_async(args: argparse.Namespace) -> None:
     if args.only_amqp:
         await amqp_figures(args)
         return
-    print("intake (closed loop, 64 connections, distinct 1-scan UPS documents; best of 3 alternating rounds):")
+    print(f"intake (closed loop, 64 connections, distinct 1-scan UPS documents; best of 3 alternating rounds; "
+          f"event loop {event_loop.name()} for serve, worker and baseline):")
     rows = await intake(args.seconds)
     bare = rows[0][1]["rate"]
     for name, r in rows:

@@ -64,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from aiohttp import web
 
-    from . import heap
+    from . import event_loop, heap
     from .app import create_app
 
     settings = _settings(host=args.host, port=args.port, db=args.db, amqp_url=args.amqp_url)
@@ -80,7 +80,7 @@ def _serve(args: argparse.Namespace) -> int:
         heap.settle()
 
     app.on_startup.append(settle_heap)
-    web.run_app(app, host=settings.host, port=settings.port,
+    web.run_app(app, host=settings.host, port=settings.port, loop=event_loop.new(),
                 shutdown_timeout=settings.shutdown_timeout, print=None, handle_signals=True,
                 keepalive_timeout=settings.idle_timeout,
                 access_log=logging.getLogger("aiohttp.access") if settings.access_log else None)
@@ -90,6 +90,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     import asyncio
 
+    from . import event_loop
     from .worker import run
 
     settings = _settings(db=args.db, amqp_url=args.amqp_url)
@@ -98,7 +99,8 @@ def _worker(args: argparse.Namespace) -> int:
     if args.role not in ("normalize", "all"):
         print(f"worker: role {args.role!r} has no consumers yet; use normalize", file=sys.stderr)
         return 2
-    asyncio.run(run(settings))
+    with asyncio.Runner(loop_factory=event_loop.factory()) as runner:
+        runner.run(run(settings))
     return 0
 
 
