@@ -131,7 +131,7 @@ class _Relay:
     """
 
     name = "relay"
-    overlap = int(__import__("os").environ.get("RELAY_OVERLAP", "2"))
+    overlap = 2
 
     def __init__(self, store: Store, link: Link, wake: asyncio.Event, window: int, linger: float = 0.0) -> None:
         self._store, self._link, self._wake, self._window = store, link, wake, max(1, window)
