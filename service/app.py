@@ -13,7 +13,6 @@ import itertools
 import logging
 import os
 import secrets
-import sqlite3
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
@@ -33,7 +32,7 @@ from .group_commit import GroupCommitter
 from .keys import (ACTIONS, BUS, CARRIER_CLIENTS, COMMITTER, DELIVER, ESCALATED, GUARDS, POLLER, SETTINGS, STORE,
                    STORED, WORKFLOWS)
 from .polling.poller import Poller
-from .store import Store
+from .store import StoreUnavailable, open_store
 from .web import admin, api, console, docs, escalations, intake, trackings
 from .web.guard import build_guards
 
@@ -41,7 +40,8 @@ log = logging.getLogger(__name__)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
-    store = Store(app[SETTINGS].db, synchronous=app[SETTINGS].sqlite_synchronous)
+    settings = app[SETTINGS]
+    store = open_store(settings.db, sqlite_synchronous=settings.sqlite_synchronous, pool_size=settings.db_pool_size)
     await store.open()
     app[STORE] = store
     yield
@@ -132,7 +132,7 @@ async def _request_context(request: web.Request, handler) -> web.StreamResponse:
             response = await handler(request)
         except ConnectionError:  # the client went away; nothing to answer
             raise
-        except (sqlite3.Error, OSError) as exc:
+        except (StoreUnavailable, OSError) as exc:
             log.exception("%s %s: store unavailable", request.method, request.path)
             response = web.json_response({"error": f"store unavailable ({type(exc).__name__}); retry later"},
                                          status=503, headers={"Retry-After": "5"})

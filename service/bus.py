@@ -9,10 +9,23 @@ Two adapters, one shape (`start`, `close`, `connected`):
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from .config import Settings
 from .normalizer import EmbeddedNormalizer
-from .store import Store
+from .store.ports import Store
+
+
+class Bus(Protocol):
+    """What the app needs of either bus: start, drain and stop, and whether a broker is connected
+    (`None`: no broker in this mode)."""
+
+    @property
+    def connected(self) -> bool | None: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class EmbeddedBus:
@@ -33,7 +46,7 @@ class EmbeddedBus:
             await self.normalizer.close()
 
 
-def make_bus(store: Store, stored: asyncio.Event, settings: Settings, escalated: asyncio.Event | None = None):
+def make_bus(store: Store, stored: asyncio.Event, settings: Settings, escalated: asyncio.Event | None = None) -> Bus:
     """`escalated` wakes the `cs-escalations` publisher (RabbitMQ mode); embedded mode has no exchange:
     escalations are read from `/v1/escalations` (and forwarded to a ticketing webhook if configured)."""
     if settings.amqp_url:

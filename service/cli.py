@@ -108,7 +108,7 @@ def _replay(args: argparse.Namespace) -> int:
     """Mark stored documents for re-normalizing; the running service (or a worker) does the work."""
     import asyncio
 
-    from .store import Store
+    from .store import open_store
     from .web.admin import replay_filter
 
     settings = _settings(db=args.db)
@@ -124,7 +124,7 @@ def _replay(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> list[int]:
-        store = Store(settings.db, synchronous=settings.sqlite_synchronous)
+        store = open_store(settings.db, sqlite_synchronous=settings.sqlite_synchronous)
         await store.open()
         try:
             return await store.replay(selection, dry_run=args.dry_run)

@@ -15,7 +15,8 @@ SOURCES = ("ups", "fedex", "usps", "dhl", "canadapost", "easypost", "shippo", "a
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
-    db: str = "./data/carrier-events.db"
+    db: str = "./data/carrier-events.db"  # a SQLite file, or a postgresql:// URL (many processes and machines)
+    db_pool_size: int = 10  # PostgreSQL connections per process
     amqp_url: str | None = None  # None: embedded bus
     amqp_prefix: str = ""  # prepended to every exchange and queue name (several deployments on one broker)
     admin_token: str | None = None  # None: admin endpoints refuse everyone

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .store import Accepted, Incoming, Store
+from .store.ports import Intake
+from .rows import Accepted, Incoming
 
 log = logging.getLogger(__name__)
 
 
 class GroupCommitter:
-    def __init__(self, store: Store, *, max_batch: int = 256, linger: float = 0.0) -> None:
+    def __init__(self, store: Intake, *, max_batch: int = 256, linger: float = 0.0) -> None:
         self._store = store
         self._max_batch = max_batch
         self._linger = linger

@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from aiohttp import web
 
+from .actions.engine import ActionsEngine, Deliver
+from .actions.policy import Policy
+from .actions.templates import Templates
+from .bus import Bus
+from .carriers.base import CarrierClient
 from .config import Settings
 from .group_commit import GroupCommitter
-from .store import Store
+from .polling.poller import Poller
+from .store.ports import Store
 from .web.guard import Guards
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -15,11 +22,12 @@ STORE = web.AppKey("store", Store)
 COMMITTER = web.AppKey("committer", GroupCommitter)
 STORED = web.AppKey("stored", asyncio.Event)  # set when intake committed something new
 ESCALATED = web.AppKey("escalated", asyncio.Event)  # set when escalations changed (wakes their publisher)
-BUS = web.AppKey("bus", object)  # service.bus.Bus (embedded or RabbitMQ)
+BUS = web.AppKey("bus", Bus)  # embedded or RabbitMQ
 GUARDS = web.AppKey("guards", Guards)
-ACTIONS = web.AppKey("actions", object)  # service.actions.engine.ActionsEngine, or None when off
-WORKFLOWS = web.AppKey("workflows", tuple)  # (Policy, Templates), checked when the app is created
-DELIVER = web.AppKey("deliver", object)  # injected notification delivery (tests); None: the configured channels
-POLLER = web.AppKey("poller", object)  # service.polling.poller.Poller, or None when polling is off
+ACTIONS = web.AppKey[ActionsEngine | None]("actions")  # None when this process runs no actions stage
+# (Policy, Templates), checked when the app is created; empty when the actions stage is off
+WORKFLOWS = web.AppKey[tuple[Policy, Templates] | tuple[()]]("workflows")
+DELIVER = web.AppKey[Deliver | None]("deliver")  # injected notification delivery (tests); None: the configured ones
+POLLER = web.AppKey[Poller | None]("poller")  # None when polling is off
 # Injected carrier clients (tests); None: built from the environment.
-CARRIER_CLIENTS = web.AppKey("carrier_clients", object)  # per-source authentication and limits for intake
+CARRIER_CLIENTS = web.AppKey[Mapping[str, CarrierClient] | None]("carrier_clients")

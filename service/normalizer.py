@@ -19,7 +19,9 @@ from taxonomy import Channel, ErrorEntry, Status
 from taxonomy.mapping import carrier_of as carrier_of_table
 
 from . import metrics, tracing
-from .store import Applied, InboxRow, Store
+from .core.apply import Applied
+from .store.ports import Apply, Normalizing
+from .rows import InboxRow
 
 log = logging.getLogger(__name__)
 _CHANNELS = {c.value: c for c in Channel}
@@ -53,7 +55,7 @@ def strict_mapping(outcome: Outcome | str) -> Outcome | str:
                    errors=[ErrorEntry.model_construct(kind="unmapped", message=f"no mapping for {names}"[:500])])
 
 
-async def process(store: Store, rows: list[InboxRow], *, quarantine_unmapped: bool = False,
+async def process(store: Apply, rows: list[InboxRow], *, quarantine_unmapped: bool = False,
                   parents: dict[int, str] | None = None, lease_outbox: float | None = None) -> Applied:
     """Normalize rows (yielding to the loop between documents) and apply them in one transaction.
 
@@ -123,7 +125,7 @@ class EmbeddedNormalizer:
     cannot be woken and polls every `idle_poll` seconds while idle.
     """
 
-    def __init__(self, store: Store, wake: asyncio.Event, *, batch: int = 64, idle_poll: float = 1.0,
+    def __init__(self, store: Normalizing, wake: asyncio.Event, *, batch: int = 64, idle_poll: float = 1.0,
                  max_attempts: int = 5, linger: float = 0.0, quarantine_unmapped: bool = False) -> None:
         self._store, self._wake, self._batch, self._idle_poll = store, wake, batch, idle_poll
         self._linger = linger

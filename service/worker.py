@@ -16,7 +16,7 @@ from taxonomy.mapping import use_local_tables
 from . import heap
 from .config import Settings
 from .normalizer import EmbeddedNormalizer
-from .store import Store
+from .store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 async def run_embedded_worker(settings: Settings, stop: asyncio.Event | None = None,
                               settle_heap: bool = False) -> None:
     stop = stop or _stop_on_signals()
-    store = Store(settings.db, synchronous=settings.sqlite_synchronous)
+    store = open_store(settings.db, sqlite_synchronous=settings.sqlite_synchronous)
     await store.open()
     normalizer = EmbeddedNormalizer(store, asyncio.Event(), batch=settings.normalize_batch, idle_poll=0.02,
                                     linger=settings.batch_linger_ms / 1000,

@@ -17,7 +17,7 @@ from service.amqp.topology import NORMALIZE_KEY
 from service.amqp.worker import run_worker
 from service.app import create_app
 from service.keys import BUS, STORE
-from service.store import Incoming, Store
+from service.store import Incoming, SqliteStore as Store
 from tests.docs import stream_number, ups_track
 from tests.test_amqp import post, settled
 from tests.test_amqp_support import (  # noqa: F401 - fixtures

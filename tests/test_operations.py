@@ -162,7 +162,7 @@ async def feed_events(client) -> list[dict]:
 def test_replay_command_marks_documents_and_a_broken_local_table_stops_the_start(tmp_path):
     import asyncio
 
-    from service.store import Incoming, Store
+    from service.store import Incoming, SqliteStore as Store
 
     db = tmp_path / "c.db"
 

@@ -5,7 +5,7 @@ import time
 
 from service import normalizer
 from service.amqp.relay import OUTBOX_LEASE, OutboxRelay
-from service.store import Incoming, Store
+from service.store import Incoming, SqliteStore as Store
 from tests.docs import ups_track
 
 

@@ -24,7 +24,7 @@ from service.polling.breaker import CircuitBreaker
 from service.polling.poller import Poller
 from service.polling.schedule import PollPolicy, after_failure, after_success
 from service.ratelimit import TokenBucket
-from service.store import Incoming, Store, Tracking
+from service.store import Incoming, SqliteStore as Store, Tracking
 from tests.docs import ups_track
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

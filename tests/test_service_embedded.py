@@ -238,7 +238,7 @@ def test_event_data_is_the_contract_serialization():
 
 async def test_two_normalizers_sharing_the_store_split_the_work(aiohttp_client, tmp_path):
     from service.normalizer import EmbeddedNormalizer
-    from service.store import Store
+    from service.store import SqliteStore as Store
 
     settings = Settings(db=str(tmp_path / "shared.db"), in_process_normalizer=False, open_sources=OPEN)
     client = await aiohttp_client(create_app(settings))
@@ -285,16 +285,16 @@ async def test_oversized_chunked_body_without_length_is_refused(aiohttp_client, 
 
 
 async def test_a_document_that_breaks_the_transaction_is_retried_then_dead(client, monkeypatch):
-    from service.store import effects
+    from service.core import apply
 
-    real = effects._apply_shipment
+    real = apply._plan_shipment
 
-    def broken(conn, shipment, inbox_id, report, now, *more):
+    def broken(plan, shipment, *more):
         if shipment.tracking_number == "1ZPOISON0000000001":
             raise RuntimeError("simulated defect")
-        return real(conn, shipment, inbox_id, report, now, *more)
+        return real(plan, shipment, *more)
 
-    monkeypatch.setattr(effects, "_apply_shipment", broken)
+    monkeypatch.setattr(apply, "_plan_shipment", broken)
     good = ups_track(TN, [("origin", "20260301", "180000")])
     poison = ups_track("1ZPOISON0000000001", [("origin", "20260301", "180000")])
     poison_id = (await (await post(client, poison)).json())["id"]
@@ -326,10 +326,10 @@ async def test_a_failing_store_answers_503_with_retry_after_and_recovers(client,
 
 
 async def test_a_failing_store_on_reads_is_503_not_500(client, monkeypatch):
-    import sqlite3
+    from service.store import StoreUnavailable
 
     async def locked(*args):
-        raise sqlite3.OperationalError("database is locked")
+        raise StoreUnavailable("OperationalError: database is locked")
 
     monkeypatch.setattr(client.app[STORE], "events_after", locked)
     resp = await client.get("/v1/events")
@@ -340,13 +340,13 @@ def test_store_timestamps_are_utc_whatever_the_machine_zone(monkeypatch):
     import time
     from datetime import datetime, timezone
 
-    from service.store import effects, sqlite
+    from service.store.sqlite import apply, store
 
     monkeypatch.setenv("TZ", "America/New_York")
     time.tzset()
     try:
         expected = datetime.now(timezone.utc).replace(microsecond=0)
-        for stamp in (effects._now(), sqlite._now()):
+        for stamp in (apply._now(), store._now()):
             assert abs((datetime.fromisoformat(stamp) - expected).total_seconds()) <= 2
     finally:
         monkeypatch.delenv("TZ")

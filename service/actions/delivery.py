@@ -13,6 +13,7 @@ import aiohttp
 
 from ..config import Settings
 from .channels import FileChannel, Recipient, SmtpChannel, WebhookChannel
+from ..rows import DueNotification
 from .engine import Deliver, SendOutcome
 from .policy import Policy, PolicyError, load_policy
 from .templates import TemplateProblem, Templates
@@ -44,20 +45,20 @@ def make_deliver(settings: Settings, templates: Templates, session: aiohttp.Clie
         channels["webhook"] = WebhookChannel(settings.notify_webhook_url, settings.notify_webhook_secret,
                                              session=session)
 
-    async def deliver(row: dict) -> SendOutcome:
-        channel = channels.get(row["channel"])
+    async def deliver(row: DueNotification) -> SendOutcome:
+        channel = channels.get(row.channel)
         if channel is None:
-            return SendOutcome(False, f"channel {row['channel']} is not configured", None)
-        context = row["context"]
+            return SendOutcome(False, f"channel {row.channel} is not configured", None)
+        context = row.context
         customer = context.get("customer") or {}
         try:
-            rendered = templates.render(row["template"], row["locale"], context)
+            rendered = templates.render(row.template, row.locale, context)
         except TemplateProblem as exc:
             return SendOutcome(False, f"template: {exc}", None)
         recipient = Recipient(name=customer.get("name"), email=customer.get("email"), phone=customer.get("phone"),
-                              locale=row["locale"])
-        result = await channel.send(rendered, recipient, row["key"])  # type: ignore[attr-defined]
-        retry_in = getattr(result, "retry_after", None) or 60.0 * 2 ** min(row["attempts"], 6)
+                              locale=row.locale)
+        result = await channel.send(rendered, recipient, row.key)  # type: ignore[attr-defined]
+        retry_in = getattr(result, "retry_after", None) or 60.0 * 2 ** min(row.attempts, 6)
         return SendOutcome(result.ok, result.detail, retry_in if result.retryable else None)
 
     return deliver

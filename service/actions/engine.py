@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from .. import metrics, tracing
-from ..store import Store
+from ..store.ports import Actions
+from ..rows import DueNotification
 from . import derived
 from .policy import Policy
 from .tickets import TicketForwarder
@@ -33,12 +34,12 @@ class SendOutcome:
     retry_in: float | None = None  # seconds until another attempt; None with ok False: failed for good
 
 
-Deliver = Callable[[dict], Awaitable[SendOutcome]]
+Deliver = Callable[[DueNotification], Awaitable[SendOutcome]]
 MAX_ATTEMPTS = 8
 
 
 class ActionsEngine:
-    def __init__(self, store: Store, policy: Policy, deliver: Deliver, *, poll: float = 0.5, batch: int = 200,
+    def __init__(self, store: Actions, policy: Policy, deliver: Deliver, *, poll: float = 0.5, batch: int = 200,
                  breach_every: float = 60.0, tickets: TicketForwarder | None = None,
                  changed: asyncio.Event | None = None) -> None:
         """`tickets` forwards escalation changes to a ticketing webhook; `changed` is set when escalations
@@ -123,12 +124,13 @@ class ActionsEngine:
         now = now or datetime.now(timezone.utc)
         horizon = now - timedelta(days=self.policy.sweep.ignore_after_days)
         found = []
-        for carrier, tn, status, last_scan, estimated in await self._store.active_shipments():
+        for s in await self._store.active_shipments():
             made = None
-            if last_scan and datetime.fromisoformat(last_scan) >= horizon:
-                made = derived.stalled(self.policy, carrier, tn, status, datetime.fromisoformat(last_scan), now)
-            if made is None and estimated:
-                made = derived.overdue(self.policy, carrier, tn, estimated, now, horizon)
+            if s.last_occurred_at and datetime.fromisoformat(s.last_occurred_at) >= horizon:
+                made = derived.stalled(self.policy, s.carrier, s.tracking_number, s.status,
+                                       datetime.fromisoformat(s.last_occurred_at), now)
+            if made is None and s.estimated_delivery:
+                made = derived.overdue(self.policy, s.carrier, s.tracking_number, s.estimated_delivery, now, horizon)
             if made is not None:
                 found.append(made)
         if not found:
@@ -148,10 +150,10 @@ class ActionsEngine:
             try:
                 outcome = await self._deliver(row)
             except Exception as exc:  # a bug in a channel must not stop the stage; the row is retried later
-                log.exception("notification %s failed to send", row["key"][:12])
+                log.exception("notification %s failed to send", row.key[:12])
                 outcome = SendOutcome(False, f"{type(exc).__name__}: {exc}", 60.0)
-            retry = outcome.retry_in if row["attempts"] + 1 < MAX_ATTEMPTS else None
-            await self._store.record_send(row["key"], outcome.ok, outcome.detail, None if outcome.ok else retry)
+            retry = outcome.retry_in if row.attempts + 1 < MAX_ATTEMPTS else None
+            await self._store.record_send(row.key, outcome.ok, outcome.detail, None if outcome.ok else retry)
             state = "sent" if outcome.ok else ("retrying" if retry is not None else "failed")
             metrics.NOTIFICATIONS.labels(state).inc()
             sent += outcome.ok

@@ -18,7 +18,7 @@ import time
 import aiohttp
 import orjson
 
-from ..store import Store
+from ..store.ports import EscalationChanges
 from .channels import post_signed
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ CURSOR = "escalations.webhook"
 
 
 class TicketForwarder:
-    def __init__(self, store: Store, url: str, secret: str, session: aiohttp.ClientSession,
+    def __init__(self, store: EscalationChanges, url: str, secret: str, session: aiohttp.ClientSession,
                  batch: int = 100, max_pause: float = 300.0) -> None:
         self._store, self._url, self._secret, self._session = store, url, secret, session
         self._batch, self._max_pause = batch, max_pause
@@ -43,17 +43,16 @@ class TicketForwarder:
             return 0
         taken = 0
         for change in await self._store.escalation_changes(CURSOR, self._batch):
-            msg_id = orjson.loads(change["body"])["id"]
-            result = await post_signed(self._url, self._secret, msg_id, change["body"], session=self._session)
+            result = await post_signed(self._url, self._secret, change.id, change.body, session=self._session)
             if not result.ok and result.retryable:
                 self._failures += 1
                 pause = min(self._max_pause, result.retry_after or 2.0 ** min(self._failures, 8))
                 self._not_before = time.monotonic() + pause
-                log.warning("ticket webhook: %s not taken (%s); retrying in %.0f s", msg_id, result.detail, pause)
+                log.warning("ticket webhook: %s not taken (%s); retrying in %.0f s", change.id, result.detail, pause)
                 return taken
             if not result.ok:
-                log.error("ticket webhook refused %s (%s); skipped", msg_id, result.detail)
+                log.error("ticket webhook refused %s (%s); skipped", change.id, result.detail)
             self._failures = 0
-            await self._store.advance_escalation_cursor(CURSOR, change["seq"])
+            await self._store.advance_escalation_cursor(CURSOR, change.seq)
             taken += result.ok
         return taken

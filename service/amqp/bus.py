@@ -15,7 +15,7 @@ import logging
 import time
 
 from ..config import Settings
-from ..store import Store
+from ..store.ports import Store
 from .consumer import NormalizeConsumer
 from .link import Link
 from .relay import EscalationRelay, InboxRelay, OutboxRelay
@@ -40,7 +40,7 @@ class RabbitBus:
                                       settings.batch_linger_ms / 1000)
         self.outbox_relay = OutboxRelay(store, self.link, self.events_waiting, settings.publish_window,
                                         settings.batch_linger_ms / 1000)
-        self.escalation_relay = EscalationRelay(store, self.link, escalated or asyncio.Event(),
+        self.escalation_relay = EscalationRelay(store, store, self.link, escalated or asyncio.Event(),
                                                 settings.publish_window)
         self.consumer = NormalizeConsumer(store, self.link, settings, on_events=self.outbox_relay.offer)
         self._consuming = settings.in_process_normalizer  # False: only `worker` processes normalize

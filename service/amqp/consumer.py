@@ -29,7 +29,8 @@ from aio_pika.abc import AbstractExchange, AbstractQueue, AbstractRobustChannel
 
 from .. import normalizer, tracing
 from ..config import Settings
-from ..store import InboxRow, Store
+from ..store.ports import Normalizing
+from ..rows import InboxRow, OutboxRow
 from .link import Link
 from .relay import OUTBOX_LEASE, PUBLISH_TIMEOUT
 
@@ -87,8 +88,8 @@ async def _settle(action: Awaitable[None]) -> None:
 
 
 class NormalizeConsumer:
-    def __init__(self, store: Store, link: Link, settings: Settings,
-                 on_events: Callable[[list[tuple]], None] | None = None) -> None:
+    def __init__(self, store: Normalizing, link: Link, settings: Settings,
+                 on_events: Callable[[list[OutboxRow]], None] | None = None) -> None:
         """`on_events` takes the new outbox rows of each committed batch, leased to this process's relay
         (`OutboxRelay.offer`): they go out without another transaction to claim them."""
         self._store, self._link, self._settings, self._on_events = store, link, settings, on_events

@@ -34,8 +34,10 @@ from pamqp.commands import Basic
 
 from .. import metrics, tracing
 from ..cloudevents import CONTENT_TYPE, EVENT_TYPE
-from ..store import InboxRow, Store
-from ..store.escalations import CHANGE_TYPE
+from ..duties import Duty
+from ..store.ports import Coordination, EscalationChanges, Inbox, Outbox
+from ..rows import InboxRow, OutboxRow
+from ..store.shapes import CHANGE_TYPE
 from .link import Link
 from .topology import NORMALIZE_KEY
 
@@ -133,7 +135,9 @@ class _Relay:
     name = "relay"
     overlap = 2
 
-    def __init__(self, store: Store, link: Link, wake: asyncio.Event, window: int, linger: float = 0.0) -> None:
+    _store: object  # the port each relay reads (typed in each subclass)
+
+    def __init__(self, store, link: Link, wake: asyncio.Event, window: int, linger: float = 0.0) -> None:
         self._store, self._link, self._wake, self._window = store, link, wake, max(1, window)
         self._linger = linger
         self._channel: AbstractRobustChannel | None = None
@@ -266,20 +270,20 @@ class _Relay:
 
 
 class InboxRelay(_Relay):
-    """Also the sweeper of documents the broker confirmed but never delivered (see `Store.requeue_stale`).
+    """Also the sweeper of documents the broker confirmed but never delivered (see `Inbox.requeue_stale`).
 
-    Rows of the window still settling stay `pending` until their mark, so
-    the next read skips them by id (`_in_flight`) rather than send them twice.
+    Rows are claimed under a lease (`claim_for_relay`) and stay `pending`
+    until their confirm is recorded, so relays in several processes never
+    publish the same rows at once, and rows of a relay that died go out
+    again when its lease ends. Rows whose publish failed are released at once.
     """
 
     name = "inbox-relay"
+    _store: Inbox
     STALE_AFTER = 600.0  # seconds a `queued` row may wait for its normalizer before it is published again
     SWEEP_EVERY = 60.0
+    LEASE = PUBLISH_TIMEOUT + 15.0  # longer than a window's publish and confirm can take
     _swept = 0.0
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._in_flight: set[int] = set()
 
     async def _publish(self) -> Window | None:
         now = time.monotonic()
@@ -289,9 +293,7 @@ class InboxRelay(_Relay):
             if requeued:
                 log.warning("%d documents queued over %.0f s ago were never finished; publishing them again",
                             requeued, self.STALE_AFTER)
-        skip = self._in_flight
-        rows = [row for row in await self._store.pending(self._window + len(skip)) if row.id not in skip]
-        rows = rows[:self._window]
+        rows = await self._store.claim_for_relay(self._window, self.LEASE)
         if not rows:
             return None
         channel, exchange = await self._publisher(on_return_raises=True), self._link.topology.raw
@@ -304,18 +306,16 @@ class InboxRelay(_Relay):
                 wait=False, properties=raw_properties(row, traceparent=tracing.traceparent_of(spans.get(row.id)))))
         finally:
             tracing.end(spans)
-        self._in_flight.update(row.id for row in rows)
         return Window(rows, confirms, len(rows) == self._window)
 
     async def _settle(self, window: Window) -> None:
-        try:
-            confirmed = confirmed_of(window.rows, await window.confirms)
-            if confirmed:
-                await self._store.mark_queued([row.id for row in confirmed])
-                self.published += len(confirmed)
-        finally:
-            self._in_flight.difference_update(row.id for row in window.rows)
+        confirmed = confirmed_of(window.rows, await window.confirms)
+        if confirmed:
+            await self._store.mark_queued([row.id for row in confirmed])
+            self.published += len(confirmed)
         if len(confirmed) < len(window.rows):
+            done = {row.id for row in confirmed}
+            await self._store.release_for_relay([row.id for row in window.rows if row.id not in done])
             raise Unconfirmed(len(window.rows) - len(confirmed))
 
 
@@ -332,12 +332,13 @@ class OutboxRelay(_Relay):
     """
 
     name = "outbox-relay"
+    _store: Outbox
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._handed: collections.deque[tuple[float, tuple]] = collections.deque()
+        self._handed: collections.deque[tuple[float, OutboxRow]] = collections.deque()
 
-    def offer(self, rows: list[tuple]) -> None:
+    def offer(self, rows: list[OutboxRow]) -> None:
         stamp = time.monotonic()
         self._handed.extend((stamp, row) for row in rows)
         self._wake.set()
@@ -345,7 +346,7 @@ class OutboxRelay(_Relay):
     def _lingers(self) -> bool:
         return not self._handed  # handed rows come in a committed batch already
 
-    def _take_handed(self) -> list[tuple]:
+    def _take_handed(self) -> list[OutboxRow]:
         fresh_after = time.monotonic() - OUTBOX_LEASE / 2  # half the lease left at least, to publish in
         rows = []
         while self._handed and len(rows) < self._window:
@@ -359,14 +360,14 @@ class OutboxRelay(_Relay):
         if not rows:
             return None
         channel, exchange = await self._publisher(on_return_raises=False), self._link.topology.events
-        spans = {row[0]: tracing.start("event.publish", row[4], tracing.PRODUCER,
-                                       {"event.id": row[3], "messaging.destination.name": exchange,
-                                        "messaging.rabbitmq.destination.routing_key": row[1]})
-                 for row in rows if row[4]} if tracing.enabled() else {}
+        spans = {row.seq: tracing.start("event.publish", row.traceparent, tracing.PRODUCER,
+                                        {"event.id": row.event_id, "messaging.destination.name": exchange,
+                                         "messaging.rabbitmq.destination.routing_key": row.routing_key})
+                 for row in rows if row.traceparent} if tracing.enabled() else {}
         try:
             confirms = start_window(rows, lambda row: channel.basic_publish(
-                row[2], exchange=exchange, routing_key=row[1], mandatory=False, timeout=PUBLISH_TIMEOUT, wait=False,
-                properties=event_properties(row[3], tracing.traceparent_of(spans.get(row[0])))))
+                row.body, exchange=exchange, routing_key=row.routing_key, mandatory=False, timeout=PUBLISH_TIMEOUT,
+                wait=False, properties=event_properties(row.event_id, tracing.traceparent_of(spans.get(row.seq)))))
         finally:
             tracing.end(spans)
         return Window(rows, confirms, len(rows) == self._window or bool(self._handed))
@@ -374,44 +375,58 @@ class OutboxRelay(_Relay):
     async def _settle(self, window: Window) -> None:
         confirmed = confirmed_of(window.rows, await window.confirms)
         if confirmed:
-            await self._store.mark_sent([row[0] for row in confirmed])
+            await self._store.mark_sent([row.seq for row in confirmed])
             self.published += len(confirmed)
             for row in confirmed:
-                metrics.PUBLISHED.labels(row[1].rsplit(".", 1)[-1]).inc()
-            metrics.observe_lags("published", [row[5] for row in confirmed if row[5] is not None])
+                metrics.PUBLISHED.labels(row.routing_key.rsplit(".", 1)[-1]).inc()
+            metrics.observe_lags("published", [row.received_epoch for row in confirmed
+                                               if row.received_epoch is not None])
         if len(confirmed) < len(window.rows):
             raise Unconfirmed(len(window.rows) - len(confirmed))
 
 
 class EscalationRelay(_Relay):
     """Escalation changes in audit order behind a cursor: one window at a time (the cursor moves only
-    over a confirmed prefix, so the next read depends on this one's result)."""
+    over a confirmed prefix, so the next read depends on this one's result).
+
+    One cursor, one publisher: among all processes only the holder of the
+    cursor's duty (a lease in the store) publishes, so no change goes out
+    twice because two `serve` processes read the same cursor.
+    """
 
     name = "escalation-relay"
     CURSOR = "escalations.amqp"
     overlap = 1
+    _store: EscalationChanges
+
+    def __init__(self, store: EscalationChanges, coordination: Coordination, link: Link, wake: asyncio.Event,
+                 window: int, linger: float = 0.0) -> None:
+        super().__init__(store, link, wake, window, linger)
+        self.duty = Duty(coordination, f"cursor:{self.CURSOR}")
 
     async def _publish(self) -> Window | None:
+        if not await self.duty.held():
+            return None
         rows = await self._store.escalation_changes(self.CURSOR, self._window)
         if not rows:
             return None
         channel, exchange = await self._publisher(on_return_raises=False), self._link.topology.escalations
         confirms = start_window(rows, lambda row: channel.basic_publish(
-            row["body"], exchange=exchange, routing_key=row["routing_key"], mandatory=False, timeout=PUBLISH_TIMEOUT,
+            row.body, exchange=exchange, routing_key=row.routing_key, mandatory=False, timeout=PUBLISH_TIMEOUT,
             wait=False,
-            properties=Properties(delivery_mode=2, content_type=CONTENT_TYPE, message_id=row["id"],
+            properties=Properties(delivery_mode=2, content_type=CONTENT_TYPE, message_id=row.id,
                                   message_type=CHANGE_TYPE)))
         return Window(rows, confirms, len(rows) == self._window)
 
     async def _settle(self, window: Window) -> None:
         rows = window.rows
         confirmed = confirmed_of(rows, await window.confirms)
-        done = {row["seq"] for row in confirmed}
+        done = {row.seq for row in confirmed}
         prefix = 0
         for row in rows:
-            if row["seq"] not in done:
+            if row.seq not in done:
                 break
-            prefix = row["seq"]
+            prefix = row.seq
         if prefix:
             await self._store.advance_escalation_cursor(self.CURSOR, prefix)
             self.published += len(confirmed)

@@ -1,7 +1,7 @@
 """`run_worker`: extra competing normalize consumers, in their own process.
 
-A worker opens its own store on the same SQLite file as `serve` (WAL; the
-busy timeout serializes writers) and runs a normalize consumer plus an
+A worker opens its own store on the same database as `serve` (a SQLite file
+on this machine, or PostgreSQL anywhere) and runs a normalize consumer plus an
 outbox relay it hands each batch's new events to, so they go out at once; relays
 claim outbox rows with leases, so the serve process's relay and this one
 never publish the same row twice (unless a lease expires: then at least
@@ -18,7 +18,7 @@ import time
 
 from .. import heap
 from ..config import Settings
-from ..store import Store
+from ..store import open_store
 from .consumer import NormalizeConsumer
 from .link import Link
 from .relay import OutboxRelay
@@ -43,7 +43,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None,
             handled.append(sig)
         except (NotImplementedError, RuntimeError):  # not the main thread, or no signals on this platform
             pass
-    store = Store(settings.db, synchronous=settings.sqlite_synchronous)
+    store = open_store(settings.db, sqlite_synchronous=settings.sqlite_synchronous)
     await store.open()
     link = Link(settings.amqp_url, Topology.from_settings(settings), role="worker")
     events_waiting = asyncio.Event()

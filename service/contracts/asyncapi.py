@@ -19,7 +19,7 @@ from taxonomy import ExceptionClass, Status
 from ..amqp.topology import NORMALIZE_KEY, Topology
 from ..cloudevents import CONTENT_TYPE, EVENT_TYPE
 from ..config import SOURCES, Settings
-from ..store.escalations import CHANGE_TYPE
+from ..store.shapes import CHANGE_TYPE
 from ..web.bodies import CloudEvent, EscalationChanged
 
 VERSION = "1.0.0"  # of the bus contract

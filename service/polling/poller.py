@@ -22,8 +22,8 @@ from taxonomy.models import utc_text
 from .. import metrics
 from ..carriers.base import AuthFailed, CarrierClient, CarrierError, PollDocument, RateLimited, Rejected
 from ..ratelimit import TokenBucket
-from ..store import Incoming, Store
-from ..store.polls import Due, Reschedule
+from ..store.ports import Polls
+from ..rows import Due, Incoming, Reschedule
 from .breaker import STATES, CircuitBreaker
 from .schedule import PollPolicy, after_failure, after_success
 
@@ -53,7 +53,7 @@ def _at(moment: datetime) -> str:
 
 
 class Poller:
-    def __init__(self, store: Store, stored: asyncio.Event, clients: Mapping[str, CarrierClient], *,
+    def __init__(self, store: Polls, stored: asyncio.Event, clients: Mapping[str, CarrierClient], *,
                  policy: PollPolicy | None = None, rates: Mapping[str, float] | None = None,
                  default_rate: float = 5.0, breaker_threshold: int = 5, breaker_reset: float = 60.0,
                  lease: float = 300.0, tick: float = 1.0, in_flight: int = 8, reconcile_every: float = 300.0,

@@ -331,7 +331,7 @@ class EscalationChanged(BaseModel):
     specversion: Literal["1.0"]
     id: str = Field(pattern=r"^escalation-change-[0-9]+$")
     source: Literal["/escalations"]
-    type: Literal["escalation.changed.v1"]  # store.escalations.CHANGE_TYPE
+    type: Literal["escalation.changed.v1"]  # store.shapes.CHANGE_TYPE
     subject: str = Field(description="<carrier>/<tracking number>")
     time: AwareDatetime
     datacontenttype: Literal["application/json"]

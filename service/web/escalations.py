@@ -9,7 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..keys import ESCALATED, SETTINGS, STORE
-from ..store.escalations import TransitionRefused
+from ..core.rules import TransitionRefused
 from .api import _int
 from .bearer import require_bearer
 

@@ -1,4 +1,4 @@
-"""Registered trackings: who a shipment belongs to (for notifications) and whether we poll it.
+"""Registered trackings in SQLite: who a shipment belongs to (for notifications) and whether we poll it.
 
 One row per (carrier, tracking number). Registering again updates the
 metadata given and leaves the rest, so the OMS can send what it knows when it
@@ -8,30 +8,14 @@ restart continues where it stopped instead of polling everything at once.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
 
 import orjson
 
+from ...core.rules import merged_customer
+from .. import shapes
+from ...rows import Tracking
 
-@dataclass(frozen=True)
-class Tracking:
-    carrier: str
-    tracking_number: str
-    order_id: str | None = None
-    customer: dict[str, str] = field(default_factory=dict)  # name, email, phone
-    locale: str | None = None
-    merchant: str | None = None
-    poll: bool = True
-
-
-_COLUMNS = ("carrier, tracking_number, order_id, customer, locale, merchant, poll, registered_at, updated_at, "
-            "next_poll_at, last_polled_at, poll_state")
-
-
-def _row(r: tuple) -> dict:
-    return {"carrier": r[0], "tracking_number": r[1], "order_id": r[2], "customer": orjson.loads(r[3]),
-            "locale": r[4], "merchant": r[5], "poll": bool(r[6]), "registered_at": r[7], "updated_at": r[8],
-            "next_poll_at": r[9], "last_polled_at": r[10], "poll_state": r[11]}
+_COLUMNS = shapes.columns(shapes.TRACKING_COLUMNS)
 
 
 def upsert(conn: sqlite3.Connection, items: list[Tracking], now: str) -> list[bool]:
@@ -49,7 +33,7 @@ def upsert(conn: sqlite3.Connection, items: list[Tracking], now: str) -> list[bo
                      t.merchant, int(t.poll), now, now, now if t.poll else None, "scheduled" if t.poll else "off"))
                 created.append(True)
                 continue
-            customer = {**orjson.loads(found[0]), **t.customer}
+            customer = merged_customer(orjson.loads(found[0]), t.customer)
             conn.execute(
                 "UPDATE trackings SET order_id = COALESCE(?, order_id), customer = ?, locale = COALESCE(?, locale), "
                 "merchant = COALESCE(?, merchant), poll = ?, updated_at = ?, "
@@ -65,7 +49,7 @@ def upsert(conn: sqlite3.Connection, items: list[Tracking], now: str) -> list[bo
 def get(conn: sqlite3.Connection, carrier: str, tracking_number: str) -> dict | None:
     r = conn.execute(f"SELECT {_COLUMNS} FROM trackings WHERE carrier = ? AND tracking_number = ?",
                      (carrier, tracking_number)).fetchone()
-    return _row(r) if r else None
+    return shapes.tracking(r) if r else None
 
 
 def listing(conn: sqlite3.Connection, carrier: str | None, after: tuple[str, str] | None,
@@ -81,7 +65,7 @@ def listing(conn: sqlite3.Connection, carrier: str | None, after: tuple[str, str
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
     rows = conn.execute(f"SELECT {_COLUMNS} FROM trackings {where} ORDER BY carrier, tracking_number LIMIT ?",
                         [*args, limit])
-    return [_row(r) for r in rows]
+    return [shapes.tracking(r) for r in rows]
 
 
 def delete(conn: sqlite3.Connection, carrier: str, tracking_number: str) -> bool:

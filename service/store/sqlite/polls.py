@@ -9,26 +9,8 @@ ever in the table.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
-class Due:
-    carrier: str
-    tracking_number: str
-    registered_at: str
-    failures: int
-    status: str | None  # the shipment's current status (None: no event yet)
-
-
-@dataclass(frozen=True, slots=True)
-class Reschedule:
-    carrier: str
-    tracking_number: str
-    next_poll_at: str | None  # None: stop
-    state: str
-    failures: int
-    polled_at: str | None  # None: not polled (left as it was)
+from ...rows import Due, Reschedule
 
 
 def claim_due(conn: sqlite3.Connection, carrier: str, now: str, lease_until: str, limit: int) -> list[Due]:

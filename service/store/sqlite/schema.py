@@ -30,9 +30,14 @@ notifications one row per (event, template, channel, recipient): sent once,
           with its outcome (sent, failed, skipped with the reason, suppressed).
 deliveries signed delivery ids (Standard Webhooks `webhook-id`) seen lately,
           so a replayed delivery is answered as a duplicate of its inbox row.
+leases    named duties (a sweep, a publishing cursor) and the process holding
+          each until `expires_at`: one holder among all processes.
+budgets   token buckets shared by every process (a carrier API's poll rate).
 """
 
-VERSION = 3  # 3: events keyed by shipment (no separate history index); outbox without a unique event_id index
+# 3: events keyed by shipment (no separate history index); outbox without a unique event_id index
+# 4: leases and budgets (duties and rate budgets shared by processes)
+VERSION = 4
 
 
 def events_table(name: str = "events") -> str:
@@ -204,3 +209,17 @@ CREATE INDEX IF NOT EXISTS notifications_by_shipment ON notifications (carrier, 
 """
 DDL = (DDL_TEMPLATE.replace("{events}", events_table()).replace("{outbox}", outbox_table())
        + OUTBOX_INDEX + "\n")
+
+COORDINATION = """
+CREATE TABLE IF NOT EXISTS leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    expires_at REAL NOT NULL  -- epoch seconds
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS budgets (
+    name       TEXT PRIMARY KEY,
+    tokens     REAL NOT NULL,
+    updated_at REAL NOT NULL  -- epoch seconds of the last refill
+) WITHOUT ROWID;
+"""
+LATEST = DDL + COORDINATION

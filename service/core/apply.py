@@ -1,0 +1,232 @@
+"""The normalizer's decisions for one batch of documents, as one pure function.
+
+Inputs, loaded by the store adapter inside its transaction: each inbox row's
+state (a row already finished is skipped: a redelivery changes nothing) and
+the stored history of every shipment the batch names (read under that
+shipment's lock where several processes write). Output: a `Plan` of new
+event rows, the outbox messages (CloudEvents with the shipment snapshot
+after each event), the final state per shipment, the inbox outcomes and the
+unknown codes to count. The adapter writes the plan in the same
+transaction, so a batch has all its effects or none.
+
+Events already in a history are duplicates: they insert nothing and publish
+nothing. New events are applied in time order; a new event later than
+everything known extends the state in place (no re-sort of the history), an
+earlier one refolds it, so a long history costs O(n log n) once, not per event.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
+
+import orjson
+
+from parsers.normalize import NormalizedShipment, Outcome
+from taxonomy import ExceptionClass, NormalizedEvent, Status
+from taxonomy.state import STAGE, ShipmentState, fold
+
+from ..cloudevents import Snapshot, cloud_event, encode, event_data, routing_key
+from ..rows import OutboxRow
+
+ShipmentKey = tuple[str, str]  # (carrier, tracking number)
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """A stored event as the state rules need it."""
+
+    event_id: str
+    occurred_at: datetime
+    status: Status
+    exception_class: ExceptionClass | None
+
+
+class InboxState(NamedTuple):
+    state: str
+    received_epoch: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    event_id: str
+    carrier: str
+    tracking_number: str
+    occurred_at: datetime
+    status: str
+    exception_class: str | None
+    inbox_id: int | None
+    body: bytes  # the NormalizedEvent contract as JSON
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxDraft:
+    """An outbox message before the store gives it its feed position."""
+
+    event_id: str
+    routing_key: str
+    body: bytes
+    traceparent: str | None
+    received_epoch: float | None
+
+    def with_seq(self, seq: int) -> OutboxRow:
+        return OutboxRow(seq, self.routing_key, self.body, self.event_id, self.traceparent, self.received_epoch)
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentRow:
+    """A shipment's current state; estimated delivery and signer only overwrite when given."""
+
+    carrier: str
+    tracking_number: str
+    status: str
+    exception_class: str | None
+    last_event_id: str | None
+    last_occurred_at: datetime | None
+    estimated_delivery: str | None
+    signed_by: str | None
+    anomalies: list[str]
+
+    @property
+    def anomalies_json(self) -> str:
+        return orjson.dumps(self.anomalies).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class InboxOutcome:
+    id: int
+    state: str  # done | quarantined
+    reason: str | None
+
+
+@dataclass(slots=True)
+class Applied:
+    """What one transaction did, for metrics, logs and waking the relay."""
+
+    done: int = 0
+    quarantined: int = 0
+    skipped: int = 0  # already done: a redelivery
+    new_events: int = 0
+    duplicate_events: int = 0
+    outbox_seqs: list[int] = field(default_factory=list)
+    # With a lease: the new outbox rows, already leased to the caller's relay
+    outbox_rows: list[OutboxRow] = field(default_factory=list)
+    fresh: list[NormalizedEvent] = field(default_factory=list)  # the new events, for metrics
+    received: list[float] = field(default_factory=list)  # when documents that yielded new events arrived
+
+
+@dataclass(slots=True)
+class Plan:
+    events: list[EventRow] = field(default_factory=list)
+    outbox: list[OutboxDraft] = field(default_factory=list)  # in the order subscribers must see them
+    shipments: dict[ShipmentKey, ShipmentRow] = field(default_factory=dict)  # the last state of each
+    inbox: list[InboxOutcome] = field(default_factory=list)
+    unmapped: list[tuple[str, str, str]] = field(default_factory=list)  # (table, code, description)
+    report: Applied = field(default_factory=Applied)
+
+
+def shipments_named(results: list[tuple[int, Outcome | str]]) -> list[ShipmentKey]:
+    """The shipments a batch may change, sorted: the histories to load and the locks to take, in order."""
+    keys = {(s.carrier, s.tracking_number) for _, r in results if not isinstance(r, str) and r.ok
+            for s in r.shipments}
+    return sorted(keys)
+
+
+def _reason(result: Outcome | str) -> str:
+    if isinstance(result, str):
+        return result
+    return "; ".join(f"{e.kind}: {e.message}" for e in result.errors) or "unparseable"
+
+
+def plan_batch(results: list[tuple[int, Outcome | str]], inbox: dict[int, InboxState],
+               histories: dict[ShipmentKey, list[Known]], traces: dict[int, str] | None = None) -> Plan:
+    """`results`: (inbox id, outcome or why it failed); `inbox`: the rows' states as stored;
+    `histories`: every shipment of `shipments_named(results)` (missing = no events yet);
+    `traces`: inbox id -> the normalize span's traceparent, carried into its outbox rows."""
+    plan, traces = Plan(), traces or {}
+    states = {i: s.state for i, s in inbox.items()}
+    histories = {k: list(v) for k, v in histories.items()}
+    for inbox_id, result in results:
+        if states.get(inbox_id) in (None, "done", "quarantined"):
+            plan.report.skipped += 1
+            continue
+        if not isinstance(result, str) and result.unmapped:
+            plan.unmapped.extend(result.unmapped)
+        if isinstance(result, str) or not result.ok:
+            plan.inbox.append(InboxOutcome(inbox_id, "quarantined", _reason(result)[:2000]))
+            states[inbox_id] = "quarantined"
+            plan.report.quarantined += 1
+            continue
+        before = plan.report.new_events
+        received = inbox[inbox_id].received_epoch
+        for shipment in result.shipments:
+            history = histories.setdefault((shipment.carrier, shipment.tracking_number), [])
+            _plan_shipment(plan, shipment, history, inbox_id, traces.get(inbox_id), received)
+        if plan.report.new_events > before and received is not None:
+            plan.report.received.append(received)
+        notes = "; ".join(f"{e.kind}: {e.message}" for e in result.errors) or None
+        plan.inbox.append(InboxOutcome(inbox_id, "done", notes))
+        states[inbox_id] = "done"  # the same row twice in one batch has one effect
+        plan.report.done += 1
+    return plan
+
+
+def plan_derived(shipments: list[NormalizedShipment], histories: dict[ShipmentKey, list[Known]]) -> Plan:
+    """Events the service derived itself (no inbox document): the same rules, state and outbox."""
+    plan = Plan()
+    histories = {k: list(v) for k, v in histories.items()}
+    for shipment in shipments:
+        history = histories.setdefault((shipment.carrier, shipment.tracking_number), [])
+        _plan_shipment(plan, shipment, history, None, None, None)
+    return plan
+
+
+def _order(k: Known | NormalizedEvent) -> tuple[datetime, int]:
+    return k.occurred_at, STAGE[k.status]
+
+
+def _plan_shipment(plan: Plan, shipment: NormalizedShipment, history: list[Known], inbox_id: int | None,
+                   traceparent: str | None, received_epoch: float | None) -> None:
+    """Extend `history` in place with the shipment's new events, adding their effects to the plan."""
+    seen = {k.event_id for k in history}
+    fresh: list[NormalizedEvent] = []
+    for event in shipment.events:
+        if event.event_id in seen:
+            plan.report.duplicate_events += 1
+            continue
+        seen.add(event.event_id)
+        fresh.append(event)
+    if not fresh and history:
+        return
+    state = fold(history)
+    last = max((_order(k) for k in history), default=None)
+    fresh.sort(key=lambda e: e.occurred_at)
+    for event in fresh:
+        data = event_data(event)
+        plan.events.append(EventRow(event.event_id, event.carrier, event.tracking_number, event.occurred_at,
+                                    event.status.value, event.exception_class.value if event.exception_class
+                                    else None, inbox_id, orjson.dumps(data)))
+        known = Known(event.event_id, event.occurred_at, event.status, event.exception_class)
+        history.append(known)
+        status_before = state.status
+        if last is None or _order(known) >= last:
+            state.apply(known)  # the latest of all: fold(history) would end with exactly this step
+            last = _order(known)
+        else:
+            state = fold(history)  # an earlier scan arrived late: the state is recomputed from the start
+        snapshot = Snapshot(status_before, state.status, state.exception_class,
+                            anomaly=event.event_id in state.anomalies)
+        plan.outbox.append(OutboxDraft(event.event_id, routing_key(event),
+                                       encode(cloud_event(event, snapshot, data)), traceparent, received_epoch))
+        plan.report.fresh.append(event)
+        plan.report.new_events += 1
+    plan.shipments[(shipment.carrier, shipment.tracking_number)] = _shipment_row(shipment, state)
+
+
+def _shipment_row(shipment: NormalizedShipment, state: ShipmentState) -> ShipmentRow:
+    evented = state.last_event_id is not None
+    status = state.status if evented else shipment.status
+    cls = state.exception_class if evented else shipment.exception_class
+    return ShipmentRow(shipment.carrier, shipment.tracking_number, status.value, cls.value if cls else None,
+                       state.last_event_id, state.last_occurred_at, shipment.estimated_delivery,
+                       shipment.signed_by, list(state.anomalies))

@@ -1,0 +1,141 @@
+"""The rows that cross the seams between stages and the store, typed: what a stage hands over and gets back.
+
+Both adapters (SQLite, PostgreSQL) build exactly these, so a stage never
+knows which database answered. Times travel as the contract's RFC 3339 UTC
+text (`taxonomy.models.utc_text`) whatever the column type underneath.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from hashlib import sha256
+from typing import NamedTuple
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A raw document to accept: stored verbatim with the headers that matter."""
+
+    source: str
+    body: bytes
+    content_type: str | None
+    headers: dict[str, str]
+    channel: str = "webhook"
+    delivery_id: str | None = None  # a sender's signed delivery id: a second delivery with it is a duplicate
+    traceparent: str | None = None  # the intake span's W3C trace context (tracing on)
+
+    @property
+    def digest(self) -> bytes:
+        return sha256(self.body).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    id: int
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    id: int
+    source: str
+    received_at: str
+    channel: str
+    content_type: str | None
+    body: bytes
+    state: str
+    attempts: int
+    reason: str | None
+    traceparent: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # the stored request headers (poll numbers, ids)
+
+
+class OutboxRow(NamedTuple):
+    """An event as a relay publishes it."""
+
+    seq: int
+    routing_key: str
+    body: bytes  # the CloudEvent, as on the feed
+    event_id: str
+    traceparent: str | None
+    received_epoch: float | None  # when the event's document arrived (for the published-lag metric)
+
+
+class FeedItem(NamedTuple):
+    seq: int  # the feed cursor
+    body: bytes
+
+
+class ActiveShipment(NamedTuple):
+    """A shipment not yet finished that customer service is not already working on (the sweep's input)."""
+
+    carrier: str
+    tracking_number: str
+    status: str
+    last_occurred_at: str | None
+    estimated_delivery: str | None
+
+
+class EscalationCount(NamedTuple):
+    exception_class: str
+    severity: str
+    breached: bool
+    count: int
+
+
+class EscalationChange(NamedTuple):
+    """One line of an escalation's audit trail as the CloudEvent its destinations receive."""
+
+    seq: int  # the audit id: the destination's cursor
+    id: str  # the CloudEvent id
+    routing_key: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DueNotification:
+    """A notification row due for (another) send attempt, held by one sender under a lease."""
+
+    key: str
+    event_id: str
+    carrier: str
+    tracking_number: str
+    template: str
+    channel: str
+    recipient: str | None
+    locale: str | None
+    attempts: int
+    context: dict
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A registered tracking whose poll is due, taken under a lease."""
+
+    carrier: str
+    tracking_number: str
+    registered_at: str
+    failures: int
+    status: str | None  # the shipment's current status (None: no event yet)
+
+
+@dataclass(frozen=True, slots=True)
+class Reschedule:
+    carrier: str
+    tracking_number: str
+    next_poll_at: str | None  # None: stop
+    state: str
+    failures: int
+    polled_at: str | None  # None: not polled (left as it was)
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """A registration: who a shipment belongs to (for notifications) and whether we poll it."""
+
+    carrier: str
+    tracking_number: str
+    order_id: str | None = None
+    customer: dict[str, str] = field(default_factory=dict)  # name, email, phone
+    locale: str | None = None
+    merchant: str | None = None
+    poll: bool = True
