@@ -22,6 +22,7 @@ from service.app import create_app
 from service.config import SOURCES, Settings
 from service.keys import ACTIONS, BUS, STORE
 from service.signatures import StandardWebhooks
+from tests.backend import execute
 
 TN = "1Z999AA10123456784"
 CS = {"Authorization": "Bearer cs-token"}
@@ -46,8 +47,8 @@ ATTEMPT = ("X", "48", "The receiver was not available for delivery. We'll make a
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(db=str(tmp_path / "a.db"), open_sources=frozenset(SOURCES), cs_token="cs-token",
+def settings(tmp_path: Path, db: str) -> Settings:
+    return Settings(db=db, open_sources=frozenset(SOURCES), cs_token="cs-token",
                     api_token="api-token", notify_file=str(tmp_path / "notifications.jsonl"))
 
 
@@ -189,7 +190,7 @@ async def test_waiting_escalations_open_and_sla_breaches_raise_the_severity(clie
     await post(client, ups(TN, [ARRIVED, LOST]))
     [lost] = await escalations(client)
     store = client.app[STORE]
-    await store._write(lambda conn: conn.execute("UPDATE escalations SET sla_due_at = '2020-01-01T00:00:00Z'"))
+    await execute(store, "UPDATE escalations SET sla_due_at = '2020-01-01T00:00:00Z'")
     opened, breached = await client.app[ACTIONS].promote_and_breach()
     assert (opened, breached) == (0, 1)
     detail = await (await client.get(f"/v1/escalations/{lost['id']}", headers=CS)).json()
@@ -235,7 +236,8 @@ def test_a_broken_policy_stops_the_start_with_the_rule_named(tmp_path):
         create_app(Settings(db=str(tmp_path / "x.db"), policy=str(unknown)))
 
 
-async def test_escalation_changes_reach_a_ticketing_webhook_signed_in_order(aiohttp_client, aiohttp_server, tmp_path):
+async def test_escalation_changes_reach_a_ticketing_webhook_signed_in_order(aiohttp_client, aiohttp_server, tmp_path,
+                                                                           db):
     secret = "whsec_" + base64.b64encode(b"ticketing-secret-0123456789").decode()
     received: list[tuple[bool, dict]] = []
     answers = [503]  # the ticketing system is briefly down: the change waits, nothing after it overtakes it
@@ -249,7 +251,7 @@ async def test_escalation_changes_reach_a_ticketing_webhook_signed_in_order(aioh
     receiver = web.Application()
     receiver.router.add_post("/tickets", hook)
     server = await aiohttp_server(receiver)
-    settings = Settings(db=str(tmp_path / "t.db"), open_sources=frozenset(SOURCES), cs_token="cs-token",
+    settings = Settings(db=db, open_sources=frozenset(SOURCES), cs_token="cs-token",
                         api_token="api-token", notify_file=str(tmp_path / "n.jsonl"),
                         ticket_webhook_url=str(server.make_url("/tickets")), ticket_webhook_secret=secret)
     client = await aiohttp_client(create_app(settings))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sqlite3
 import sys
 import time
 from dataclasses import replace
@@ -17,7 +16,8 @@ from service.amqp.topology import NORMALIZE_KEY
 from service.amqp.worker import run_worker
 from service.app import create_app
 from service.keys import BUS, STORE
-from service.store import Incoming, SqliteStore as Store
+from service.store import Incoming, StoreUnavailable, open_store
+from tests.backend import counts_of
 from tests.docs import stream_number, ups_track
 from tests.test_amqp import post, settled
 from tests.test_amqp_support import (  # noqa: F401 - fixtures
@@ -72,7 +72,7 @@ async def test_a_transient_failure_goes_through_a_retry_tier_then_succeeds(clien
         # (its batch mates succeed), then sends it to the retry tier; the copy from the tier succeeds.
         if any(b"1ZTEST000000000001" in r.body for r in rows) and (len(rows) > 1 or 1 not in failures):
             failures.append(len(rows))
-            raise sqlite3.OperationalError("database is locked (injected)")
+            raise StoreUnavailable("database is locked (injected)")
         return await real(store, rows, **options)
 
     monkeypatch.setattr(normalizer, "process", flaky)
@@ -96,7 +96,7 @@ async def test_a_persistent_failure_ends_dead_after_the_tiers_and_can_be_replaye
 
     async def broken(store, rows, **options):
         if any(b"1ZTEST000000000007" in r.body for r in rows):
-            raise sqlite3.OperationalError("disk I/O error (injected)")
+            raise StoreUnavailable("disk I/O error (injected)")
         return await real(store, rows, **options)
 
     monkeypatch.setattr(normalizer, "process", broken)
@@ -200,9 +200,9 @@ async def test_shutdown_loses_nothing_and_a_restart_finishes_the_work(aiohttp_cl
     answers += await post_all(first, docs(30, 30))
     await first.close()  # graceful: stop consuming, finish the batch in hand, flush the relays
 
-    with sqlite3.connect(settings.db) as db:
-        states = dict(db.execute("SELECT state, COUNT(*) FROM inbox GROUP BY state").fetchall())
-        unsent = db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+    counts = await counts_of(settings.db)
+    states = {k.removeprefix("inbox_"): v for k, v in counts.items() if k.startswith("inbox_")}
+    unsent = counts["outbox_unsent"]
     assert sum(states.values()) == len(answers) == 60
     assert states.get("done", 0) >= 1 and states.get("pending", 0) == 0 and unsent == 0, (states, unsent)
     # ... done rows' events and the stored documents were published by the closing flush
@@ -225,17 +225,16 @@ async def test_the_service_starts_and_accepts_while_the_broker_is_down(aiohttp_c
     started = time.monotonic()
     await first.close()
     assert time.monotonic() - started < 3  # no waiting on a broker that is not there
-    with sqlite3.connect(settings.db) as db:
-        assert db.execute("SELECT state, COUNT(*) FROM inbox GROUP BY state").fetchall() == [("pending", 5)]
+    assert {k: v for k, v in (await counts_of(settings.db)).items() if k.startswith("inbox_")} == {"inbox_pending": 5}
 
     second = await aiohttp_client(create_app(settings))  # the broker is back
     await subscriber.wait_for(5)
     await settled(second)
 
 
-async def test_marking_queued_never_overwrites_a_row_a_consumer_already_settled(tmp_path):
+async def test_marking_queued_never_overwrites_a_row_a_consumer_already_settled(db):
     """The confirm can reach the relay after a consumer finished the row; the row must keep its outcome."""
-    store = Store(tmp_path / "x.db")
+    store = open_store(db)
     await store.open()
     try:
         ids = [a.id for a in await store.accept(
@@ -255,7 +254,7 @@ async def test_a_message_redelivered_up_to_the_limit_marks_its_row_dead_instead_
         aiohttp_client, settings, broker, topology):
     """A consumer that dies on a document (OOM, kill -9) makes the broker redeliver it; the last allowed
     delivery is recorded as dead in the store (admin API, replay) instead of vanishing into the broker DLQ."""
-    store = Store(settings.db)
+    store = open_store(settings.db)
     await store.open()
     [accepted] = await store.accept([Incoming("ups", docs(3, 1)[0], "application/json", {})])
     await store.mark([accepted.id], "queued")  # what the relay does after the confirm

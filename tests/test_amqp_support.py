@@ -65,8 +65,8 @@ async def aiohttp_client(topology: Topology, aiohttp_client):
 
 
 @pytest.fixture
-def settings(tmp_path: Path, topology: Topology) -> Settings:
-    return Settings(db=str(tmp_path / "events.db"), amqp_url=AMQP_URL, retry_delays_ms=RETRY_MS,
+def settings(db: str, topology: Topology) -> Settings:
+    return Settings(db=db, amqp_url=AMQP_URL, retry_delays_ms=RETRY_MS,
                     admin_token="s3cret", shutdown_timeout=5.0, open_sources=frozenset(SOURCES))
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
+from tests.backend import counts_of, feed_of
 from tests.docs import stream_number, ups_track
 from tests.test_amqp_support import broker  # noqa: F401 - the fixture
 
@@ -25,7 +26,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(db: Path, port: int, amqp: dict[str, str] | None = None) -> subprocess.Popen:
+def _start(db: str, port: int, amqp: dict[str, str] | None = None) -> subprocess.Popen:
     env = {**os.environ, "CARRIER_EVENTS_DB": str(db), "CARRIER_EVENTS_PORT": str(port),
            "CARRIER_EVENTS_OPEN_SOURCES": "all", "CARRIER_EVENTS_RATE_LIMIT": "0"}
     env.pop("CARRIER_EVENTS_AMQP_URL", None)
@@ -93,8 +94,8 @@ def _check(accepted: dict[str, str], events: list[dict]) -> None:
     assert all(by_subject[tn] == inbox_id for tn, inbox_id in accepted.items())
 
 
-async def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(tmp_path):
-    db, port = tmp_path / "crash.db", _free_port()
+async def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(db):
+    port = _free_port()
     base = f"http://127.0.0.1:{port}"
     accepted: dict[str, str] = {}  # tracking number -> inbox id, for every 202
     proc = _start(db, port)
@@ -116,7 +117,7 @@ async def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(tmp_path)
     _check(accepted, events)
 
 
-async def test_sigkill_in_rabbitmq_mode_every_202_reaches_the_bus(tmp_path, broker):
+async def test_sigkill_in_rabbitmq_mode_every_202_reaches_the_bus(db, broker):
     """Same crash, RabbitMQ mode: count the CloudEvents a plain consumer receives on `shipment-events`."""
     from service.amqp.topology import Topology
     from tests.test_amqp_support import AMQP_URL, Subscriber
@@ -130,7 +131,7 @@ async def test_sigkill_in_rabbitmq_mode_every_202_reaches_the_bus(tmp_path, brok
     subscriber = Subscriber()
     await queue.consume(subscriber.on_message)
     amqp = {"CARRIER_EVENTS_AMQP_URL": AMQP_URL, "CARRIER_EVENTS_AMQP_PREFIX": prefix}
-    db, port = tmp_path / "crash.db", _free_port()
+    port = _free_port()
     base = f"http://127.0.0.1:{port}"
     accepted: dict[str, str] = {}
     proc = _start(db, port, amqp)
@@ -154,20 +155,14 @@ async def test_sigkill_in_rabbitmq_mode_every_202_reaches_the_bus(tmp_path, brok
     assert len(per_subject) == len(set(per_subject)), "one scan became two events"
 
 
-async def test_sigterm_mid_stream_drains_everything_accepted_before_exit(tmp_path):
+async def test_sigterm_mid_stream_drains_everything_accepted_before_exit(db):
     """Graceful shutdown: stop listening, finish in-flight requests, normalize what was stored, then exit."""
-    import sqlite3
-
-    db, port = tmp_path / "term.db", _free_port()
+    port = _free_port()
     base = f"http://127.0.0.1:{port}"
     accepted: dict[str, str] = {}
     proc = _start(db, port)
     assert await _stream_then_signal(proc, base, accepted, 300, signal.SIGTERM) == 0
-    conn = sqlite3.connect(db)
-    try:
-        states = dict(conn.execute("SELECT state, COUNT(*) FROM inbox GROUP BY state").fetchall())
-        subjects = {s for (s,) in conn.execute("SELECT tracking_number FROM events")}
-    finally:
-        conn.close()
-    assert set(states) == {"done"}, states  # nothing left pending or claimed at exit
+    states = {k for k, n in (await counts_of(db)).items() if k.startswith("inbox_") and n}
+    subjects = {e["subject"] for e in await feed_of(db)}
+    assert states == {"inbox_done"}, states  # nothing left pending or claimed at exit
     assert set(accepted) <= subjects

@@ -58,8 +58,8 @@ def delta(after: dict, before: dict, name: str, **labels: str) -> float:
     return after.get(key, 0.0) - before.get(key, 0.0)
 
 
-async def test_metrics_move_as_a_scripted_mix_goes_through(aiohttp_client, tmp_path):
-    settings = Settings(db=str(tmp_path / "m.db"), open_sources=OPEN - {"usps"}, admin_token="ops-token")
+async def test_metrics_move_as_a_scripted_mix_goes_through(aiohttp_client, db):
+    settings = Settings(db=db, open_sources=OPEN - {"usps"}, admin_token="ops-token")
     client = await aiohttp_client(create_app(settings))
     before = await scrape(client)
     good = ups_track(TN, [("origin", "20240310", "080000"), ("arrived", "20240310", "200000")])
@@ -102,8 +102,8 @@ async def test_metrics_move_as_a_scripted_mix_goes_through(aiohttp_client, tmp_p
     assert delta(final, after, "carrier_events_events_total", carrier="ups", status="out_for_delivery") == 1
 
 
-async def test_unknown_codes_are_listed_for_the_mapping_tables(aiohttp_client, tmp_path):
-    client = await aiohttp_client(create_app(Settings(db=str(tmp_path / "u.db"), open_sources=OPEN,
+async def test_unknown_codes_are_listed_for_the_mapping_tables(aiohttp_client, db):
+    client = await aiohttp_client(create_app(Settings(db=db, open_sources=OPEN,
                                                       admin_token="ops-token")))
     for i in range(3):  # three documents with the same unknown code (distinct bodies)
         await client.post("/webhooks/ups", data=WORMHOLE + b" " * i)
@@ -115,8 +115,8 @@ async def test_unknown_codes_are_listed_for_the_mapping_tables(aiohttp_client, t
     assert wormhole[0]["count"] == 3 and wormhole[0]["sample_description"] == "Parcel entered a wormhole"
 
 
-async def test_replay_after_a_mapping_fix_publishes_the_event_once(aiohttp_client, tmp_path):
-    db, maps = str(tmp_path / "r.db"), tmp_path / "maps"
+async def test_replay_after_a_mapping_fix_publishes_the_event_once(aiohttp_client, tmp_path, db):
+    maps = tmp_path / "maps"
     maps.mkdir()
     strict = Settings(db=db, open_sources=OPEN, admin_token="ops-token", quarantine_unmapped=True)
     client = await aiohttp_client(create_app(strict))
@@ -159,22 +159,20 @@ async def feed_events(client) -> list[dict]:
     return (await (await client.get("/v1/events?after=0&limit=1000")).json())["events"]
 
 
-def test_replay_command_marks_documents_and_a_broken_local_table_stops_the_start(tmp_path):
+def test_replay_command_marks_documents_and_a_broken_local_table_stops_the_start(tmp_path, db):
     import asyncio
 
-    from service.store import Incoming, SqliteStore as Store
-
-    db = tmp_path / "c.db"
+    from service.store import Incoming, open_store
 
     async def seed() -> None:
-        store = Store(str(db))
+        store = open_store(db)
         await store.open()
         accepted = await store.accept([Incoming("ups", b"not a document", "application/json", {})])
         await store.mark([accepted[0].id], "quarantined", "unparseable: nothing here")
         await store.close()
 
     asyncio.run(seed())
-    run = [sys.executable, "-m", "service", "replay", "--db", str(db)]
+    run = [sys.executable, "-m", "service", "replay", "--db", db]
     dry = subprocess.run([*run, "--dry-run", "--reason", "unparseable"], capture_output=True, text=True, cwd=ROOT)
     assert dry.returncode == 0 and json.loads(dry.stdout) == {"count": 1, "ids": ["1"], "dry_run": True}
     miss = subprocess.run([*run, "--source", "fedex"], capture_output=True, text=True, cwd=ROOT)

@@ -5,12 +5,12 @@ import time
 
 from service import normalizer
 from service.amqp.relay import OUTBOX_LEASE, OutboxRelay
-from service.store import Incoming, SqliteStore as Store
+from service.store import Incoming, Store, open_store
 from tests.docs import ups_track
 
 
-async def _stored(tmp_path, count: int = 2) -> tuple[Store, list]:
-    store = Store(str(tmp_path / "h.db"))
+async def _stored(db: str, count: int = 2) -> tuple[Store, list]:
+    store = open_store(db)
     await store.open()
     docs = [ups_track(f"1ZHANDOFF{i:09d}", [("origin", "20260301", "180000")]) for i in range(count)]
     accepted = await store.accept([Incoming(source="ups", body=d, content_type="application/json", headers={})
@@ -18,8 +18,8 @@ async def _stored(tmp_path, count: int = 2) -> tuple[Store, list]:
     return store, await store.inbox_rows([a.id for a in accepted])
 
 
-async def test_leased_rows_come_back_to_the_caller_and_no_other_relay_can_claim_them(tmp_path):
-    store, rows = await _stored(tmp_path)
+async def test_leased_rows_come_back_to_the_caller_and_no_other_relay_can_claim_them(db):
+    store, rows = await _stored(db)
     applied = await normalizer.process(store, rows, lease_outbox=OUTBOX_LEASE)
     assert len(applied.outbox_rows) == 2 == len(applied.outbox_seqs)
     seq, key, body, event_id, _trace, received = applied.outbox_rows[0]
@@ -28,16 +28,16 @@ async def test_leased_rows_come_back_to_the_caller_and_no_other_relay_can_claim_
     await store.close()
 
 
-async def test_an_expired_lease_makes_the_rows_claimable_again(tmp_path):
-    store, rows = await _stored(tmp_path)
+async def test_an_expired_lease_makes_the_rows_claimable_again(db):
+    store, rows = await _stored(db)
     applied = await normalizer.process(store, rows, lease_outbox=-2.0)  # a lease that ran out (whole seconds)
     claimed = await store.claim_unsent(100)
     assert [r[0] for r in claimed] == applied.outbox_seqs
     await store.close()
 
 
-async def test_without_a_lease_rows_are_only_claimed(tmp_path):
-    store, rows = await _stored(tmp_path)
+async def test_without_a_lease_rows_are_only_claimed(db):
+    store, rows = await _stored(db)
     applied = await normalizer.process(store, rows)
     assert applied.outbox_rows == [] and len(await store.claim_unsent(100)) == 2
     await store.close()

@@ -24,7 +24,7 @@ from service.polling.breaker import CircuitBreaker
 from service.polling.poller import Poller
 from service.polling.schedule import PollPolicy, after_failure, after_success
 from service.ratelimit import TokenBucket
-from service.store import Incoming, SqliteStore as Store, Tracking
+from service.store import Incoming, Store, Tracking, open_store
 from tests.docs import ups_track
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -62,8 +62,8 @@ class Clock:
 
 
 @pytest.fixture
-async def store(tmp_path):
-    s = Store(str(tmp_path / "p.db"))
+async def store(db):
+    s = open_store(db)
     await s.open()
     yield s
     await s.close()
@@ -170,7 +170,7 @@ async def test_a_429_is_honoured_and_does_not_trip_the_breaker(store):
     assert tracking["poll_state"] == "rate_limited"
     assert datetime.fromisoformat(tracking["next_poll_at"]) - clock.now >= timedelta(seconds=120)
     assert p.breakers["ups"].state == "closed"
-    assert 119 <= p.buckets["ups"].take() <= 120.5  # no call to this carrier before its Retry-After
+    assert 119 <= await p.buckets["ups"].take() <= 120.5  # no call to this carrier before its Retry-After
 
 
 async def test_the_breaker_opens_after_failures_and_closes_after_recovery(store):
@@ -190,9 +190,8 @@ async def test_the_breaker_opens_after_failures_and_closes_after_recovery(store)
     assert p.breakers["ups"].state == "closed" and len(client.calls) == 3 + 4
 
 
-async def test_the_schedule_survives_a_restart_and_a_dead_poller_lease(tmp_path):
-    db = str(tmp_path / "s.db")
-    first = Store(db)
+async def test_the_schedule_survives_a_restart_and_a_dead_poller_lease(db):
+    first = open_store(db)
     await first.open()
     await first.register([Tracking("ups", "1ZTEST000000000003"), Tracking("ups", "1ZTEST000000000004")])
     now = datetime.now(timezone.utc)
@@ -203,7 +202,7 @@ async def test_the_schedule_survives_a_restart_and_a_dead_poller_lease(tmp_path)
                                                                             "1ZTEST000000000004")}
     await first.close()
 
-    again = Store(db)  # a restart
+    again = open_store(db)  # a restart
     await again.open()
     client = FakeUps()
     p = poller(again, client, clock)
@@ -243,7 +242,7 @@ async def test_carriers_without_credentials_are_parked_and_silent_shipments_reco
         await p.close()
 
 
-async def test_a_scan_first_by_webhook_then_by_poll_is_one_event(aiohttp_client, tmp_path):
+async def test_a_scan_first_by_webhook_then_by_poll_is_one_event(aiohttp_client, tmp_path, db):
     alert = FIXTURES / "ups_track_alert_json/delivered_fs.json"
     scan = json.loads(alert.read_text("utf-8"))
     number = scan["trackingNumber"]
@@ -262,7 +261,7 @@ async def test_a_scan_first_by_webhook_then_by_poll_is_one_event(aiohttp_client,
                                  datetime.now(timezone.utc))]
 
     client_api = ApiUps()
-    settings = Settings(db=str(tmp_path / "w.db"), open_sources=frozenset(SOURCES), api_token="t")
+    settings = Settings(db=db, open_sources=frozenset(SOURCES), api_token="t")
     client = await aiohttp_client(create_app(settings, carrier_clients={"ups": client_api}))
     assert (await client.post("/webhooks/ups", data=alert.read_bytes())).status == 202
     await client.app[BUS].normalizer.drain()

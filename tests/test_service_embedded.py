@@ -20,8 +20,8 @@ TN = "1Z999AA10123456784"
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(db=str(tmp_path / "events.db"), admin_token="s3cret", open_sources=OPEN)
+def settings(db: str) -> Settings:
+    return Settings(db=db, admin_token="s3cret", open_sources=OPEN)
 
 
 @pytest.fixture
@@ -236,15 +236,15 @@ def test_event_data_is_the_contract_serialization():
     assert checked > 100
 
 
-async def test_two_normalizers_sharing_the_store_split_the_work(aiohttp_client, tmp_path):
+async def test_two_normalizers_sharing_the_store_split_the_work(aiohttp_client, db):
     from service.normalizer import EmbeddedNormalizer
-    from service.store import SqliteStore as Store
+    from service.store import open_store
 
-    settings = Settings(db=str(tmp_path / "shared.db"), in_process_normalizer=False, open_sources=OPEN)
+    settings = Settings(db=db, in_process_normalizer=False, open_sources=OPEN)
     client = await aiohttp_client(create_app(settings))
     for i in range(120):
         assert (await post(client, ups_track(f"1ZSPLIT{i:011d}", [("origin", "20260301", "180000")]))).status == 202
-    stores = [Store(settings.db), Store(settings.db)]
+    stores = [open_store(settings.db), open_store(settings.db)]
     for s in stores:
         await s.open()
     workers = [EmbeddedNormalizer(s, asyncio.Event(), batch=8) for s in stores]
@@ -259,10 +259,10 @@ async def test_two_normalizers_sharing_the_store_split_the_work(aiohttp_client, 
     assert len(events) == len({e["id"] for e in events}) == 120
 
 
-async def test_worker_command_runs_until_told_to_stop(tmp_path):
+async def test_worker_command_runs_until_told_to_stop(db):
     from service.worker import run_embedded_worker
 
-    settings = Settings(db=str(tmp_path / "w.db"), open_sources=OPEN)
+    settings = Settings(db=db, open_sources=OPEN)
     stop = asyncio.Event()
     task = asyncio.create_task(run_embedded_worker(settings, stop))
     await asyncio.sleep(0.2)

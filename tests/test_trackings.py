@@ -14,8 +14,8 @@ UPS = "1Z999AA10123456784"
 
 
 @pytest.fixture
-async def client(aiohttp_client, tmp_path: Path):
-    return await aiohttp_client(create_app(Settings(db=str(tmp_path / "t.db"), api_token="oms-token",
+async def client(aiohttp_client, db: str):
+    return await aiohttp_client(create_app(Settings(db=db, api_token="oms-token",
                                                     admin_token="admin-token")))
 
 

@@ -1,6 +1,8 @@
 """Small rules both store adapters apply: escalation transitions, SLA breaches, tracking registration."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..actions.policy import SEVERITIES
 
 # action -> (states it may start from, the state it leads to); `assign` changes no state.
@@ -40,10 +42,35 @@ def merged_customer(stored: dict[str, str], given: dict[str, str]) -> dict[str, 
     return {**stored, **given}
 
 
-def take_token(stored: float | None, elapsed: float, rate: float, capacity: float) -> tuple[float, float]:
-    """A token bucket's step: (tokens left, seconds to wait). `stored` is None for a bucket never used
-    (it starts full); `elapsed` the seconds since it was last written. A wait of 0 means a token was taken."""
-    tokens = capacity if stored is None else min(capacity, stored + max(0.0, elapsed) * rate)
-    if tokens < 1.0:
-        return tokens, (1.0 - tokens) / rate
-    return tokens - 1.0, 0.0
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A token bucket as stored: tokens left when last written, when that was, and a pause (epoch seconds)."""
+
+    tokens: float
+    stamp: float
+    paused_until: float = 0.0
+
+
+def take_token(budget: Budget | None, now: float, rate: float, capacity: float) -> tuple[Budget, float]:
+    """One token of a budget refilled at `rate` per second up to `capacity`: (the budget after, seconds to wait).
+
+    A wait of 0 means a token was taken; otherwise nothing was. A budget never
+    used starts full; a paused one (a carrier's Retry-After) hands out nothing
+    before the pause ends. Rate 0 is unlimited.
+    """
+    budget = budget or Budget(capacity, now)
+    if rate <= 0:
+        return budget, 0.0
+    if now < budget.paused_until:
+        return budget, budget.paused_until - now
+    tokens = min(capacity, budget.tokens + max(0.0, now - budget.stamp) * rate)
+    if tokens >= 1.0:
+        return Budget(tokens - 1.0, now, budget.paused_until), 0.0
+    return Budget(tokens, now, budget.paused_until), (1.0 - tokens) / rate
+
+
+def pause_budget(budget: Budget | None, now: float, seconds: float) -> Budget:
+    """Nothing handed out for `seconds` (kept if a longer pause is on), and the bucket empty after it."""
+    until = max(budget.paused_until if budget else 0.0, now + seconds)
+    return Budget(0.0, until, until)

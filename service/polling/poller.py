@@ -2,7 +2,8 @@
 
 One loop per carrier with a client. Each takes due trackings under a lease,
 splits them into the carrier's batch size, and calls the API at most at the
-carrier's rate (a token bucket; a 429's Retry-After pauses the bucket) with
+carrier's rate (a token bucket in the store, shared by every process that
+polls; a 429's Retry-After pauses it for all of them) with
 a circuit breaker in front (an API failing again and again is left alone for
 a while, then tried with one call). A response is stored verbatim in the
 inbox (channel `poll`) and goes through the same normalizer as a webhook, so
@@ -21,10 +22,11 @@ from taxonomy.models import utc_text
 
 from .. import metrics
 from ..carriers.base import AuthFailed, CarrierClient, CarrierError, PollDocument, RateLimited, Rejected
-from ..ratelimit import TokenBucket
-from ..store.ports import Polls
+from ..duties import Duty
 from ..rows import Due, Incoming, Reschedule
+from ..store.ports import Polls
 from .breaker import STATES, CircuitBreaker
+from .budget import SharedLimit
 from .schedule import PollPolicy, after_failure, after_success
 
 log = logging.getLogger(__name__)
@@ -32,19 +34,6 @@ log = logging.getLogger(__name__)
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def limit_bucket(limit: float) -> TokenBucket:
-    """A bucket that never lets a sliding second hold more than `limit` requests, however the carrier counts.
-
-    In any one-second window a bucket can hand out its capacity plus a
-    second's refill, so the two add up to the limit; the small capacity
-    evens the stream and absorbs the event loop waking a little late.
-    """
-    if limit < 2:
-        return TokenBucket(limit * 0.97, capacity=1.0)
-    capacity = max(1.0, limit * 0.05)
-    return TokenBucket(limit - capacity, capacity=capacity)
 
 
 def _at(moment: datetime) -> str:
@@ -61,10 +50,11 @@ class Poller:
         self._store, self._stored, self.clients = store, stored, dict(clients)
         self.policy = policy or PollPolicy()
         rates = rates or {}
-        self.buckets = {c: limit_bucket(rates.get(c, default_rate)) for c in self.clients}
+        self.buckets = {c: SharedLimit(store, c, rates.get(c, default_rate)) for c in self.clients}
         self.breakers = {c: CircuitBreaker(breaker_threshold, breaker_reset) for c in self.clients}
         self._lease, self._tick, self._in_flight = lease, tick, in_flight
         self._reconcile_every = reconcile_every
+        self._reconciling = Duty(store, "reconcile", ttl=max(30.0, reconcile_every * 2))
         self._now, self._rng = now, rng or random.Random()
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
@@ -144,7 +134,7 @@ class Poller:
         except RateLimited as exc:
             breaker.success()  # the carrier answered: it is up, just busy
             wait = exc.retry_after if exc.retry_after is not None else self.policy.backoff_base
-            bucket.pause(wait)
+            await bucket.pause(wait)
             await self._failed(carrier, batch, "rate_limited", exc.retry_after)
             return
         except Rejected as exc:
@@ -196,7 +186,8 @@ class Poller:
     async def _reconcile_loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                await self.reconcile()
+                if await self._reconciling.held():  # one process reconciles for all
+                    await self.reconcile()
             except Exception:
                 log.exception("reconciliation sweep failed; retrying later")
             await self._sleep(self._reconcile_every)

@@ -82,6 +82,10 @@ class Coordination(Protocol):
         """Take one token of a budget shared by every process: 0 if taken, else seconds to wait first."""
         ...
 
+    async def pause_tokens(self, bucket: str, seconds: float) -> None:
+        """Hand out nothing from the budget for `seconds` (a carrier's Retry-After), in every process."""
+        ...
+
 
 class EscalationChanges(Protocol):
     async def escalation_changes(self, cursor_key: str, limit: int = 200) -> list[EscalationChange]: ...

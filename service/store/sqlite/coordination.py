@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from ...core.rules import take_token
+from ...core.rules import Budget, pause_budget, take_token
 
 
 def lease(conn: sqlite3.Connection, name: str, holder: str, seconds: float) -> bool:
@@ -28,12 +28,25 @@ def release(conn: sqlite3.Connection, name: str, holder: str) -> None:
         conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
 
+def _budget(conn: sqlite3.Connection, bucket: str) -> Budget | None:
+    row = conn.execute("SELECT tokens, updated_at, paused_until FROM budgets WHERE name = ?", (bucket,)).fetchone()
+    return Budget(*row) if row else None
+
+
+def _save(conn: sqlite3.Connection, bucket: str, budget: Budget) -> None:
+    conn.execute("INSERT INTO budgets (name, tokens, updated_at, paused_until) VALUES (?, ?, ?, ?) ON CONFLICT (name) "
+                 "DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at, "
+                 "paused_until = excluded.paused_until", (bucket, budget.tokens, budget.stamp, budget.paused_until))
+
+
 def take_tokens(conn: sqlite3.Connection, bucket: str, rate: float, capacity: float) -> float:
-    """One token from a bucket refilled at `rate` per second up to `capacity`: 0 if taken, else the wait."""
-    now = time.time()
+    """One token of the shared budget: 0 if taken, else the seconds to wait (nothing taken)."""
     with conn:
-        row = conn.execute("SELECT tokens, updated_at FROM budgets WHERE name = ?", (bucket,)).fetchone()
-        tokens, wait = take_token(row[0] if row else None, now - row[1] if row else 0.0, rate, capacity)
-        conn.execute("INSERT INTO budgets (name, tokens, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) "
-                     "DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at", (bucket, tokens, now))
+        budget, wait = take_token(_budget(conn, bucket), time.time(), rate, capacity)
+        _save(conn, bucket, budget)
     return wait
+
+
+def pause_tokens(conn: sqlite3.Connection, bucket: str, seconds: float) -> None:
+    with conn:
+        _save(conn, bucket, pause_budget(_budget(conn, bucket), time.time(), seconds))

@@ -218,8 +218,9 @@ CREATE TABLE IF NOT EXISTS leases (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS budgets (
     name       TEXT PRIMARY KEY,
-    tokens     REAL NOT NULL,
-    updated_at REAL NOT NULL  -- epoch seconds of the last refill
+    tokens       REAL NOT NULL,
+    updated_at   REAL NOT NULL,  -- epoch seconds of the last refill
+    paused_until REAL NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 """
 LATEST = DDL + COORDINATION

@@ -232,6 +232,9 @@ class SqliteStore:
     async def take_tokens(self, bucket: str, rate: float, capacity: float) -> float:
         return await self._write_relaxed(coordination.take_tokens, bucket, rate, capacity)
 
+    async def pause_tokens(self, bucket: str, seconds: float) -> None:
+        await self._write_relaxed(coordination.pause_tokens, bucket, seconds)
+
     # --- the actions stage and escalations --------------------------------------------------
     async def start_actions(self) -> int:
         return await self._write(actions.start_cursor)

@@ -1,0 +1,138 @@
+"""The normalizer's one transaction in PostgreSQL: lock, load the inputs, plan (`service.core.apply`), write.
+
+Order inside the transaction, and why:
+1. lock the batch's inbox rows (`FOR UPDATE`, ascending ids): a redelivery
+   of the same document to another worker waits, then finds it done;
+2. lock the shipments the batch names (advisory locks, ascending keys), then
+   read their histories: one shipment's events are decided by one
+   transaction at a time, so two workers never both decide `status_changed`;
+3. plan (pure), then write events, shipments, inbox outcomes, unknown codes;
+4. last, under the feed lock held to commit, draw the outbox positions and
+   insert the outbox rows: positions become visible in commit order.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+
+import asyncpg
+
+from parsers.normalize import NormalizedShipment, Outcome
+from taxonomy import ExceptionClass, Status
+from taxonomy.models import utc_text
+
+from ...core.apply import (Applied, InboxState, Known, Plan, ShipmentKey, plan_batch, plan_derived,
+                           shipments_named)
+from ...rows import ActiveShipment
+from .locks import lock_feed, lock_shipments
+
+
+async def _histories(conn: asyncpg.Connection, keys: list[ShipmentKey]) -> dict[ShipmentKey, list[Known]]:
+    out: dict[ShipmentKey, list[Known]] = {k: [] for k in keys}
+    if not keys:
+        return out
+    for r in await conn.fetch(
+            "SELECT e.carrier, e.tracking_number, e.event_id, e.occurred_at, e.status, e.exception_class "
+            "FROM events e JOIN unnest($1::text[], $2::text[]) AS x(c, t) ON e.carrier = x.c "
+            "AND e.tracking_number = x.t ORDER BY e.carrier, e.tracking_number, e.event_id",
+            [k[0] for k in keys], [k[1] for k in keys]):
+        out[(r[0], r[1])].append(Known(r[2], r[3], Status(r[4]), ExceptionClass(r[5]) if r[5] else None))
+    return out
+
+
+async def apply_outcomes(conn: asyncpg.Connection, results: list[tuple[int, Outcome | str]],
+                         traces: dict[int, str] | None, lease_seconds: float | None) -> Applied:
+    async with conn.transaction():
+        inbox = {r[0]: InboxState(r[1], r[2]) for r in await conn.fetch(
+            "SELECT id, state, received_epoch FROM inbox WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
+            sorted({i for i, _ in results}))}
+        keys = shipments_named([(i, r) for i, r in results if inbox.get(i, InboxState("", None)).state
+                                not in ("done", "quarantined", "")])
+        await lock_shipments(conn, keys)
+        plan = plan_batch(results, inbox, await _histories(conn, keys), traces)
+        return await _write(conn, plan, lease_seconds)
+
+
+async def apply_derived(conn: asyncpg.Connection, shipments: list[NormalizedShipment]) -> Applied:
+    keys = sorted({(s.carrier, s.tracking_number) for s in shipments})
+    async with conn.transaction():
+        await lock_shipments(conn, keys)
+        return await _write(conn, plan_derived(shipments, await _histories(conn, keys)), None)
+
+
+async def _write(conn: asyncpg.Connection, plan: Plan, lease_seconds: float | None) -> Applied:
+    now = datetime.now(timezone.utc)
+    if plan.unmapped:
+        counts = Counter((table, code) for table, code, _ in plan.unmapped)
+        latest = {(table, code): text[:500] for table, code, text in plan.unmapped}
+        keys = sorted(counts)
+        await conn.execute(
+            "INSERT INTO unmapped (mapping_table, code, count, sample_description, first_seen, last_seen) "
+            "SELECT t, c, n, d, $5, $5 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS x(t, c, n, d) "
+            "ON CONFLICT (mapping_table, code) DO UPDATE SET count = unmapped.count + excluded.count, "
+            "sample_description = excluded.sample_description, last_seen = excluded.last_seen",
+            [k[0] for k in keys], [k[1] for k in keys], [counts[k] for k in keys], [latest[k] for k in keys], now)
+    if plan.events:
+        e = plan.events
+        await conn.execute(
+            "INSERT INTO events (event_id, carrier, tracking_number, occurred_at, status, exception_class, inbox_id, "
+            "body) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], "
+            "$7::bigint[], $8::bytea[])", [x.event_id for x in e], [x.carrier for x in e],
+            [x.tracking_number for x in e], [x.occurred_at for x in e], [x.status for x in e],
+            [x.exception_class for x in e], [x.inbox_id for x in e], [x.body for x in e])
+    if plan.shipments:
+        s = [plan.shipments[k] for k in sorted(plan.shipments)]
+        await conn.execute(
+            "INSERT INTO shipments (carrier, tracking_number, status, exception_class, last_event_id, "
+            "last_occurred_at, estimated_delivery, signed_by, anomalies, updated_at) SELECT c, t, s, x, l, o, e, g, "
+            "a::jsonb, $10 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+            "$6::timestamptz[], $7::text[], $8::text[], $9::text[]) AS u(c, t, s, x, l, o, e, g, a) "
+            "ON CONFLICT (carrier, tracking_number) DO UPDATE SET status = excluded.status, "
+            "exception_class = excluded.exception_class, last_event_id = excluded.last_event_id, "
+            "last_occurred_at = excluded.last_occurred_at, "
+            "estimated_delivery = COALESCE(excluded.estimated_delivery, shipments.estimated_delivery), "
+            "signed_by = COALESCE(excluded.signed_by, shipments.signed_by), anomalies = excluded.anomalies, "
+            "updated_at = excluded.updated_at",
+            [x.carrier for x in s], [x.tracking_number for x in s], [x.status for x in s],
+            [x.exception_class for x in s], [x.last_event_id for x in s], [x.last_occurred_at for x in s],
+            [x.estimated_delivery for x in s], [x.signed_by for x in s], [x.anomalies_json for x in s], now)
+    if plan.inbox:
+        o = plan.inbox
+        await conn.execute(
+            "UPDATE inbox SET state = x.s, reason = x.r, updated_at = $4, lease_until = NULL, "
+            "attempts = inbox.attempts + CASE WHEN x.s = 'quarantined' THEN 1 ELSE 0 END "
+            "FROM unnest($1::bigint[], $2::text[], $3::text[]) AS x(i, s, r) WHERE inbox.id = x.i",
+            [x.id for x in o], [x.state for x in o], [x.reason for x in o], now)
+    report = plan.report
+    if plan.outbox:
+        report.outbox_seqs, leased = await _outbox(conn, plan, now, lease_seconds)
+        if leased:
+            report.outbox_rows = [d.with_seq(seq) for d, seq in zip(plan.outbox, report.outbox_seqs)]
+    return report
+
+
+async def _outbox(conn: asyncpg.Connection, plan: Plan, now: datetime,
+                  lease_seconds: float | None) -> tuple[list[int], bool]:
+    """The outbox rows, last in the transaction: positions drawn under the feed lock, held to commit."""
+    await lock_feed(conn)
+    n = len(plan.outbox)
+    last = await conn.fetchval("SELECT setval('outbox_seq', nextval('outbox_seq') + $1 - 1)", n)
+    seqs = list(range(last - n + 1, last + 1))
+    o = plan.outbox
+    await conn.execute(
+        "INSERT INTO outbox (seq, event_id, routing_key, body, created_at, traceparent, received_epoch, lease_until) "
+        "SELECT s, e, k, b, $7, p, r, CASE WHEN $8::float8 IS NULL THEN NULL "
+        "ELSE now() + make_interval(secs => $8::float8) END "
+        "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::float8[]) AS x(s, e, k, b, p, r)",
+        seqs, [d.event_id for d in o], [d.routing_key for d in o], [d.body for d in o], [d.traceparent for d in o],
+        [d.received_epoch for d in o], now, lease_seconds)
+    return seqs, lease_seconds is not None
+
+
+async def active_shipments(conn: asyncpg.Connection) -> list[ActiveShipment]:
+    """As in SQLite: unfinished shipments customer service is not already working on."""
+    return [ActiveShipment(r[0], r[1], r[2], utc_text(r[3]) if r[3] else None, r[4]) for r in await conn.fetch(
+        "SELECT s.carrier, s.tracking_number, s.status, s.last_occurred_at, s.estimated_delivery FROM shipments s "
+        "WHERE s.status NOT IN ('delivered', 'returned_to_sender', 'cancelled') AND NOT EXISTS (SELECT 1 FROM "
+        "escalations e WHERE e.carrier = s.carrier AND e.tracking_number = s.tracking_number "
+        "AND e.state <> 'resolved')")]

@@ -1,0 +1,87 @@
+"""Escalations as customer service sees them, in PostgreSQL (the same shapes and rules as SQLite).
+
+A transition takes the audit lock before the escalation's row (the lock
+order every writer of escalations keeps, see `actions.py`), so concurrent
+changes from several API nodes serialize and their audit lines, the outbox
+of changes, appear in commit order.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from ...core.rules import transition_detail, transition_target
+from ...rows import EscalationChange, EscalationCount
+from .. import shapes
+from .actions import audit
+from .locks import lock_audit
+
+_COLUMNS = shapes.columns(shapes.ESCALATION_COLUMNS)
+
+
+async def listing(conn: asyncpg.Connection, filters: dict[str, str], limit: int) -> list[dict]:
+    """Most urgent first: severity, then the SLA due soonest."""
+    wanted, active = shapes.escalation_filters(filters)
+    clauses, args = [], []
+    for column, values in wanted:
+        args.append(values)
+        clauses.append(f"{column} = ANY(${len(args)}::text[])")
+    if active:
+        clauses.append("state <> 'resolved'")
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    args.append(limit)
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM escalations {where} ORDER BY {shapes.SEVERITY_ORDER}, "
+                            f"sla_due_at IS NULL, sla_due_at, id LIMIT ${len(args)}", *args)
+    return [shapes.escalation(r) for r in rows]
+
+
+async def get(conn: asyncpg.Connection, escalation_id: int) -> dict | None:
+    r = await conn.fetchrow(f"SELECT {_COLUMNS} FROM escalations WHERE id = $1", escalation_id)
+    if r is None:
+        return None
+    out = shapes.escalation(r)
+    out["audit"] = [shapes.audit_line(a) for a in await conn.fetch(
+        f"SELECT {shapes.columns(shapes.AUDIT_COLUMNS)} FROM escalation_audit WHERE escalation_id = $1 ORDER BY id",
+        escalation_id)]
+    return out
+
+
+async def transition(conn: asyncpg.Connection, escalation_id: int, action: str, actor: str, now: datetime,
+                     assignee: str | None = None, note: str | None = None) -> dict | None:
+    async with conn.transaction():
+        await lock_audit(conn)
+        state = await conn.fetchval("SELECT state FROM escalations WHERE id = $1 FOR UPDATE", escalation_id)
+        if state is None:
+            return None
+        target = transition_target(state, action)
+        if action == "assign":
+            await conn.execute("UPDATE escalations SET assignee = $2, updated_at = $3 WHERE id = $1",
+                               escalation_id, assignee, now)
+        else:
+            await conn.execute("UPDATE escalations SET state = $2, updated_at = $3, resolved_at = CASE WHEN "
+                               "$2 = 'resolved' THEN $3 ELSE resolved_at END WHERE id = $1", escalation_id, target, now)
+        await audit(conn, escalation_id, now, actor, *transition_detail(action, target, assignee, note))
+    return await get(conn, escalation_id)
+
+
+async def open_counts(conn: asyncpg.Connection) -> list[EscalationCount]:
+    return [EscalationCount(r[0], r[1], bool(r[2]), r[3]) for r in await conn.fetch(
+        "SELECT kind, severity, breached, COUNT(*) FROM escalations WHERE state IN ('open', 'acknowledged') "
+        "GROUP BY kind, severity, breached")]
+
+
+async def changes(conn: asyncpg.Connection, cursor_key: str, limit: int) -> list[EscalationChange]:
+    """The next changes after `cursor_key`'s position (a new destination starts at the beginning)."""
+    await conn.execute("INSERT INTO meta (key, value) VALUES ($1, '0') ON CONFLICT (key) DO NOTHING", cursor_key)
+    after = int(await conn.fetchval("SELECT value FROM meta WHERE key = $1", cursor_key))
+    rows = await conn.fetch(
+        f"SELECT a.id, {shapes.columns(shapes.AUDIT_COLUMNS, 'a.')}, {shapes.columns(shapes.ESCALATION_COLUMNS, 'e.')} "
+        "FROM escalation_audit a JOIN escalations e ON e.id = a.escalation_id WHERE a.id > $1 ORDER BY a.id LIMIT $2",
+        after, limit)
+    return [shapes.change(r[0], list(r[1:5]), list(r[5:])) for r in rows]
+
+
+async def advance(conn: asyncpg.Connection, cursor_key: str, seq: int) -> None:
+    """Move the cursor forward (never back)."""
+    await conn.execute("UPDATE meta SET value = $2::text WHERE key = $1 AND value::bigint < $2", cursor_key, seq)
