@@ -92,7 +92,8 @@ async def _actions_ctx(app: web.Application) -> AsyncIterator[None]:
         deliver = app[DELIVER] or make_deliver(settings, templates, session)
         tickets = None
         if settings.ticket_webhook_url and settings.ticket_webhook_secret:
-            tickets = TicketForwarder(app[STORE], settings.ticket_webhook_url, settings.ticket_webhook_secret, session)
+            tickets = TicketForwarder(app[STORE], app[STORE], settings.ticket_webhook_url,
+                                      settings.ticket_webhook_secret, session)
         engine = ActionsEngine(app[STORE], policy, deliver, tickets=tickets, changed=app[ESCALATED])
         app[ACTIONS] = engine
         await engine.start()

@@ -10,6 +10,7 @@ SCANS = {
     "out": ("I", "OT", "Out For Delivery Today"),
     "delivered": ("D", "FS", "Delivered"),
     "weather": ("X", "7W", "Severe weather conditions have delayed delivery."),
+    "lost": ("X", "AJ", "Merchandise is missing. UPS will notify the sender with additional details."),
 }
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from .. import metrics, tracing
+from ..duties import Duty
 from ..store.ports import Actions
 from ..rows import DueNotification
 from . import derived
@@ -47,6 +48,9 @@ class ActionsEngine:
         self._store, self.policy, self._deliver = store, policy, deliver
         self._tickets, self.changed = tickets, changed or asyncio.Event()
         self._poll, self._batch, self._breach_every = poll, batch, breach_every
+        # Once among all processes: the SLA check and the sweep belong to whoever holds their duty.
+        self._sla = Duty(store, "sla", ttl=max(30.0, breach_every * 3))
+        self._sweeping = Duty(store, "sweep", ttl=max(60.0, policy.sweep.every_minutes * 60 * 3))
         self._task: asyncio.Task | None = None
         self._stopping = asyncio.Event()
         self.wake = asyncio.Event()
@@ -66,6 +70,8 @@ class ActionsEngine:
             await self.act()
             await self.send_due()
             await self.forward_tickets()
+            for duty in (self._sla, self._sweeping, *([self._tickets.duty] if self._tickets else [])):
+                await duty.release()  # another process takes them over now, not when the leases run out
         except Exception:  # nothing is lost: the cursor and the rows wait for the next start
             log.exception("final actions pass failed")
 
@@ -77,10 +83,12 @@ class ActionsEngine:
                 now = time.monotonic()
                 if now - last_breach >= self._breach_every:
                     last_breach = now
-                    await self.promote_and_breach()
+                    if await self._sla.held():
+                        await self.promote_and_breach()
                 if now - last_sweep >= self.policy.sweep.every_minutes * 60:
                     last_sweep = now
-                    await self.sweep()
+                    if await self._sweeping.held():
+                        await self.sweep()
                 await self.send_due()
                 await self.forward_tickets()
             except Exception:  # the store failing: nothing is lost (cursor and rows), try again shortly

@@ -18,7 +18,8 @@ import time
 import aiohttp
 import orjson
 
-from ..store.ports import EscalationChanges
+from ..duties import Duty
+from ..store.ports import Coordination, EscalationChanges
 from .channels import post_signed
 
 log = logging.getLogger(__name__)
@@ -26,12 +27,13 @@ CURSOR = "escalations.webhook"
 
 
 class TicketForwarder:
-    def __init__(self, store: EscalationChanges, url: str, secret: str, session: aiohttp.ClientSession,
-                 batch: int = 100, max_pause: float = 300.0) -> None:
+    def __init__(self, store: EscalationChanges, coordination: Coordination, url: str, secret: str,
+                 session: aiohttp.ClientSession, batch: int = 100, max_pause: float = 300.0) -> None:
         self._store, self._url, self._secret, self._session = store, url, secret, session
         self._batch, self._max_pause = batch, max_pause
         self._failures, self._not_before = 0, 0.0
         self._lock = asyncio.Lock()  # one pass at a time: two would send the same changes twice
+        self.duty = Duty(coordination, f"cursor:{CURSOR}")  # and one process among all follows the cursor
 
     async def forward(self) -> int:
         """Send what is new; the number of changes the receiver took."""
@@ -39,7 +41,7 @@ class TicketForwarder:
             return await self._forward()
 
     async def _forward(self) -> int:
-        if time.monotonic() < self._not_before:
+        if time.monotonic() < self._not_before or not await self.duty.held():
             return 0
         taken = 0
         for change in await self._store.escalation_changes(CURSOR, self._batch):

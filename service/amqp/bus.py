@@ -82,6 +82,10 @@ class RabbitBus:
         await self.outbox_relay.flush(deadline)  # events of the last batches first: subscribers wait for them
         await self.escalation_relay.flush(deadline)
         await self.inbox_relay.flush(deadline)  # documents go to the queue for workers / the next start
+        try:
+            await self.escalation_relay.duty.release()
+        except Exception as exc:  # the lease then simply runs out
+            log.warning("could not release the escalation relay's duty (%s)", exc)
         if self.link.connected:
             for relay in (self.inbox_relay, self.outbox_relay, self.escalation_relay):
                 await relay.close_channel()

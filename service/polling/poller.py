@@ -76,6 +76,10 @@ class Poller:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for client in self.clients.values():
             await client.close()
+        try:
+            await self._reconciling.release()
+        except Exception as exc:  # the lease then simply runs out
+            log.warning("could not release the reconciliation duty (%s)", exc)
 
     def breaker_states(self) -> dict[str, str]:
         return {carrier: breaker.state for carrier, breaker in self.breakers.items()}

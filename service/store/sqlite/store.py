@@ -69,7 +69,7 @@ class SqliteStore:
         return conn
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._writer, self._call, fn, args)
+        return await asyncio.get_running_loop().run_in_executor(self._writer, self._call, _immediate(fn), args)
 
     async def _write_relaxed(self, fn: Callable[..., T], *args: Any) -> T:
         """A write whose loss in a power cut only repeats work (a claim, a `queued`/`sent` mark): no fsync.
@@ -78,10 +78,11 @@ class SqliteStore:
         it in WAL mode. Saving the fsync matters because these marks follow
         every publish window.
         """
-        return await asyncio.get_running_loop().run_in_executor(self._writer, self._call_relaxed, fn, args)
+        return await asyncio.get_running_loop().run_in_executor(self._writer, self._call_relaxed, _immediate(fn),
+                                                                args)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._reader, self._call, fn, args)
+        return await asyncio.get_running_loop().run_in_executor(self._reader, self._call, _snapshot(fn), args)
 
     def _call(self, fn: Callable[..., T], args: tuple) -> T:
         try:
@@ -103,7 +104,7 @@ class SqliteStore:
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        await self._write(migrations.create_or_upgrade)
+        await asyncio.get_running_loop().run_in_executor(self._writer, self._call, migrations.create_or_upgrade, ())
 
     async def close(self) -> None:
         for pool in (self._writer, self._reader):
@@ -278,6 +279,43 @@ class SqliteStore:
 
     async def advance_escalation_cursor(self, cursor_key: str, seq: int) -> None:
         await self._write(escalation_rows.advance, cursor_key, seq)
+
+
+def _immediate(fn: Callable[..., T]) -> Callable[..., T]:
+    """The unit of work inside `BEGIN IMMEDIATE`: the write lock is taken before its first read.
+
+    Python's sqlite3 would begin the transaction only at the first write, so
+    what a unit read first (a shipment's history, whether a body is known)
+    could be stale by the time it writes, when another process shares the
+    file. The functions' own `with conn:` then commits (or rolls back) it.
+    """
+    def unit(conn: sqlite3.Connection, *args: Any) -> T:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn, *args)
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+        if conn.in_transaction:
+            conn.commit()
+        return result
+
+    unit.__name__ = getattr(fn, "__name__", "unit")
+    return unit
+
+
+def _snapshot(fn: Callable[..., T]) -> Callable[..., T]:
+    """A read unit inside one read transaction: its several queries see one state of the file."""
+    def unit(conn: sqlite3.Connection, *args: Any) -> T:
+        conn.execute("BEGIN")
+        try:
+            return fn(conn, *args)
+        finally:
+            if conn.in_transaction:
+                conn.rollback()
+
+    return unit
 
 
 BUSY_PATIENCE = 30.0  # seconds a unit of work waits for another process's write lock
