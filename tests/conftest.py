@@ -91,6 +91,17 @@ def pg_url(pg_template: str) -> str:
     return _url(name)
 
 
+@pytest.fixture
+def pg_empty_url(pg_template: str) -> str:
+    """A database with no tables at all (migrations start from nothing)."""
+    while _used:
+        drop_postgres(_used.pop())
+    name = f"ce_test_{os.getpid()}_{next(_counter)}"
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'))
+    _used.append(name)
+    return _url(name)
+
+
 @pytest.fixture(params=BACKENDS)
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The store location for one scenario: a SQLite file, or a fresh PostgreSQL database."""

@@ -137,3 +137,75 @@ def test_a_failed_upgrade_leaves_the_old_tables_as_they_were(tmp_path, monkeypat
         assert conn.execute("SELECT name FROM sqlite_master WHERE name LIKE '%_v3'").fetchall() == []
     finally:
         conn.close()
+
+
+async def test_a_version_3_file_gains_the_coordination_tables(tmp_path):
+    path = str(tmp_path / "v3.db")
+    conn = sqlite3.connect(path)
+    conn.executescript(DDL)
+    with conn:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '3')")
+        conn.execute("INSERT INTO outbox (seq, event_id, routing_key, body, created_at) "
+                     "VALUES (7, 'e7', 'x.none.ups', x'7b7d', '2026-03-02T09:00:00Z')")
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'leases'").fetchone() is None
+    conn.close()
+    store = Store(path)
+    await store.open()
+    try:
+        assert await store.lease("sweep", "me", 5) and not await store.lease("sweep", "other", 5)
+        assert await store.take_tokens("poll:ups", 10, 1) == 0
+        assert [item.seq for item in await store.events_after(0, 10)] == [7]
+    finally:
+        await store.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+    finally:
+        conn.close()
+
+
+async def test_a_fresh_postgresql_database_is_migrated_once_by_processes_starting_together(pg_empty_url):
+    import asyncpg
+
+    from service.store.postgres import PostgresStore
+    from service.store.postgres.schema import VERSION
+
+    stores = [PostgresStore(pg_empty_url) for _ in range(3)]
+    await asyncio.gather(*(s.open() for s in stores))
+    for s in stores:
+        await s.close()
+    conn = await asyncpg.connect(pg_empty_url)
+    try:
+        versions = [r[0] for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")]
+        assert versions == list(range(1, VERSION + 1))
+    finally:
+        await conn.close()
+
+
+async def test_a_postgresql_database_of_the_previous_schema_is_upgraded_and_keeps_its_rows(pg_empty_url):
+    import asyncpg
+
+    from service.store.postgres import PostgresStore, migrations as pg_migrations
+
+    conn = await asyncpg.connect(pg_empty_url)
+    try:
+        assert await pg_migrations.migrate(conn, up_to=1) == [1]
+        await conn.execute("INSERT INTO inbox (source, digest, received_at, channel, headers, body) "
+                           "VALUES ('ups', '\\x01', now(), 'webhook', '{}', 'old')")
+        await conn.execute("INSERT INTO outbox (seq, event_id, routing_key, body, created_at) "
+                           "VALUES (nextval('outbox_seq'), 'e1', 'x.none.ups', '{}', now())")
+        assert await conn.fetchval("SELECT to_regclass('leases')") is None
+    finally:
+        await conn.close()
+    store = PostgresStore(pg_empty_url)
+    await store.open()
+    try:
+        assert await store.lease("sweep", "me", 5)
+        assert (await store.counts())["inbox_pending"] == 1
+        body = ups_track("1ZMIGRATE00000003", [("origin", "20260303", "080000")])
+        [accepted] = await store.accept([Incoming("ups", body, "application/json", {})])
+        applied = await normalizer.process(store, await store.inbox_rows([accepted.id]))
+        assert applied.outbox_seqs == [2]  # the feed continues after the old rows
+        assert [item.seq for item in await store.events_after(0, 10)] == [1, 2]
+    finally:
+        await store.close()
