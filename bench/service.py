@@ -1,6 +1,6 @@
 """Service benchmarks: intake rate and ack latency, normalizer throughput, end-to-end latency.
 
-    python -m bench.service [--seconds S] [--amqp-url URL]
+    python -m bench.service [--seconds S] [--amqp-url URL] [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 
 Every figure comes from real processes on this machine: `serve` (and `worker`)
 started as the README says, loaded over HTTP by `bench.load` in its own
@@ -10,7 +10,10 @@ same run; the ratio is what durability (group-committed, fsynced SQLite
 inbox) costs. With --amqp-url the end-to-end figure is measured on RabbitMQ
 (202 -> CloudEvent delivered to a plain aio-pika consumer), beside the broker's
 own floor for the same hops measured in the same run; without it, on the
-embedded HTTP feed.
+embedded HTTP feed. With --pg the same figures are measured again with the
+store on PostgreSQL (a database created for the run and dropped after), and,
+with --amqp-url too, the CPU each process spends per event (serve, worker,
+PostgreSQL's backends, RabbitMQ) during the end-to-end run.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import itertools
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,6 +39,7 @@ from service import event_loop
 from .load import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
+_databases = itertools.count(1)
 
 
 def _port() -> int:
@@ -47,9 +52,11 @@ class Service:
     """A `serve` (or the bare baseline) process, plus optional `worker` processes, on a fresh database."""
 
     def __init__(self, *, bare: bool = False, in_process: bool = True, workers: int = 0,
-                 amqp_url: str | None = None, amqp_prefix: str = "") -> None:
+                 amqp_url: str | None = None, amqp_prefix: str = "", pg: str | None = None) -> None:
         self.dir = tempfile.mkdtemp(prefix="bench-service-")
-        self.db = os.path.join(self.dir, "events.db")
+        self.pg_admin = pg
+        self.pg_name = f"bench_service_{os.getpid()}_{next(_databases)}" if pg else None
+        self.db = pg.rsplit("/", 1)[0] + "/" + self.pg_name if pg else os.path.join(self.dir, "events.db")
         self.port = _port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "CARRIER_EVENTS_DB": self.db, "CARRIER_EVENTS_PORT": str(self.port),
@@ -62,10 +69,9 @@ class Service:
         else:
             env.pop("CARRIER_EVENTS_AMQP_URL", None)
         self.env = env
-        cmd = ([sys.executable, "-m", "bench.bare_server", str(self.port)] if bare
-               else [sys.executable, "-m", "service", "serve"])
-        self.procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)]
+        self.cmd = ([sys.executable, "-m", "bench.bare_server", str(self.port)] if bare
+                    else [sys.executable, "-m", "service", "serve"])
+        self.procs: list[subprocess.Popen] = []
         self.workers = workers
 
     def start_workers(self, n: int) -> None:
@@ -74,6 +80,10 @@ class Service:
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     async def __aenter__(self) -> Service:
+        if self.pg_admin:
+            await _pg_admin(self.pg_admin, f'CREATE DATABASE "{self.pg_name}"')
+        self.procs.append(subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL))
         async with aiohttp.ClientSession() as session:
             for _ in range(400):
                 try:
@@ -94,20 +104,39 @@ class Service:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+        if self.pg_admin:
+            await _pg_admin(self.pg_admin, f'DROP DATABASE IF EXISTS "{self.pg_name}" WITH (FORCE)')
 
-    def backlog(self) -> int:
+    async def backlog(self) -> int:
+        return await self._count("inbox WHERE state IN ('pending', 'claimed')")
+
+    async def count(self, table: str) -> int:
+        return await self._count(table)
+
+    async def _count(self, what: str) -> int:
+        if self.pg_admin:
+            import asyncpg
+
+            conn = await asyncpg.connect(self.db)
+            try:
+                return await conn.fetchval(f"SELECT COUNT(*) FROM {what}")
+            finally:
+                await conn.close()
         conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
         try:
-            return conn.execute("SELECT COUNT(*) FROM inbox WHERE state IN ('pending', 'claimed')").fetchone()[0]
+            return conn.execute(f"SELECT COUNT(*) FROM {what}").fetchone()[0]
         finally:
             conn.close()
 
-    def count(self, table: str) -> int:
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
-        try:
-            return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-        finally:
-            conn.close()
+
+async def _pg_admin(url: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
 
 
 def load(url: str, seconds: float, *, concurrency: int = 64, rate: float | None = None, offset: int = 0,
@@ -122,7 +151,7 @@ def load(url: str, seconds: float, *, concurrency: int = 64, rate: float | None 
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-async def intake(seconds: float, rounds: int = 3) -> list[tuple[str, dict]]:
+async def intake(seconds: float, rounds: int = 3, pg: str | None = None) -> list[tuple[str, dict]]:
     """Every configuration running at once, loaded in turn for `rounds` rounds; each keeps its best round.
 
     This machine's speed drifts by up to 2x over tens of seconds, so the
@@ -134,6 +163,9 @@ async def intake(seconds: float, rounds: int = 3) -> list[tuple[str, dict]]:
                ("serve, one process (normalizer in-process)", Service()),
                ("serve + 1 worker process", Service(in_process=False, workers=1)),
                ("intake alone (normalizing deferred)", Service(in_process=False))]
+    if pg:
+        configs += [("PostgreSQL: serve + 1 worker process", Service(in_process=False, workers=1, pg=pg)),
+                    ("PostgreSQL: intake alone", Service(in_process=False, pg=pg))]
     best: dict[str, dict] = {}
     for _, svc in configs:
         await svc.__aenter__()
@@ -146,7 +178,7 @@ async def intake(seconds: float, rounds: int = 3) -> list[tuple[str, dict]]:
                 if name not in best or result["rate"] > best[name]["rate"]:
                     best[name] = result
                 if not name.startswith(("bare", "intake alone")):
-                    while svc.backlog():
+                    while await svc.backlog():
                         await asyncio.sleep(0.1)
     finally:
         for _, svc in configs:
@@ -154,17 +186,18 @@ async def intake(seconds: float, rounds: int = 3) -> list[tuple[str, dict]]:
     return [(name, best[name]) for name, _ in configs]
 
 
-async def normalizer_throughput(docs_seconds: float, events_per_doc: int = 3) -> dict:
-    """Fill the inbox with the normalizer off, then time one worker draining it."""
-    async with Service(in_process=False) as svc:
+async def normalizer_throughput(docs_seconds: float, events_per_doc: int = 3, pg: str | None = None,
+                                workers: int = 1) -> dict:
+    """Fill the inbox with the normalizer off, then time `workers` worker processes draining it."""
+    async with Service(in_process=False, pg=pg) as svc:
         filled = load(svc.url, docs_seconds, events=events_per_doc, offset=5_000_000)
-        backlog = svc.backlog()
+        backlog = await svc.backlog()
         start = time.perf_counter()
-        svc.start_workers(1)
-        while svc.backlog() > 0:
+        svc.start_workers(workers)
+        while await svc.backlog() > 0:
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - start
-        events = svc.count("events")
+        events = await svc.count("events")
     return {"documents": backlog, "events": events, "elapsed": elapsed, "events_per_s": events / elapsed,
             "docs_per_s": backlog / elapsed, "intake": filled}
 
@@ -246,24 +279,47 @@ async def events_subscriber(amqp_url: str) -> AsyncIterator[tuple[str, dict[str,
         await connection.close()
 
 
-async def end_to_end_amqp(amqp_url: str, rate: float, seconds: float, workers: int) -> dict:
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (Linux /proc; processes gone meanwhile count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _pids(name: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", name], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+async def end_to_end_amqp(amqp_url: str, rate: float, seconds: float, workers: int, pg: str | None = None) -> dict:
     """202 -> the CloudEvent delivered to a plain aio-pika consumer bound to `shipment-events`.
 
     A two-second run at the same rate first warms the processes (imports,
-    caches, connections); only the second run is measured.
+    caches, connections); only the second run is measured, and over it the
+    CPU time of each process (serve, workers, PostgreSQL, RabbitMQ) per event.
     """
     acks_file = os.path.join(tempfile.mkdtemp(), "acks.json")
     async with events_subscriber(amqp_url) as (prefix, arrivals):
-        async with Service(in_process=not workers, workers=workers, amqp_url=amqp_url, amqp_prefix=prefix) as svc:
+        async with Service(in_process=not workers, workers=workers, amqp_url=amqp_url, amqp_prefix=prefix,
+                           pg=pg) as svc:
             await asyncio.to_thread(load, svc.url, 2.0, rate=rate, offset=11_000_000)  # warm: imports, caches
             await asyncio.sleep(2.0)
+            groups = {"serve": [svc.procs[0].pid], "worker": [p.pid for p in svc.procs[1:]],
+                      "postgresql": _pids("postgres") if pg else [], "rabbitmq": _pids("beam.smp")}
+            before = {k: _cpu_seconds(v) for k, v in groups.items()}
             result = await asyncio.to_thread(load, svc.url, seconds, rate=rate, offset=12_000_000, acks=acks_file)
             await asyncio.sleep(2.0)
+            cpu = {k: _cpu_seconds(v) - before[k] for k, v in groups.items()}
     acks = json.loads(Path(acks_file).read_text())
     delays = [arrivals[tn][0] - t for tn, t in acks.items() if tn in arrivals]
     return {"offered_rate": rate, "acked": len(acks), "delivered": len(delays),
             "p50_ms": percentile(delays, 0.5) * 1000, "p99_ms": percentile(delays, 0.99) * 1000,
-            "intake": result}
+            "intake": result, "cpu_us_per_event": {k: v / max(1, len(delays)) * 1e6 for k, v in cpu.items() if v}}
 
 
 async def broker_floor(amqp_url: str, rate: float, seconds: float) -> dict:
@@ -283,15 +339,17 @@ async def main_async(args: argparse.Namespace) -> None:
         return
     print(f"intake (closed loop, 64 connections, distinct 1-scan UPS documents; best of 3 alternating rounds; "
           f"event loop {event_loop.name()} for serve, worker and baseline):")
-    rows = await intake(args.seconds)
+    rows = await intake(args.seconds, pg=args.pg)
     bare = rows[0][1]["rate"]
     for name, r in rows:
         print(f"  {name:44} {r['rate']:8,.0f} req/s  p50 {r['p50_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms  "
               f"x bare {r['rate'] / bare:.2f}  errors {r['errors']}")
-    n = await normalizer_throughput(args.seconds)
-    print(f"normalizer, one worker draining {n['documents']:,} documents of 3 new scans: "
-          f"{n['events_per_s']:,.0f} events/s ({n['docs_per_s']:,.0f} docs/s, {n['events']:,} events "
-          f"in {n['elapsed']:.1f} s)")
+    stores = [("SQLite", None)] + ([("PostgreSQL", args.pg)] if args.pg else [])
+    for label, pg in stores:
+        n = await normalizer_throughput(args.seconds, pg=pg)
+        print(f"normalizer ({label}), one worker draining {n['documents']:,} documents of 3 new scans: "
+              f"{n['events_per_s']:,.0f} events/s ({n['docs_per_s']:,.0f} docs/s, {n['events']:,} events "
+              f"in {n['elapsed']:.1f} s)")
     for workers, label in ((0, "one process"), (1, "serve + 1 worker")):
         e = await end_to_end_embedded(args.rate, args.seconds, workers)
         print(f"end to end at {e['offered_rate']:,.0f} webhooks/s (embedded feed, {label}): "
@@ -306,11 +364,15 @@ async def amqp_figures(args: argparse.Namespace) -> None:
     print(f"broker floor at {f['offered_rate']:,.0f} msg/s (quorum queue -> consumer -> topic exchange, "
           f"no service): p50 {f['p50_ms']:.1f} ms  p99 {f['p99_ms']:.1f} ms  "
           f"({f['delivered']:,}/{f['expected']:,} delivered)")
-    for workers, label in ((0, "one process"), (1, "serve + 1 worker")):
-        e = await end_to_end_amqp(args.amqp_url, args.rate, args.seconds, workers)
+    runs = [(0, "one process", None), (1, "serve + 1 worker", None)]
+    if args.pg:
+        runs.append((1, "serve + 1 worker, PostgreSQL", args.pg))
+    for workers, label, pg in runs:
+        e = await end_to_end_amqp(args.amqp_url, args.rate, args.seconds, workers, pg=pg)
+        cpu = "  ".join(f"{k} {v:,.0f}" for k, v in e["cpu_us_per_event"].items())
         print(f"end to end at {e['offered_rate']:,.0f} webhooks/s (RabbitMQ, {label}): "
               f"p50 {e['p50_ms']:.1f} ms  p99 {e['p99_ms']:.1f} ms  ({e['delivered']:,}/{e['acked']:,} "
-              f"delivered; intake p99 {e['intake']['p99_ms']:.1f} ms)")
+              f"delivered; intake p99 {e['intake']['p99_ms']:.1f} ms); CPU µs/event: {cpu}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -319,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only-amqp", action="store_true", help="only the RabbitMQ end-to-end figures")
     ap.add_argument("--rate", type=float, default=1000.0, help="webhooks/s for the end-to-end figures")
     ap.add_argument("--amqp-url", default=None, help="also measure end to end on RabbitMQ (e.g. amqp://guest:guest@127.0.0.1:5672/)")
+    ap.add_argument("--pg", default=None, help="also measure with the store on PostgreSQL: an admin URL, e.g. "
+                    "postgresql://postgres@127.0.0.1:5432/postgres (a database is created for the run)")
     args = ap.parse_args(argv)
     asyncio.run(main_async(args))
     return 0

@@ -32,14 +32,14 @@ async def soak(target: int, per_doc: int) -> None:
         while True:
             result = load(svc.url, 10.0, concurrency=16, offset=offset, events=per_doc)
             offset += result["requests"] + result["errors"] + 1
-            events = svc.count("events")
+            events = await svc.count("events")
             samples.append((time.perf_counter() - start, events, rss_mib(pid)))
             print(f"  {samples[-1][0]:6.0f} s  {events:>9,} events  RSS {samples[-1][2]:7.1f} MiB", flush=True)
             if events >= target:
                 break
-        while svc.backlog():
+        while await svc.backlog():
             await asyncio.sleep(0.5)
-        events = svc.count("events")
+        events = await svc.count("events")
         end = rss_mib(pid)
     elapsed = time.perf_counter() - start
     print(f"soak: {events:,} events in {elapsed:.0f} s ({events / elapsed:,.0f} events/s sustained); "

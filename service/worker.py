@@ -1,7 +1,7 @@
 """`worker`: extra normalizers beside `serve`, sharing its store (and its broker, in RabbitMQ mode).
 
-Embedded mode: the worker claims inbox rows from the shared SQLite file
-(leases keep two normalizers off the same rows; effects are idempotent
+Embedded mode: the worker claims inbox rows from the shared store (a SQLite
+file on this machine, or PostgreSQL; leases keep two normalizers off the same rows; effects are idempotent
 anyway). RabbitMQ mode: competing consumers on the normalize queue
 (`service.amqp.worker`). SIGTERM/SIGINT finish the batch in flight, then exit.
 """

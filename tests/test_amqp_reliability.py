@@ -178,11 +178,12 @@ async def test_serve_without_an_in_process_normalizer_leaves_the_documents_to_a_
     client = await aiohttp_client(create_app(settings))
     await post_all(client, docs(0, 10))
 
-    async def all_queued() -> bool:
-        return await queue_depth(broker, topology.normalize) == 10
+    async def all_queued() -> bool:  # in the broker, and marked so once the confirms were recorded
+        return (await queue_depth(broker, topology.normalize) == 10
+                and (await client.app[STORE].counts()).get("inbox_queued") == 10)
 
     await eventually(all_queued, 10, lambda: "the documents did not reach the normalize queue")
-    assert subscriber.messages == [] and (await client.app[STORE].counts()).get("inbox_queued") == 10
+    assert subscriber.messages == []
     stop = asyncio.Event()
     worker = asyncio.create_task(run_worker(settings, stop))
     await subscriber.wait_for(10)  # normalized by the worker, published by serve's outbox relay

@@ -5,7 +5,7 @@ add more, see `worker.py`; `in_process_normalizer=False` leaves normalizing
 to them), the outbox relay (outbox -> `shipment-events`) and the escalation
 relay (escalation changes -> `cs-escalations`) share one robust connection.
 The relays and the consumer do not care whether the broker is there: they
-wait on `Link.ready`, and SQLite keeps everything until a confirm says
+wait on `Link.ready`, and the store keeps everything until a confirm says
 otherwise. `connected` is what `/readyz` reports.
 """
 from __future__ import annotations

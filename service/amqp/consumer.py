@@ -1,6 +1,6 @@
 """The normalize consumer: messages name inbox rows; the store does the work, then we ack.
 
-A message carries the raw document, but the row in the shared SQLite file is
+A message carries the raw document, but the row in the shared store is
 the source of truth: the consumer loads it by `inbox-id` and hands a batch of
 rows to `normalizer.process`, which applies them in one transaction. Acks go
 out only after that commit, so a crash in between means a redelivery, and a
@@ -147,8 +147,9 @@ class NormalizeConsumer:
     async def _run(self) -> None:
         """Batches overlap by one: the next batch is parsed while the previous one commits.
 
-        The store's single writer commits them in order, and a batch acks
-        (with `multiple`) only after the previous batch is settled, so an ack
+        Their transactions may commit in either order (PostgreSQL runs them
+        side by side), but a batch acks (with `multiple`) only after the
+        previous batch is settled, so an ack
         never covers a delivery whose transaction has not committed.
         """
         await self._subscribe()

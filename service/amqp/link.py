@@ -1,6 +1,6 @@
 """One robust broker connection, and whether the bus may use it right now.
 
-The broker being away is a normal state: intake only writes SQLite, and the
+The broker being away is a normal state: intake only writes the store, and the
 relays wait on `ready` instead of failing. `ready` is set once the connection
 is up *and* the topology has been (re)declared on it, cleared as soon as the
 connection drops. The first connection is made in the background

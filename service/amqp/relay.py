@@ -1,4 +1,4 @@
-"""The two relays: SQLite rows -> broker, marked only after the broker confirmed them.
+"""The relays: store rows -> broker, marked only after the broker confirmed them.
 
 Both follow one loop: wait until the link is ready, read a window of rows,
 publish them all at once (up to `publish_window` unconfirmed publishes in
