@@ -33,6 +33,12 @@ def country_code(value: str | None) -> str | None:
     return _country_names().get(text)
 
 
+@cache
+def regions(country: str) -> frozenset[str]:
+    """The region codes (states, provinces, territories) of a country that zones.toml lists, upper case."""
+    return frozenset(_zones().get("regions", {}).get(country, {}))
+
+
 @lru_cache(maxsize=1024)
 def zone_for(country: str | None, region: str | None) -> ZoneInfo | None:
     """The zone a wall-clock time at this place most likely used, or None if not knowable."""

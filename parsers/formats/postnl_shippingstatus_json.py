@@ -22,12 +22,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from taxonomy.carriers import registry
+
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
 from ..fields import dicts, text
 from ..timeparse import iso_date, parse_datetime
 
-ZONE = "Europe/Amsterdam"
+ZONE = registry()["postnl"].zone  # PostNL's home zone (Europe/Amsterdam), from the carrier registry
 _ROOTS = ("CompleteStatus", "CurrentStatus")
 _NOT_APPLICABLE = "99"
 
