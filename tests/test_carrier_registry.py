@@ -151,3 +151,21 @@ def test_every_problem_is_reported_at_once():
     with pytest.raises(RegistryError) as caught:
         load(GOOD.replace('country = "US"\n', "").replace('check = "none"', 'check = "x"'))
     assert len(caught.value.problems) == 2
+
+
+def test_the_service_reads_sources_schemes_poll_clients_and_names_from_the_registry():
+    from service import signatures
+    from service.actions.templates import _carrier
+    from service.carriers import CLIENTS
+    from service.config import SOURCES
+
+    assert SOURCES == tuple(registry().webhook_sources())
+    assert {"ups", "canadapost", "easypost", "shipengine", "x12", "generic"} <= set(SOURCES)
+    assert set(CLIENTS) == set(registry().poll_clients()) == {"ups", "fedex", "usps", "dhl", "canadapost"}
+    assert all(CLIENTS[c].carrier == c and CLIENTS[c].default_base_url.startswith("https://") for c in CLIENTS)
+    whsec = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYg=="
+    for source, scheme in signatures.DEFAULT_SCHEMES.items():
+        if scheme != "shipengine-rsa":  # needs RSA keys: tests/test_webhook_auth_shipengine.py
+            assert signatures.build(scheme, [whsec]).name == scheme, source
+    assert [_carrier(s) for s in ("canadapost", "royalmail", "dhl_parcel_de", "laser_ship")] == \
+        ["Canada Post", "Royal Mail", "DHL Paket", "LASER SHIP"]
