@@ -169,3 +169,20 @@ def test_the_service_reads_sources_schemes_poll_clients_and_names_from_the_regis
             assert signatures.build(scheme, [whsec]).name == scheme, source
     assert [_carrier(s) for s in ("canadapost", "royalmail", "dhl_parcel_de", "laser_ship")] == \
         ["Canada Post", "Royal Mail", "DHL Paket", "LASER SHIP"]
+
+
+@pytest.mark.parametrize(("case", "url"), [
+    ("ups_track_json/delivered_received_by.json", "https://www.ups.com/track?tracknum="),
+    ("generic_heuristic/acme_parcel_delivered.json", None),  # a carrier the registry does not know
+])
+def test_cloud_events_carry_the_registry_tracking_url_and_validate(case, url):
+    from parsers import normalize_document
+    from service.cloudevents import Snapshot, cloud_event
+    from service.web.bodies import CloudEvent
+
+    shipment = normalize_document((FIXTURES / case).read_bytes()).shipments[0]
+    event = shipment.events[0]
+    message = cloud_event(event, Snapshot(event.status, event.status, event.exception_class, False))
+    found = message["data"]["shipment"]["tracking_url"]
+    assert found == (url + shipment.tracking_number if url else None)
+    CloudEvent.model_validate(message)
