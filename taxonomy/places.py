@@ -34,6 +34,12 @@ def country_code(value: str | None) -> str | None:
 
 
 @cache
+def states(country: str) -> frozenset[str]:
+    """A country's states proper (US: the 50 and DC), without territories or military codes."""
+    return frozenset(_data("countries").get("states", {}).get(country, ()))
+
+
+@cache
 def regions(country: str) -> frozenset[str]:
     """The region codes (states, provinces, territories) of a country that zones.toml lists, upper case."""
     return frozenset(_zones().get("regions", {}).get(country, {}))

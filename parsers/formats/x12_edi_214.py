@@ -38,7 +38,7 @@ from functools import cache, lru_cache
 from importlib import resources
 
 from taxonomy.carriers import registry
-from taxonomy.places import regions
+from taxonomy.places import regions, states
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
@@ -75,7 +75,7 @@ def _country(country: str, region: str) -> str:
     if country:
         return country
     r = region.upper()
-    return "CA" if r in regions("CA") else "US" if r in regions("US") else ""
+    return "CA" if r in regions("CA") else "US" if r in states("US") or r == "PR" else ""
 
 
 def _place(city: str, region: str, postal: str, country: str):
