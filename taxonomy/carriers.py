@@ -212,9 +212,9 @@ def _entry(slug: str, body: dict, aggregators: list[str], problems: list[str]) -
     numbers = _numbers(body.get("numbers", []), bad)
     webhook, poll = _service(body.get("service", {}), bad)
     if kind == "carrier":
-        for field, value in (("country", country), ("zone", zone), ("tracking_url", url)):
+        for required, value in (("country", country), ("zone", zone), ("tracking_url", url)):
             if value is None:
-                bad(f"a carrier needs {field}")
+                bad(f"a carrier needs {required}")
         if not body.get("numbers"):
             bad("a carrier needs at least one [[numbers]] format")
     elif kind == "channel" and webhook is None:
