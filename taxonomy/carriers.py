@@ -217,8 +217,6 @@ def _entry(slug: str, body: dict, aggregators: list[str], problems: list[str]) -
                 bad(f"a carrier needs {required}")
         if not body.get("numbers"):
             bad("a carrier needs at least one [[numbers]] format")
-    elif kind == "channel" and webhook is None:
-        bad("a channel is a webhook source: it needs service.webhook")
     if len(problems) > before:
         return None
     return Carrier(slug, name or slug, kind, country, zone, url, names, scac, aliases, numbers, webhook, poll)

@@ -136,7 +136,6 @@ def test_a_minimal_registry_loads():
     (lambda t: t + '[[acme.numbers]]\npattern = "("\ncheck = "none"\nexample = "x"\n', "does not compile"),
     (lambda t: t + '[roadrunner]\nname = "EasyPost"\nkind = "channel"\n[roadrunner.service]\nwebhook = "open"\n',
      "name 'easypost' already names easypost"),
-    (lambda t: t + '[wile]\nname = "W"\nkind = "channel"\n', "needs service.webhook"),
     (lambda t: t + '[[acme.numbers]]\npattern = "X"\ncheck = "none"\nexample = "X"\ndetect = "yes"\n',
      "detect and borrowed must be true or false"),
     (lambda t: t + '[acme.service]\npoll = "acme_client"\n', "must be 'module:Class'"),
