@@ -3,7 +3,8 @@
 Built-ins: every module in `parsers.formats` that defines `PLUGINS` (a list of
 ParserPlugin instances). Third parties: the entry-point group
 `carrier_events.parsers`, each entry naming a plugin instance, a plugin class
-or a list of instances. A new carrier is one module plus one mapping table.
+or a list of instances. A new carrier is one module, one mapping table and one
+entry in the carrier registry (taxonomy/data/carriers.toml).
 """
 from __future__ import annotations
 

@@ -3,7 +3,9 @@
 Structured content mode: the message body is the whole CloudEvent as JSON
 (`application/cloudevents+json`), so an AMQP consumer, the HTTP feed and a
 log line carry the same bytes and need no header mapping. `data` holds the
-normalized event and a snapshot of its shipment after the event.
+normalized event and a snapshot of its shipment after the event, with the
+carrier's public tracking page (from the carrier registry) so a consumer can
+link the customer to it without its own table of carrier URLs.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from datetime import datetime
 import orjson
 
 from taxonomy import ExceptionClass, NormalizedEvent, Status
+from taxonomy.carriers import tracking_url
 from taxonomy.models import utc_text
 
 CONTENT_TYPE = "application/cloudevents+json"
@@ -84,6 +87,7 @@ def cloud_event(event: NormalizedEvent, snapshot: Snapshot, data: dict | None = 
                 "status_before": snapshot.status_before.value, "status": snapshot.status.value,
                 "exception_class": snapshot.exception_class.value if snapshot.exception_class else None,
                 "status_changed": snapshot.status_changed, "anomaly": snapshot.anomaly,
+                "tracking_url": tracking_url(event.carrier, event.tracking_number),
             },
         },
     }

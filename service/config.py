@@ -5,10 +5,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 
+from taxonomy.carriers import registry
+
 PREFIX = "CARRIER_EVENTS_"
 
-# Webhook sources of the HTTP contract; anything else is a 404.
-SOURCES = ("ups", "fedex", "usps", "dhl", "canadapost", "easypost", "shippo", "aftership", "x12", "generic")
+# Webhook sources of the HTTP contract (the carrier registry's entries with `service.webhook`); others: 404.
+SOURCES: tuple[str, ...] = tuple(registry().webhook_sources())
 
 
 @dataclass(frozen=True)

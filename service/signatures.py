@@ -17,6 +17,10 @@ Scheme names (the `CARRIER_EVENTS_AUTH_<SOURCE>` setting):
                       v1,<base64> [v1,<base64> ...]` over `id.timestamp.body`,
                       `whsec_` secrets, timestamp within the tolerance; the id
                       is returned for replay protection
+  shipengine-rsa      `x-shipengine-rsa-sha256-signature: <base64 RSA-SHA256>` over
+                      `<x-shipengine-timestamp>.<body>`, the key chosen by
+                      `x-shipengine-rsa-sha256-key-id`; public keys (JWKS or PEM)
+                      as the secret (service.signatures_rsa)
   header:<Name>       a shared credential sent in header <Name> (a `Bearer `
                       prefix is allowed)
   query:<name>        a shared token in the URL's query parameter <name>
@@ -32,6 +36,9 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
+
+from taxonomy.carriers import registry
 
 DEFAULT_TOLERANCE_SECONDS = 300
 _DELIVERY_ID = re.compile(r"[\x21-\x7e]{1,256}")  # signed bytes and a store key: printable ASCII only
@@ -145,15 +152,18 @@ class Open:
         return OK
 
 
-Scheme = BodyHmac | StandardWebhooks | SharedToken | Open
+class Scheme(Protocol):
+    """What intake needs of a scheme (BodyHmac, StandardWebhooks, SharedToken, ShipEngineRsa, Open)."""
 
-# What each source uses when no scheme is configured for it.
-DEFAULT_SCHEMES: dict[str, str] = {
-    "easypost": "easypost-hmac", "aftership": "aftership-hmac", "fedex": "fedex-hmac",
-    "ups": "header:credential", "dhl": "header:DHL-API-Key", "shippo": "query:token",
-    "usps": "standard-webhooks", "canadapost": "standard-webhooks", "x12": "standard-webhooks",
-    "generic": "standard-webhooks",
-}
+    name: str
+
+    def verify(self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str], now: float) -> Verdict:
+        ...
+
+# What each source uses when no scheme is configured for it: the carrier registry's `service.webhook`.
+DEFAULT_SCHEMES: dict[str, str] = registry().webhook_sources()
+KNOWN = ("easypost-hmac", "aftership-hmac", "fedex-hmac", "standard-webhooks", "shipengine-rsa", "header:<Name>",
+         "query:<name>", "open")
 
 
 def build(scheme: str, secrets: Sequence[str], tolerance: float = DEFAULT_TOLERANCE_SECONDS) -> Scheme:
@@ -171,11 +181,14 @@ def build(scheme: str, secrets: Sequence[str], tolerance: float = DEFAULT_TOLERA
         return BodyHmac(scheme, "fdx-signature", secrets, encoding="base64")
     if scheme == "standard-webhooks":
         return StandardWebhooks(secrets, tolerance)
+    if scheme == "shipengine-rsa":
+        from .signatures_rsa import ShipEngineRsa  # cryptography is loaded only where a source needs it
+
+        return ShipEngineRsa(secrets, tolerance)
     where, _, field = scheme.partition(":")
     if where in ("header", "query") and field.strip():
         return SharedToken(where, field.strip(), secrets)
-    raise ValueError(f"unknown authentication scheme {scheme!r}; known: easypost-hmac, aftership-hmac, "
-                     "fedex-hmac, standard-webhooks, header:<Name>, query:<name>, open")
+    raise ValueError(f"unknown authentication scheme {scheme!r}; known: {', '.join(KNOWN)}")
 
 
 def sign_standard_webhook(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:

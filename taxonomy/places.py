@@ -33,6 +33,18 @@ def country_code(value: str | None) -> str | None:
     return _country_names().get(text)
 
 
+@cache
+def states(country: str) -> frozenset[str]:
+    """A country's states proper (US: the 50 and DC), without territories or military codes."""
+    return frozenset(_data("countries").get("states", {}).get(country, ()))
+
+
+@cache
+def regions(country: str) -> frozenset[str]:
+    """The region codes (states, provinces, territories) of a country that zones.toml lists, upper case."""
+    return frozenset(_zones().get("regions", {}).get(country, {}))
+
+
 @lru_cache(maxsize=1024)
 def zone_for(country: str | None, region: str | None) -> ZoneInfo | None:
     """The zone a wall-clock time at this place most likely used, or None if not knowable."""

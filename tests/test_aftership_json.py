@@ -33,8 +33,9 @@ def test_auto_detection_picks_aftership(payload):
 
 
 def test_slugs_become_project_slugs():
-    assert [carrier_slug(s) for s in ("fedex", "china-post", "canada-post", "postnl-3s")] == \
-        ["fedex", "china_post", "canadapost", "postnl_3s"]
+    # registry carriers by their AfterShip codes; couriers it does not know keep theirs, '-' -> '_'
+    assert [carrier_slug(s) for s in ("fedex", "china-post", "canada-post", "postnl-3s", "ninjavan-my")] == \
+        ["fedex", "china_post", "canadapost", "postnl", "ninjavan_my"]
 
 
 @pytest.mark.parametrize("doc", [

@@ -124,9 +124,11 @@ async def test_later_exception_after_delivery_is_an_anomaly_not_a_regression(cli
     events = await feed(client)
     assert events[-1]["data"]["shipment"] == {
         "carrier": "ups", "tracking_number": TN, "status_before": "delivered", "status": "delivered",
-        "exception_class": None, "status_changed": False, "anomaly": True}
+        "exception_class": None, "status_changed": False, "anomaly": True,
+        "tracking_url": f"https://www.ups.com/track?tracknum={TN}"}
     shipment = await (await client.get(f"/v1/shipments/ups/{TN}")).json()
     assert shipment["status"] == "delivered" and shipment["anomalies"] == [events[-1]["id"]]
+    assert shipment["tracking_url"] == f"https://www.ups.com/track?tracknum={TN}"
 
 
 @pytest.mark.parametrize("body", [

@@ -22,21 +22,29 @@ country and state.
 """
 from __future__ import annotations
 
+from functools import cache
+
+from taxonomy.carriers import registry
+
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
 from ..fields import dicts, dig, location, text
 from ..timeparse import iso_date, parse_datetime
 
-# AfterShip courier slugs -> the project's carrier slugs (others: '-' -> '_').
-CARRIERS = {"canada-post": "canadapost", "dhl-express": "dhl", "fedex-fims": "fedex", "usps-webhook": "usps",
-            "ups-mi": "ups"}
 _OK_CODES = (200, 201, "200", "201")
 _TRACKING_KEYS = ("tracking", "trackings", "checkpoint", "checkpoints", "tracking_number")
 
 
+@cache
+def _carriers() -> dict[str, str]:
+    """AfterShip courier slugs (the registry's `aftership` aliases) -> the project's slugs."""
+    return {alias.lower(): slug for alias, slug in registry().aliases("aftership").items()}
+
+
 def carrier_slug(slug: str) -> str:
+    """'canada-post' -> canadapost; couriers the registry does not know: '-' -> '_'."""
     key = slug.strip().lower()
-    return CARRIERS.get(key) or "".join(c if c.isalnum() else "_" for c in key).strip("_")
+    return _carriers().get(key) or "".join(c if c.isalnum() else "_" for c in key).strip("_")
 
 
 def _country(cp: dict) -> object:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from taxonomy.places import country_code
+from taxonomy.places import country_code, regions
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
@@ -30,7 +30,7 @@ from ..timeparse import combine, iso_date
 
 Element = etree._Element
 
-_PROVINCES = frozenset("AB BC MB NB NL NS NT NU ON PE QC SK YT".split())
+_PROVINCES = regions("CA")
 _DOCS = ("tracking-detail", "messages")
 
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from taxonomy import Location
-from taxonomy.places import country_code
+from taxonomy.places import country_code, states
 
 from ..fields import location, text
 
@@ -30,9 +30,7 @@ _ALPHA3 = {
 }
 
 # "City, ST" with a US state and no country named: DHL's US service areas.
-_US_STATES = frozenset(
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
-    "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR".split())
+_US_STATES = states("US") | {"PR"}
 _REGIONED = frozenset({"US", "CA", "AU", "MX", "BR"})
 
 

@@ -33,20 +33,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from functools import cache
 
-from taxonomy.places import country_code, zone_for
+from taxonomy.carriers import registry
+from taxonomy.places import country_code, regions, zone_for
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
 from ..fields import dicts, dig, location, text
 from ..timeparse import iso_date, parse_datetime
 
-# EasyPost carrier names -> the project's carrier slugs (others: CamelCase -> snake_case).
-_CARRIERS = {
-    "USPS": "usps", "UPS": "ups", "UPSDAP": "ups", "UPSMAILINNOVATIONS": "ups",
-    "FEDEX": "fedex", "FEDEXDEFAULT": "fedex", "FEDEXSMARTPOST": "fedex", "FEDEXGROUND": "fedex",
-    "DHLEXPRESS": "dhl", "DHL": "dhl", "CANADAPOST": "canadapost",
-}
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+")
 
 # status_detail values that say nothing beyond the status (or only where the scan was):
@@ -55,18 +51,27 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[^A-Za-z0-9]+")
 VAGUE_DETAILS = frozenset({"", "unknown", "status_update", "in_transit", "failure", "delivery_exception",
                            "transit_exception", "received_at_origin_facility", "expired", "error"})
 
-US_REGIONS = frozenset(
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "
-    "OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI AS MP AA AE AP".split())
+US_REGIONS = regions("US")  # states, territories and military codes
 _US_ZIP = re.compile(r"^\d{5}(-?\d{4})?$")
 _US_CARRIERS = frozenset({"usps"})
 
 
-def carrier_slug(name: str, aliases: dict[str, str] = _CARRIERS) -> str:
-    """'FedEx' -> fedex, 'DHLExpress' -> dhl, 'LaserShipV2' -> laser_ship_v2."""
-    key = re.sub(r"[^A-Za-z0-9]", "", name).upper()
-    if key in aliases:
-        return aliases[key]
+def _key(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", name).upper()
+
+
+@cache
+def _carriers() -> dict[str, str]:
+    """EasyPost carrier names (the registry's `easypost` aliases, spelling-blind) -> the project's slugs."""
+    return {_key(alias): slug for alias, slug in registry().aliases("easypost").items()}
+
+
+def carrier_slug(name: str, aliases: dict[str, str] | None = None) -> str:
+    """'FedEx' -> fedex, 'DHLExpress' -> dhl; carriers the registry does not know: 'LaserShipV2' -> laser_ship_v2."""
+    key = _key(name)
+    known = _carriers() if aliases is None else aliases
+    if key in known:
+        return known[key]
     return "_".join(p for p in _CAMEL.split(name) if p).lower()
 
 

@@ -15,8 +15,11 @@ Work is bounded (see generic_walk.MAX_NODES and MAX_RECORDS) whatever the size.
 from __future__ import annotations
 
 import re
+from functools import cache
 from itertools import islice
 from typing import Any
+
+from taxonomy.carriers import registry
 
 from ..base import CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
@@ -33,9 +36,6 @@ MAX_RECORDS = 20_000  # event records read per document
 _SHAPES = re.compile(r"^(1Z[0-9A-Z]{16}|\d{12}|\d{15}|\d{20}|\d{22}|[A-Z]{2}\d{9}[A-Z]{2})$")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _OPAQUE_ID = re.compile(r"^[0-9a-f]{24}$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
-_CARRIER_ALIASES = {"canada_post": "canadapost", "united_states_postal_service": "usps",
-                    "united_parcel_service": "ups", "federal_express": "fedex", "fedex_express": "fedex",
-                    "fedex_ground": "fedex", "fdxe": "fedex", "fdxg": "fedex", "dhl_express": "dhl"}
 _ERROR_TEXT = ("message", "description", "detail", "details", "text", "reason", "title", "faultstring",
                "errormessage", "errordescription", "msg")
 _ERROR_CODE = ("code", "errorcode", "number", "faultcode", "status", "statuscode", "type", "id")
@@ -56,7 +56,13 @@ def carrier_slug(value: Any) -> str | None:
     if not raw or len(raw) > 40 or not any(c.isalpha() for c in raw):
         return None
     slug = _NOT_SLUG.sub("_", raw).strip("_")
-    return _CARRIER_ALIASES.get(slug, slug) or None
+    return _known_names().get(slug, slug) or None
+
+
+@cache
+def _known_names() -> dict[str, str]:
+    """Every spelling of every registry carrier (name, other names, aggregator codes), folded -> its slug."""
+    return registry().names()
 
 
 def _tn_here(obj: dict) -> tuple[int, str | None]:

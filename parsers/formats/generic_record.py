@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta, timezone
 from itertools import islice
 from typing import Any
 
-from taxonomy.places import country_code
+from taxonomy.places import country_code, regions, states
 
 from ..base import CarrierEvent
 from ..fields import location, text
@@ -34,9 +34,8 @@ _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2}):?(\d{2})?$")
 _NON_ALNUM = re.compile(r"[^0-9A-Za-z]+")
 _TN_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{3,38}[A-Za-z0-9]$")
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
-_US = frozenset("AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY "
-                "NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC PR".split())
-_CANADA = frozenset("AB BC MB NB NL NS NT NU ON PE QC SK YT".split())
+_US = states("US") | {"PR"}
+_CANADA = regions("CA")
 _US_ZIP = re.compile(r"^\d{5}(-\d{4})?$")
 _CA_POSTAL = re.compile(r"^[A-Za-z]\d[A-Za-z]\s?\d[A-Za-z]\d$")
 _REGION_POSTAL = re.compile(r"^([A-Za-z]{2,3})(?:\s+([A-Za-z0-9][A-Za-z0-9 -]{2,9}))?$")

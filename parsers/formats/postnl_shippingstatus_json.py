@@ -21,15 +21,23 @@ status from Status/StatusCode.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
+
+from taxonomy.carriers import registry
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
 from ..fields import dicts, text
 from ..timeparse import iso_date, parse_datetime
 
-ZONE = "Europe/Amsterdam"
 _ROOTS = ("CompleteStatus", "CurrentStatus")
 _NOT_APPLICABLE = "99"
+
+
+@cache
+def home_zone() -> str:
+    """PostNL's home zone (Europe/Amsterdam) from the carrier registry, read on first use, not at import."""
+    return str(registry()["postnl"].zone)  # every carrier entry has one (validated)
 
 
 def stamp(value: object) -> datetime | None:
@@ -68,7 +76,7 @@ def _event(ev: dict, statuses: dict[datetime, str]) -> CarrierEvent | None:
         return None
     code = text(ev.get("Code"))
     status = statuses.get(when)
-    return CarrierEvent(when=when, zone=ZONE, description=text(ev.get("Description")),
+    return CarrierEvent(when=when, zone=home_zone(), description=text(ev.get("Description")),
                         codes=(code,) if code else (), carrier_code=code or None,
                         coarse=f"S:{status}" if status else None)
 

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import cache
 
+from taxonomy.carriers import registry
 from taxonomy.places import country_code, zone_for
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
@@ -31,9 +33,6 @@ from ..fields import dicts, text
 from ..timeparse import iso_date, parse_datetime
 from .easypost_json import place
 
-# Shippo carrier tokens -> the project's carrier slugs (others: lower case, '_' separated).
-CARRIERS = {"dhl_express": "dhl", "canada_post": "canadapost", "fedex_smartpost": "fedex",
-            "ups_mail_innovations": "ups", "usps_ecommerce": "usps"}
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
 # substatus codes that say nothing: the text and the status decide.
@@ -47,9 +46,16 @@ _WEBHOOK_EVENTS = frozenset({"track_updated", "transaction_created", "transactio
 _ERROR_FIELDS = frozenset({"detail", "carrier", "tracking_number", "metadata", "non_field_errors", "__all__"})
 
 
+@cache
+def _carriers() -> dict[str, str]:
+    """Shippo carrier tokens (the registry's `shippo` aliases) -> the project's slugs."""
+    return {alias.lower(): slug for alias, slug in registry().aliases("shippo").items()}
+
+
 def carrier_slug(token: str) -> str:
+    """'canada_post' -> canadapost; tokens the registry does not know: lower case, '_' separated."""
     key = token.strip().lower()
-    return CARRIERS.get(key) or _NON_SLUG.sub("_", key).strip("_")
+    return _carriers().get(key) or _NON_SLUG.sub("_", key).strip("_")
 
 
 def _when(value: object, loc: dict) -> tuple[datetime | None, str | None]:

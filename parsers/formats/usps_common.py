@@ -16,14 +16,14 @@ from functools import lru_cache
 from typing import Any
 
 from taxonomy import Location
+from taxonomy.places import regions
 
 from ..fields import location, text
 from ..timeparse import iso_date
 
-# USPS state and territory codes, armed-forces codes included (the zone table knows each of them).
-US_STATES = frozenset(
-    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC "
-    "ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI AS MP FM MH PW AA AE AP".split())
+# USPS state and territory codes, armed-forces codes included (the zone table's US regions), and the
+# freely associated states USPS serves as domestic (FM, MH, PW).
+US_STATES = regions("US") | {"FM", "MH", "PW"}
 
 MONTHS = {m: i for i, m in enumerate(
     ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",

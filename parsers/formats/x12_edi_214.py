@@ -12,8 +12,8 @@ Decisions:
   number) that identifies the shipment", the number a carrier tracks by;
   B1002 (the shipper's own id) when B1001 is empty. Parcel carriers such as
   Canada Post send the same number in both.
-- Carrier = B1003 SCAC through the `[scac]` map of the x12_214 table, else the
-  SCAC lower-cased (MS201 when B1003 is missing).
+- Carrier = the registry carrier whose `scac` lists B1003, else the SCAC
+  lower-cased (MS201 when B1003 is missing).
 - Table keys: "<status>:<reason>" first (reasons refine the class: AH:A2 is an
   attempt for an incorrect address), then "<status>". Reason NS (normal
   status) adds nothing. X12 has no free text, so the description is the X12
@@ -37,6 +37,9 @@ from datetime import datetime
 from functools import cache, lru_cache
 from importlib import resources
 
+from taxonomy.carriers import registry
+from taxonomy.places import regions, states
+
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
 from ..fields import location
@@ -51,31 +54,28 @@ ESTIMATE_APPOINTMENTS = frozenset(("AB", "AC"))
 AT_DELIVERY_SITE = frozenset(("D1", "X1", "X5", "S1", "AH", "AP", "CD", "A7", "CB", "PA", "AJ"))
 CONSIGNEE_PARTIES = ("ST", "CN")
 _PAD = [""] * 8
-_CANADA = frozenset("AB BC MB NB NL NS NT NU ON PE QC SK YT".split())
-_USA = frozenset(("AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH "
-                  "NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR").split())
 
 
 @cache
-def _data() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    """(status texts, reason texts, SCAC -> slug) from the mapping table's data file."""
+def _data() -> tuple[dict[str, str], dict[str, str]]:
+    """(status texts, reason texts) from the mapping table's data file."""
     raw = tomllib.loads(resources.files("taxonomy").joinpath(f"maps/{TABLE}.toml").read_text("utf-8"))
     statuses = {k: str(v.get("text", "")) for k, v in raw.get("codes", {}).items() if ":" not in k}
-    return statuses, dict(raw.get("reasons", {})), {k.upper(): v for k, v in raw.get("scac", {}).items()}
+    return statuses, dict(raw.get("reasons", {}))
 
 
 def carrier_slug(scac: str) -> str:
     s = scac.strip().upper()
     if not s:
         return ""
-    return _data()[2].get(s) or "".join(c for c in s.lower() if c.isalnum())
+    return registry().scac().get(s) or "".join(c for c in s.lower() if c.isalnum())
 
 
 def _country(country: str, region: str) -> str:
     if country:
         return country
     r = region.upper()
-    return "CA" if r in _CANADA else "US" if r in _USA else ""
+    return "CA" if r in regions("CA") else "US" if r in states("US") or r == "PR" else ""
 
 
 def _place(city: str, region: str, postal: str, country: str):
@@ -84,7 +84,7 @@ def _place(city: str, region: str, postal: str, country: str):
 
 @lru_cache(maxsize=4096)
 def describe(status: str, reason: str) -> str:
-    statuses, reasons, _ = _data()
+    statuses, reasons = _data()
     parts = [statuses.get(status, "")]
     if reason and reason != "NS":
         parts.append(reasons.get(reason, ""))

@@ -35,6 +35,8 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import SandboxedEnvironment
 
+from taxonomy.carriers import registry, tracking_url
+
 PARTS = ("subject", "txt", "html")
 REQUIRED_PARTS = ("subject", "txt")
 DEFAULT_LOCALE = "en"
@@ -51,8 +53,6 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "location": ("city", "region", "postal_code", "country"),
 }
 _SCALARS = ("order_id", "merchant", "tracking_url")
-_CARRIER_NAMES = {"ups": "UPS", "fedex": "FedEx", "usps": "USPS", "dhl": "DHL", "canadapost": "Canada Post",
-                  "postnl": "PostNL", "easypost": "EasyPost", "shippo": "Shippo", "aftership": "AfterShip"}
 
 
 class TemplateProblem(ValueError):
@@ -160,6 +160,8 @@ class Templates:
         if chosen is None:
             raise TemplateProblem([(template, None, f"unknown template (known: {', '.join(self.names)})")])
         ctx = {**complete_context(context), "locale": chosen}
+        if not ctx["tracking_url"]:  # the merchant's own page when it gave one, else the carrier's public page
+            ctx["tracking_url"] = tracking_url(ctx["shipment"]["carrier"], ctx["shipment"]["tracking_number"])
         parts = self._index[(chosen, template)]
         out: dict[str, str | None] = {}
         for part in PARTS:
@@ -286,8 +288,11 @@ def _format_date(value: Any, fmt: str = "%Y-%m-%d") -> str:
 
 
 def _carrier(slug: Any) -> str:
-    """The carrier as customers know it (`canadapost` → `Canada Post`)."""
-    return _CARRIER_NAMES.get(str(slug), str(slug).replace("_", " ").upper()) if slug else ""
+    """The carrier as customers know it (`canadapost` → `Canada Post`: the registry's display name)."""
+    if not slug:
+        return ""
+    known = registry().get(str(slug))
+    return known.name if known is not None else str(slug).replace("_", " ").upper()
 
 
 def _http_url(value: Any) -> str:

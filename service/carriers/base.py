@@ -142,6 +142,7 @@ class HttpCarrierClient:
     """
 
     carrier: ClassVar[str]
+    default_base_url: ClassVar[str]  # the production API, used when no base URL is configured
     batch_size: ClassVar[int] = 1
     # The credential fields (of CarrierCredentials) this client cannot work without.
     required: ClassVar[tuple[str, ...]] = ()

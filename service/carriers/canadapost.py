@@ -22,6 +22,7 @@ MEDIA_TYPE = "application/vnd.cpc.track-v2+xml"
 
 class CanadaPostClient(HttpCarrierClient):
     carrier = "canadapost"
+    default_base_url = BASE_URL
     batch_size = 1
     required = ("username", "password")
     document_types = ("xml",)

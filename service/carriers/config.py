@@ -12,29 +12,35 @@ silently leaving a carrier unpolled.
     CARRIER_EVENTS_POLL_<CARRIER>_USERNAME       canadapost
     CARRIER_EVENTS_POLL_<CARRIER>_PASSWORD
 
-with <CARRIER> one of UPS, FEDEX, USPS, DHL, CANADAPOST.
+with <CARRIER> a carrier whose registry entry names a poll client
+(`service.poll` in taxonomy/data/carriers.toml: UPS, FEDEX, USPS, DHL, CANADAPOST).
 """
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import aiohttp
 
-from . import canadapost, dhl, fedex, ups, usps
+from taxonomy.carriers import registry
+
 from .base import CarrierClient, HttpCarrierClient
 from .oauth import OAuthCarrierClient
 
-CLIENTS: dict[str, type[HttpCarrierClient]] = {
-    "ups": ups.UpsClient,
-    "fedex": fedex.FedexClient,
-    "usps": usps.UspsClient,
-    "dhl": dhl.DhlClient,
-    "canadapost": canadapost.CanadaPostClient,
-}
-DEFAULT_BASE_URLS = {"ups": ups.BASE_URL, "fedex": fedex.BASE_URL, "usps": usps.BASE_URL, "dhl": dhl.BASE_URL,
-                     "canadapost": canadapost.BASE_URL}
+
+def _client(carrier: str, path: str) -> type[HttpCarrierClient]:
+    """The class a registry entry's `service.poll` ("module:Class") names; ImportError/TypeError if it is wrong."""
+    module, _, name = path.partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    if not (isinstance(cls, type) and issubclass(cls, HttpCarrierClient)) or cls.carrier != carrier:
+        raise TypeError(f"carrier registry: {carrier}'s poll client {path} is not an HttpCarrierClient for {carrier}")
+    return cls
+
+
+CLIENTS: dict[str, type[HttpCarrierClient]] = {c: _client(c, p) for c, p in registry().poll_clients().items()}
+DEFAULT_BASE_URLS = {carrier: cls.default_base_url for carrier, cls in CLIENTS.items()}
 PREFIX = "CARRIER_EVENTS_POLL_"
 _SETTINGS = ("client_id", "client_secret", "api_key", "username", "password")
 

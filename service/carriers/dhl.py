@@ -20,6 +20,7 @@ BASE_URL = "https://api-eu.dhl.com"
 
 class DhlClient(HttpCarrierClient):
     carrier = "dhl"
+    default_base_url = BASE_URL
     batch_size = 1
     required = ("api_key",)
 

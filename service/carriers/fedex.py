@@ -22,6 +22,7 @@ BASE_URL = "https://apis.fedex.com"  # sandbox: https://apis-sandbox.fedex.com
 
 class FedexClient(OAuthCarrierClient):
     carrier = "fedex"
+    default_base_url = BASE_URL
     batch_size = 30  # FedEx's documented maximum of trackingInfo entries per request
     token_path = "/oauth/token"
     token_style = "form"

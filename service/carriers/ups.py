@@ -21,6 +21,7 @@ BASE_URL = "https://onlinetools.ups.com"  # CIE (test): https://wwwcie.ups.com
 
 class UpsClient(OAuthCarrierClient):
     carrier = "ups"
+    default_base_url = BASE_URL
     batch_size = 1
     token_path = "/security/v1/oauth/token"
     token_style = "basic"

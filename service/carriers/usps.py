@@ -20,6 +20,7 @@ BASE_URL = "https://apis.usps.com"  # test environment: https://apis-tem.usps.co
 
 class UspsClient(OAuthCarrierClient):
     carrier = "usps"
+    default_base_url = BASE_URL
     batch_size = 1
     token_path = "/oauth2/v3/token"
     token_style = "json"

@@ -90,6 +90,12 @@ WEBHOOK_SCHEMES: dict[str, tuple[str, Schema]] = {
                        "separated, accepted) with the `webhook-id` and `webhook-timestamp` headers; `whsec_` "
                        "secrets; the timestamp within CARRIER_EVENTS_SIGNATURE_TOLERANCE (300 s); a replayed "
                        "webhook-id answers 202 duplicate"}),
+    "shipengine-rsa": ("shipengineRsa", {
+        "type": "apiKey", "in": "header", "name": "x-shipengine-rsa-sha256-signature",
+        "description": "ShipEngine: base64 RSA-SHA256 (PKCS#1 v1.5) of `<x-shipengine-timestamp>.<raw body>` with "
+                       "the key named by `x-shipengine-rsa-sha256-key-id`; the timestamp (ISO 8601) within "
+                       "CARRIER_EVENTS_SIGNATURE_TOLERANCE (300 s); ShipEngine's public keys (JWKS or PEM) "
+                       "configured as the source's secret"}),
     "header:credential": ("upsCredential", {
         "type": "apiKey", "in": "header", "name": "credential",
         "description": "shared credential (UPS Track Alert subscription); a `Bearer ` prefix is allowed"}),

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from taxonomy.carriers import tracking_url
+
 from .. import metrics
 from ..cloudevents import CONTENT_TYPE
 from ..keys import BUS, POLLER, SETTINGS, STORE, STORED
@@ -26,6 +28,7 @@ async def get_shipment(request: web.Request) -> web.Response:
     found = await request.app[STORE].shipment(carrier, tn)
     if found is None:
         return web.json_response({"error": f"no shipment {carrier}/{tn}"}, status=404)
+    found["tracking_url"] = tracking_url(found["carrier"], found["tracking_number"])  # the carrier registry's
     return web.json_response(found)
 
 

@@ -19,6 +19,8 @@ from .trackings import TrackingIn
 
 _STRICT = ConfigDict(extra="forbid")
 _DIGITS = r"^[0-9]+$"
+_TRACKING_URL = ("the carrier's public tracking page for this number (from the carrier registry); null for carriers "
+                 "without one")
 
 
 class WebhookAccepted(BaseModel):
@@ -50,6 +52,7 @@ class ShipmentSnapshot(BaseModel):
     exception_class: ExceptionClass | None
     status_changed: bool
     anomaly: bool = Field(description="the event was kept as history: it contradicts a terminal state")
+    tracking_url: str | None = Field(None, description=_TRACKING_URL + "; absent from events stored before it was added")
 
 
 class CloudEventData(BaseModel):
@@ -100,6 +103,7 @@ class Shipment(BaseModel):
     anomalies: list[str] = Field(description="event ids kept as history because they contradict a terminal state")
     updated_at: AwareDatetime
     events: list[NormalizedEvent]
+    tracking_url: str | None = Field(None, description=_TRACKING_URL)
 
 
 class Health(BaseModel):
