@@ -54,8 +54,22 @@ def _error(kind: str, message: str) -> ErrorEntry:
 
 def normalize_document(data: bytes, *, carrier: str | None = None, content_type: str | None = None,
                        channel: Channel = Channel.FILE, inbox_id: str | None = None,
-                       received_at: datetime | None = None) -> Outcome:
-    """Never raises for any input bytes: failures come back as `ok=False` with the reason."""
+                       received_at: datetime | None = None, tracking_number: str | None = None,
+                       keep_unnumbered: bool = False) -> Outcome:
+    """Never raises for any input bytes: failures come back as `ok=False` with the reason.
+
+    Some carriers answer a tracking request without repeating the number that
+    was asked for (it was in the request); their parsers return the shipment
+    with an empty tracking number. `tracking_number` is that requested number:
+    it fills the number of the document's shipment when exactly one shipment
+    lacks one (a number the document does carry always wins). A shipment left
+    without a number is skipped with an error, since nothing downstream can
+    key it (a document left with nothing usable is `ok=False`, so the service
+    quarantines it, replayable), unless `keep_unnumbered`: then it is returned with
+    `tracking_number == ""` and its events keep ids computed by the same v1
+    rule with the empty string as the number (stable for the same scans, but
+    not the ids those scans get once the number is known).
+    """
     doc = Document(data, content_type)
     result = run(doc, carrier)
     if result.unsupported:
@@ -68,21 +82,30 @@ def normalize_document(data: bytes, *, carrier: str | None = None, content_type:
                       fallback_level=result.level)
     outcome.errors.extend(_error("carrier_error", m) for m in output.carrier_errors)
     provenance = _Provenances(channel, inbox_id, received_at, plugin)
+    numbers = [_number(raw.tracking_number) for raw in output.shipments]
+    hint = _number(tracking_number)
+    if hint and numbers.count("") == 1:
+        numbers[numbers.index("")] = hint
     merged: dict[tuple[str, str], NormalizedShipment] = {}
-    for raw in output.shipments:
+    for position, (raw, tn) in enumerate(zip(output.shipments, numbers)):
+        if not tn and not keep_unnumbered:
+            outcome.errors.append(_error("unparseable", "a shipment without a tracking number was skipped "
+                                                        "(the document does not carry it and none was given)"))
+            continue
         try:
-            shipment = _shipment(raw, plugin, provenance, outcome)
+            shipment = _shipment(raw, tn, plugin, provenance, outcome)
         except Exception as exc:  # one bad shipment must not sink the document
             outcome.errors.append(_error("unparseable", f"shipment {raw.tracking_number!r}: {exc}"))
             continue
-        if shipment is None:
-            continue
-        key = (shipment.carrier, shipment.tracking_number)
+        # Shipments without a number are kept apart: nothing says they are the same parcel.
+        key = (shipment.carrier, shipment.tracking_number or f"\x00{position}")
         if key in merged:
             _merge(merged[key], shipment)
         else:
             merged[key] = shipment
     outcome.shipments = list(merged.values())
+    if not outcome.shipments and not output.carrier_errors:  # every shipment was dropped: nothing usable is left
+        outcome.ok = False
     for s in outcome.shipments:
         _settle(s)
     if outcome.carrier is None and outcome.shipments:
@@ -105,12 +128,13 @@ class _Provenances(dict):
         return made
 
 
-def _shipment(raw: CarrierShipment, plugin: ParserPlugin, provenance: _Provenances,
-              outcome: Outcome) -> NormalizedShipment | None:
-    tn = " ".join(str(raw.tracking_number or "").split())
-    if not tn:
-        outcome.errors.append(_error("unparseable", "a shipment without a tracking number was skipped"))
-        return None
+def _number(value: object) -> str:
+    """A tracking number with whitespace runs collapsed; '' when there is none."""
+    return " ".join(str(value or "").split())
+
+
+def _shipment(raw: CarrierShipment, tn: str, plugin: ParserPlugin, provenance: _Provenances,
+              outcome: Outcome) -> NormalizedShipment:
     table = raw.table or plugin.table
     carrier = raw.carrier or carrier_of(table)
     construct, unmapped, estimated = _new_event, outcome.unmapped, raw.estimated_delivery
@@ -119,7 +143,8 @@ def _shipment(raw: CarrierShipment, plugin: ParserPlugin, provenance: _Provenanc
     for ev in raw.events:
         when = ev.when
         if when is None:
-            outcome.errors.append(_error("unparseable", f"{tn}: an event without a readable time was skipped"))
+            outcome.errors.append(_error("unparseable",
+                                         f"{tn or carrier}: an event without a readable time was skipped"))
             continue
         codes, description, location = ev.codes, ev.description, ev.location
         mapped = classify(table, codes, description, ev.coarse)
@@ -168,7 +193,7 @@ def record(outcome: Outcome, path: str) -> dict:
     return {
         "path": path, "carrier": outcome.carrier, "parser": outcome.parser, "ok": outcome.ok,
         "shipments": [{
-            "tracking_number": s.tracking_number, "carrier": s.carrier, "status": s.status.value,
+            "tracking_number": s.tracking_number or None, "carrier": s.carrier, "status": s.status.value,
             "exception_class": s.exception_class.value if s.exception_class else None,
             "estimated_delivery": s.estimated_delivery, "signed_by": s.signed_by,
             "events": [_event_record(e) for e in s.events],

@@ -24,7 +24,8 @@ def _normalize(args: argparse.Namespace) -> int:
             line = {"path": path, "carrier": None, "parser": None, "ok": False, "shipments": [],
                     "errors": [{"kind": "unparseable", "message": f"cannot read file: {exc}"}]}
         else:
-            line = record(normalize_document(data, carrier=args.carrier), path)
+            line = record(normalize_document(data, carrier=args.carrier, tracking_number=args.tracking_number,
+                                             keep_unnumbered=True), path)
         out.write(orjson.dumps(line) + b"\n")
     out.flush()
     return 0
@@ -141,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     norm = sub.add_parser("normalize", help="normalize raw carrier documents to JSON Lines on stdout")
     norm.add_argument("--carrier", default="auto", help="carrier slug or 'auto' (default: detect)")
+    norm.add_argument("--tracking-number", default=None, metavar="TN",
+                      help="the number the document was requested for, for carriers whose answers do not repeat "
+                           "it (applies to every PATH; a number in the document wins)")
     norm.add_argument("paths", nargs="+", metavar="PATH")
     norm.set_defaults(func=_normalize)
     schema = sub.add_parser("schema", help="write the JSON Schemas, OpenAPI and AsyncAPI documents of the contracts")

@@ -27,12 +27,26 @@ log = logging.getLogger(__name__)
 _CHANNELS = {c.value: c for c in Channel}
 
 
+def requested_number(row: InboxRow) -> str | None:
+    """The number a stored poll answer was requested for, when the poll asked for exactly one.
+
+    Some carriers answer without repeating the number (it was in the request);
+    the poller stores the numbers it asked for in `x-poll-numbers`. Only poll
+    rows are trusted with it: webhook headers come from outside.
+    """
+    if row.channel != "poll":
+        return None
+    numbers = [n.strip() for n in (row.headers or {}).get("x-poll-numbers", "").split(",") if n.strip()]
+    return numbers[0] if len(numbers) == 1 else None
+
+
 def normalize_row(row: InboxRow) -> Outcome | str:
     """The core's outcome for one stored document, or why it could not even be tried."""
     try:
         return normalize_document(row.body, content_type=row.content_type,
                                   channel=_CHANNELS.get(row.channel, Channel.WEBHOOK), inbox_id=str(row.id),
-                                  received_at=datetime.fromisoformat(row.received_at))
+                                  received_at=datetime.fromisoformat(row.received_at),
+                                  tracking_number=requested_number(row))
     except Exception as exc:  # the core promises not to raise; if it does, the row is kept, not lost
         log.exception("normalizer failed on inbox row %s", row.id)
         return f"normalizer error: {type(exc).__name__}: {exc}"

@@ -86,7 +86,9 @@ class ShipmentSummary(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tracking_number: str
+    tracking_number: str | None = Field(
+        description="null when the document does not carry the number (it was in the carrier request) and "
+                    "none was given (`normalize --tracking-number`)")
     carrier: str
     status: Status
     exception_class: ExceptionClass | None = None
