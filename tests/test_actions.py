@@ -68,6 +68,11 @@ async def settle(client) -> None:
     engine = client.app[ACTIONS]
     await engine.act()
     await engine.send_due()
+    for _ in range(200):  # the stage's own loop may hold a notification it is sending right now
+        if not any(n["state"] == "pending" for n in await client.app[STORE].notifications_for("ups", TN)):
+            return
+        await asyncio.sleep(0.01)
+        await engine.send_due()
 
 
 async def post(client, body: bytes) -> None:
