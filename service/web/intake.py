@@ -102,6 +102,11 @@ async def receive_webhook(request: web.Request) -> web.Response:
                 current.set_attribute("http.response.status_code", response.status)
     else:
         response = await _check_and_store(request, source)
+    if not request.content.is_eof():
+        # Answered before the whole body was read (refused early, or a body that does not decode): close the
+        # connection after the answer. Draining the rest instead fails again for a body that does not decode,
+        # and aiohttp then drops the connection under the answer or the sender's next request on it.
+        response.force_close()
     outcome = response.get(OUTCOME) or _OUTCOMES.get(response.status, str(response.status))
     metrics.webhook(source if source in SOURCES else "unknown", outcome)
     if outcome == "duplicate":
