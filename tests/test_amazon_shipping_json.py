@@ -55,7 +55,8 @@ def test_time_without_offset_is_read_as_utc():
 
 
 def test_detail_codes_refine_only_the_latest_event_of_the_summary_status():
-    out = run(result(event("DeliveryAttempted", "2025-01-14T23:48:31Z"), event("OutForDelivery", "2025-01-15T15:00:00Z"),
+    out = run(result(event("DeliveryAttempted", "2025-01-14T23:48:31Z"),
+                     event("OutForDelivery", "2025-01-15T15:00:00Z"),
                      event("DeliveryAttempted", "2025-01-15T19:26:03Z"),
                      status="DeliveryAttempted", forward=["UnableToAccess"]))
     latest, _, first = out.shipments[0].events
@@ -71,8 +72,8 @@ def test_undeliverable_returns_to_the_seller_with_the_stated_reason():
 
 
 def test_return_leg_events_are_returned_to_sender():
-    out = run(result(event("Rejected", "2025-03-04T10:41:09Z"), event("Delivered", "2025-03-06T09:04:51Z", leg="RETURNS"),
-                     status="Rejected"))
+    out = run(result(event("Rejected", "2025-03-04T10:41:09Z"),
+                     event("Delivered", "2025-03-06T09:04:51Z", leg="RETURNS"), status="Rejected"))
     returned, rejected = out.shipments[0].events
     assert returned.status.value == "returned_to_sender"
     assert (rejected.status.value, rejected.exception_class.value) == ("exception", "refused")
@@ -103,7 +104,8 @@ def test_error_bodies_are_carrier_errors():
     out = run({"errors": [{"code": "Unauthorized", "message": "Access to requested resource is denied.",
                            "details": "The access token is invalid"}]}, carrier="amazon_shipping")
     assert out.ok and not out.shipments
-    assert out.errors[0].message == "Unauthorized: Access to requested resource is denied. (The access token is invalid)"
+    assert out.errors[0].message == \
+        "Unauthorized: Access to requested resource is denied. (The access token is invalid)"
 
 
 def test_descriptions_are_amazons_meaning_of_the_code():

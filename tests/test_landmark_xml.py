@@ -64,7 +64,8 @@ def test_times_are_the_wall_clock_of_the_place():
     out = run(response(("Item out for delivery", "03/07/2025 08:02 AM", "Calgary, AB, CA", "300"),
                        ("Processed", "2025-12-02 08:42:00", "Feltham, SRY", "75")))
     calgary, feltham = sorted(out.shipments[0].events, key=lambda e: e.occurred_at, reverse=False)
-    assert calgary.occurred_at_local.isoformat() == "2025-03-07T08:02:00-07:00" and calgary.time_basis.value == "location"
+    assert calgary.occurred_at_local.isoformat() == "2025-03-07T08:02:00-07:00"
+    assert calgary.time_basis.value == "location"
     assert feltham.time_basis.value == "assumed_utc" and feltham.occurred_at.isoformat() == "2025-12-02T08:42:00+00:00"
 
 
