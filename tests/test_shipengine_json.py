@@ -41,10 +41,10 @@ def test_auto_detection_picks_shipengine(payload):
 
 def test_carrier_codes_become_the_moving_carriers_slugs():
     assert [carrier_slug(c) for c in ("stamps_com", "usps", "ups", "fedex_uk", "dhl_express_uk", "canada_post",
-                                      "dhl_global_mail", "royal_mail")] == \
-        ["usps", "usps", "ups", "fedex", "dhl", "canadapost", "dhl_ecommerce", "royal_mail"]
+                                      "dhl_global_mail", "royal_mail", "ontrac")] == \
+        ["usps", "usps", "ups", "fedex", "dhl", "canadapost", "dhl_ecommerce", "royalmail", "ontrac"]
     assert set(CARRIERS.values()) <= {"usps", "ups", "fedex", "dhl", "dhl_ecommerce", "canadapost",
-                                      "amazon_shipping", "asendia"}
+                                      "amazon_shipping", "royalmail", "australiapost", "purolator"}
 
 
 def test_webhook_takes_the_carrier_from_the_resource_url():

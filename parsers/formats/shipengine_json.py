@@ -43,13 +43,15 @@ from ..fields import dicts, location, text
 from ..timeparse import iso_date, parse_datetime
 
 TABLE = "shipengine"
-# ShipEngine carrier codes -> the project's carrier slugs (others are kept as ShipEngine writes them).
+# ShipEngine carrier codes (its `carrier_name` list) -> the project's carrier slugs where they differ;
+# the others (asendia, dpd, sendle, ontrac, ...) are kept as ShipEngine writes them.
 CARRIERS = {
     "stamps_com": "usps", "endicia": "usps", "usps": "usps", "ups": "ups", "fedex": "fedex", "fedex_uk": "fedex",
     "dhl_express": "dhl", "dhl_express_au": "dhl", "dhl_express_ca": "dhl", "dhl_express_uk": "dhl",
     "dhl_express_australia": "dhl", "dhl_express_canada": "dhl", "dhl_express_worldwide": "dhl",
     "dhl_ecommerce": "dhl_ecommerce", "dhl_global_mail": "dhl_ecommerce", "canada_post": "canadapost",
-    "amazon_shipping_uk": "amazon_shipping", "asendia": "asendia",
+    "amazon_shipping_uk": "amazon_shipping", "royal_mail": "royalmail", "australia_post": "australiapost",
+    "purolator_canada": "purolator",
 }
 STATUS_CODES = frozenset(("UN", "AC", "IT", "DE", "EX", "AT", "NY", "SP"))
 # Detail codes that do not say where the parcel is: not lookup keys (see the table's header).
