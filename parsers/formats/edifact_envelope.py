@@ -136,37 +136,74 @@ def decode(data: bytes) -> str:
 
 
 def _tokenizer(d: Delimiters) -> re.Pattern[str]:
-    specials = re.escape(d.element + d.component + d.terminator + (d.release or ""))
-    release = f"{re.escape(d.release)}(.?)|" if d.release else ""
-    return re.compile(f"{release}([{re.escape(d.element + d.component + d.terminator)}])|([^{specials}]+)",
-                      re.DOTALL)
+    """Tokens (released character, delimiter, run of plain text); a lone release character at the end
+    matches with all three empty."""
+    release = re.escape(d.release or "")
+    delimiters = re.escape(d.element + d.component + d.terminator)
+    return re.compile(f"{release}(.?)|([{delimiters}])|([^{delimiters}{release}]+)", re.DOTALL)
 
 
 def segments(text: str, d: Delimiters) -> list[Segment]:
     """Split into segments -> elements -> components, honouring the release character."""
+    restore = None
+    if d.release is not None and d.release in text and not any(p in text for p in _PLACEHOLDERS):
+        text, restore = _hide_released(text, d)
+    if restore is not None or d.release is None or d.release not in text:
+        raw = text.split(d.terminator)
+        if raw[-1].strip():
+            raise ParseError(f"the last segment {raw[-1].strip()[:10]!r} has no segment terminator (truncated?)")
+        if restore is None:
+            return [[el.split(d.component) for el in s.lstrip(" \t\r\n").split(d.element)] for s in raw[:-1]]
+        return [[[c.translate(restore) for c in el.split(d.component)] for el in s.lstrip(" \t\r\n").split(d.element)]
+                for s in raw[:-1]]
+    return _tokenized(text, d)
+
+
+# Private-use characters standing in for released service characters while the text is split.
+_PLACEHOLDERS = ("\ue000", "\ue001", "\ue002", "\ue003")
+
+
+def _hide_released(text: str, d: Delimiters) -> tuple[str, dict[int, str]]:
+    """Released characters replaced by placeholders (and other releases dropped), so plain splits work."""
+    release = d.release or ""
+    specials = (release, d.terminator, d.element, d.component)
+    for placeholder, char in zip(_PLACEHOLDERS, specials):
+        text = text.replace(release + char, placeholder)  # "??" first: "??'" is a "?" then the terminator
+    if release in text:
+        text = re.sub(re.escape(release) + "(.)", r"\1", text, flags=re.DOTALL)  # releasing anything else
+        if release in text:
+            raise ParseError("a release character ends the document (nothing left to release)")
+    return text, {ord(p): c for p, c in zip(_PLACEHOLDERS, specials)}
+
+
+def _tokenized(text: str, d: Delimiters) -> list[Segment]:
+    """The same split, token by token: for texts that already hold the placeholder characters."""
     out: list[Segment] = []
-    seg: Segment = [[""]]
-    has_release = d.release is not None
-    for m in _tokenizer(d).finditer(text):
-        if has_release and m.group(0)[0] == d.release:
-            if not m.group(1):
-                raise ParseError("a release character ends the document (nothing left to release)")
-            seg[-1][-1] += m.group(1)
-            continue
-        delimiter = m.group(2 if has_release else 1)
-        if delimiter is None:
-            seg[-1][-1] += m.group(3 if has_release else 2)
-        elif delimiter == d.component:
-            seg[-1].append("")
-        elif delimiter == d.element:
-            seg.append([""])
-        else:  # terminator
-            seg[0][0] = seg[0][0].lstrip(" \t\r\n")
-            out.append(seg)
-            seg = [[""]]
-    seg[0][0] = seg[0][0].lstrip(" \t\r\n")
-    if len(seg) > 1 or len(seg[0]) > 1 or seg[0][0].strip():
-        raise ParseError(f"the last segment {seg[0][0][:10]!r} has no segment terminator (truncated?)")
+    seg: Segment = []
+    element: list[str] = []
+    pieces: list[str] = []  # the component being read; joined once, never grown by concatenation
+    for released, delimiter, chunk in _tokenizer(d).findall(text):
+        if chunk:
+            pieces.append(chunk)
+        elif released:
+            pieces.append(released)
+        elif not delimiter:
+            raise ParseError("a release character ends the document (nothing left to release)")
+        else:
+            element.append("".join(pieces))
+            pieces = []
+            if delimiter == d.component:
+                continue
+            seg.append(element)
+            element = []
+            if delimiter == d.terminator:
+                seg[0][0] = seg[0][0].lstrip(" \t\r\n")
+                out.append(seg)
+                seg = []
+    rest = "".join(pieces).strip()
+    if seg or element or rest:
+        head = seg[0][0] if seg else element[0] if element else rest
+        raise ParseError(f"the last segment {head.strip()[:10]!r} has no segment terminator (truncated?)")
     return out
 
 

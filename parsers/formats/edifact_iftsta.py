@@ -108,6 +108,33 @@ def _layout_width(layout: str) -> int:
     return width
 
 
+def _fields(digits: str, layout: str) -> datetime | None:
+    """`digits` laid out as `layout` (strptime directives %Y %y %m %d %H %M %S and literal T) -> datetime."""
+    parts = {"%Y": 0, "%m": 1, "%d": 1, "%H": 0, "%M": 0, "%S": 0}
+    pos, i = 0, 0
+    while i < len(layout):
+        token = layout[i:i + 2] if layout[i] == "%" else layout[i]
+        width = _WIDTH.get(token, len(token))
+        chunk = digits[pos:pos + width]
+        if token.startswith("%"):
+            if len(chunk) != width or not chunk.isdigit() or not chunk.isascii():
+                return None
+            if token == "%y":
+                year = int(chunk)
+                parts["%Y"] = 2000 + year if year < 70 else 1900 + year
+            else:
+                parts[token] = int(chunk)
+        elif chunk != token:
+            return None
+        pos, i = pos + width, i + len(token)
+    if pos != len(digits):
+        return None
+    try:
+        return datetime(parts["%Y"], parts["%m"], parts["%d"], parts["%H"], parts["%M"], parts["%S"])
+    except ValueError:
+        return None
+
+
 def edi_datetime(value: str, fmt: str) -> tuple[datetime | None, str | None]:
     """DTM 2380 by its 2379 format -> (naive or aware datetime, zone name), (None, None) when unreadable."""
     value = value.strip()
@@ -122,9 +149,8 @@ def edi_datetime(value: str, fmt: str) -> tuple[datetime | None, str | None]:
         return None, None
     width = _layout_width(layout)
     digits, suffix = value[:width], value[width:].strip()
-    try:
-        when = datetime.strptime(digits, layout)
-    except ValueError:
+    when = _fields(digits, layout)
+    if when is None:
         return None, None
     if fmt.startswith("3") and suffix:
         offset = parse_offset(suffix)
