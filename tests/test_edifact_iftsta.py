@@ -1,15 +1,18 @@
 """UN/EDIFACT: the interchange reader (delimiters, release character, envelope checks) and the IFTSTA plugin."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from parsers import normalize_document
 from parsers.base import ParseError
 from parsers.document import Document
 from parsers.formats import edifact_iftsta
-from parsers.formats.edifact_envelope import decode, read, segments, service_string
+from parsers.formats.edifact_envelope import Delimiters, _tokenized, decode, read, segments, service_string
 from parsers.formats.edifact_iftsta import PLUGINS, edi_datetime
 from parsers.formats.x12_edi_214 import PLUGINS as X12_PLUGINS
 from taxonomy.mapping import classify
@@ -61,6 +64,23 @@ def test_dangling_release_character_is_refused():
     d, rest = service_string("UNA:+.? 'FTX+AAI+++abc?")
     with pytest.raises(ParseError, match="release character ends"):
         segments(rest, d)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab?+:' \n\ue000", max_size=40))
+def test_the_fast_split_reads_like_the_token_by_token_one(text):
+    def outcome(split):
+        try:
+            return split(text, Delimiters())
+        except ParseError:
+            return "refused"
+    assert outcome(segments) == outcome(_tokenized)
+
+
+def test_a_long_run_of_released_characters_reads_in_linear_time():
+    started = time.monotonic()
+    seg = segments("FTX+" + "?+" * 1_000_000 + "'", Delimiters())[0]
+    assert seg[1] == ["+" * 1_000_000] and time.monotonic() - started < 15
 
 
 def test_una_with_custom_delimiters_and_no_release_character():
