@@ -108,6 +108,10 @@ def test_level_b_information_separators():
 def test_syntax_identifier_decides_the_character_set():
     latin = interchange(message(*consignment(), "FTX+AAI+++Tr\xf8ndelag"), syntax="UNOC:3").encode("latin-1")
     assert "Tr\u00f8ndelag" in decode(latin)
+    declared_latin_written_utf8 = interchange(message(*consignment(), "FTX+AAI+++Tr\xf8ndelag")).encode()
+    assert "Tr\u00f8ndelag" in decode(declared_latin_written_utf8)
+    latin2 = interchange(message(*consignment(), "FTX+AAI+++\u0141\xf3d\u017a"), syntax="UNOD:3").encode("iso8859-2")
+    assert "\u0141\xf3d\u017a" in decode(latin2)
     utf8 = interchange(message(*consignment()), syntax="UNOW:4").encode() + b"\xff"
     with pytest.raises(ParseError, match="declares UTF-8"):
         decode(utf8)

@@ -41,8 +41,7 @@ TABLE = "amazon_shipping"
 CARRIER = "amazon_shipping"
 _RESULT_KEYS = ("trackingId", "eventHistory")
 # Summary statuses whose detail codes describe the latest event of the same code.
-_DETAILED = {"Delivered": "Delivered", "DeliveryAttempted": "DeliveryAttempted", "Rejected": "Rejected",
-             "Undeliverable": "Undeliverable"}
+_DETAILED = frozenset(("Delivered", "DeliveryAttempted", "Rejected", "Undeliverable"))
 _ERROR_KEYS = frozenset({"code", "message", "details"})
 
 
@@ -119,7 +118,7 @@ def tracking_shipment(result: dict) -> CarrierShipment | None:
     summary = result.get("summary") if isinstance(result.get("summary"), dict) else {}
     status = text(summary.get("status"))
     history = dicts(result.get("eventHistory"))
-    detailed = _latest(history, _DETAILED[status]) if status in _DETAILED else None
+    detailed = _latest(history, status) if status in _DETAILED else None
     details = _detail_codes(summary)
     events = [e for i, ev in enumerate(history)
               if (e := _event(ev, details if i == detailed else ())) is not None]
@@ -170,7 +169,9 @@ class AmazonShippingJson(ParserPlugin):
         if isinstance(payload, dict) and "trackingId" in payload and "eventHistory" in payload:
             return 1.0
         if _is_error(data):
-            return 0.3  # the Selling Partner API error shape; other Amazon APIs share it
+            # The Selling Partner API error shape: {code, message, details}. {code, message} alone is common
+            # to many APIs, so it is only a faint hint.
+            return 0.3 if all("details" in e for e in data["errors"]) else 0.1
         return 0.0
 
     def parse(self, doc: Document) -> ParseOutput:

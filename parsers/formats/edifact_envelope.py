@@ -15,8 +15,11 @@ Line breaks after a segment terminator only make a file readable and are
 dropped.
 
 The syntax identifier (UNB S001 0001, UNOA ... UNOY) names the character set:
-the bytes are decoded with it (UNOC ISO 8859-1, UNOW UTF-8, ...); UNOA/UNOB,
-nominally 7-bit, are read as UTF-8 or else Latin-1, as senders overstep them.
+bytes that are not valid UTF-8 are decoded with it (UNOC ISO 8859-1, UNOD
+8859-2, ...; UNOA/UNOB, nominally 7-bit, as Latin-1). Valid UTF-8 is read as
+UTF-8 whatever the identifier says: senders often declare UNOC and write
+UTF-8, and text in a single-byte set is almost never valid UTF-8 by chance.
+UNOW/UNOY declare UTF-8; bytes that are not are refused.
 
 Structure is checked as a translator would:
 - the interchange: UNB first (after UNA), UNZ last; UNZ 0036 counts the
@@ -125,14 +128,12 @@ def decode(data: bytes) -> str:
     at = head.find(b"UNB")
     syntax = head[at + 4:at + 8].decode("ascii", "replace") if at >= 0 else ""
     codec = CODECS.get(syntax)
-    if codec is not None and codec != "utf-8":
-        return data.decode(codec, "replace")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         if codec == "utf-8":
             raise ParseError(f"syntax identifier {syntax} declares UTF-8 but the bytes are not UTF-8") from None
-        return data.decode("latin-1")
+        return data.decode(codec or "latin-1", "replace")
 
 
 def _tokenizer(d: Delimiters) -> re.Pattern[str]:
