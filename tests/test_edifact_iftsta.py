@@ -212,10 +212,10 @@ def test_un_codes_map_by_code_and_reasons_state_the_class():
 
 
 def test_carrier_assigned_codes_are_the_carriers_and_the_text_decides():
-    out = run(interchange(message(*consignment("NPF1", "STS+1+I::87:DELIVERED", "DTM+78:202002251709:203"))))
+    out = run(interchange(message(*consignment("NPF1", "STS+1+D5::87:HANDED TO RECIPIENT", "DTM+78:202411071344:203"))))
     ev = out.shipments[0].events[0]
     assert (ev.status.value, ev.provenance.mapped_by.value) == ("delivered", "keyword")
-    assert out.unmapped == [("edifact_iftsta", "edifact:I", "DELIVERED")]
+    assert out.unmapped == [("edifact_iftsta", "edifact:D5", "HANDED TO RECIPIENT")]
 
 
 def test_sender_that_is_a_known_carrier_names_the_carrier():
@@ -226,9 +226,9 @@ def test_sender_that_is_a_known_carrier_names_the_carrier():
 
 def test_senders_table_names_trading_partners(monkeypatch):
     names, reasons, _ = edifact_iftsta._data()
-    monkeypatch.setattr(edifact_iftsta, "_data", lambda: (names, reasons, {"7080000000017:14": "bring"}))
-    out = run(interchange(message(*consignment()), sender="7080000000017:14"))
-    assert out.shipments[0].carrier == "bring"
+    monkeypatch.setattr(edifact_iftsta, "_data", lambda: (names, reasons, {"5790000000099:14": "acme_freight"}))
+    out = run(interchange(message(*consignment()), sender="5790000000099:14"))
+    assert out.shipments[0].carrier == "acme_freight"
 
 
 def test_time_prefers_the_status_change_and_estimates_set_the_estimate():

@@ -99,7 +99,7 @@ def test_vague_detail_leaves_the_text_then_the_status_code_to_decide():
 
 
 def test_delivered_status_code_is_delivered():
-    out = run(info(event("DELIVERED", "DE", description="Package delivered"), status="DE", detail="DELIVERED"))
+    out = run(info(event("DELIVERED", "DE", description="Delivered to front door"), status="DE", detail="DELIVERED"))
     assert out.shipments[0].status.value == "delivered"
 
 

@@ -17,7 +17,7 @@ facilities in the US, UK and Belgium, then the last-mile post or courier), so
 no single home zone fits: the time is read as the wall clock of the event's
 place. Location is free text: "City, ST, CC" (region and ISO country), "City,
 CC" (Landmark's own examples: "Anytown, US"), "City, ST" with a US state
-("Romulus, MI"), or a bare site name. A two-letter last part that is both a
+("Columbus, OH"), or a bare site name. A two-letter last part that is both a
 country code and a US state ("DE", "CA") is read as the country, as Landmark's
 examples write it; "UK" is Great Britain. When no country can be read from the
 place, the zone is unknown and the time is kept as written, labelled UTC
@@ -72,7 +72,7 @@ def _country(part: str) -> str | None:
         return _ALIASES[key]
     if len(key) == 2:
         return key if key.isalpha() and key in _countries() else None
-    return country_code(key) if len(key) > 3 else None  # "Canada"; not a county code such as "SRY"
+    return country_code(key) if len(key) > 3 else None  # "Canada"; not a county code such as "WMID"
 
 
 @lru_cache(maxsize=2048)
