@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from functools import cache
 from importlib import resources
 
@@ -99,40 +99,29 @@ def carrier_slug(ix: Interchange) -> str:
     return plain if plain in _carrier_slugs() else NEUTRAL
 
 
-def _layout_width(layout: str) -> int:
-    width, i = 0, 0
-    while i < len(layout):
-        token = layout[i:i + 2] if layout[i] == "%" else layout[i]
-        width += _WIDTH.get(token, len(token))
-        i += len(token)
-    return width
-
-
-def _fields(digits: str, layout: str) -> datetime | None:
-    """`digits` laid out as `layout` (strptime directives %Y %y %m %d %H %M %S and literal T) -> datetime."""
+def _fields(value: str, layout: str) -> tuple[datetime | None, str]:
+    """The digits at the start of `value` laid out as `layout` (%Y %y %m %d %H %M %S, literal T)
+    -> (datetime or None, the rest of `value`)."""
     parts = {"%Y": 0, "%m": 1, "%d": 1, "%H": 0, "%M": 0, "%S": 0}
     pos, i = 0, 0
     while i < len(layout):
         token = layout[i:i + 2] if layout[i] == "%" else layout[i]
-        width = _WIDTH.get(token, len(token))
-        chunk = digits[pos:pos + width]
-        if token.startswith("%"):
-            if len(chunk) != width or not chunk.isdigit() or not chunk.isascii():
-                return None
-            if token == "%y":
-                year = int(chunk)
-                parts["%Y"] = 2000 + year if year < 70 else 1900 + year
-            else:
-                parts[token] = int(chunk)
-        elif chunk != token:
-            return None
+        width = _WIDTH[token]
+        chunk = value[pos:pos + width]
+        if token == "T":
+            if chunk != "T":
+                return None, ""
+        elif len(chunk) != width or not chunk.isdigit() or not chunk.isascii():
+            return None, ""
+        elif token == "%y":
+            parts["%Y"] = int(chunk) + (2000 if int(chunk) < 70 else 1900)
+        else:
+            parts[token] = int(chunk)
         pos, i = pos + width, i + len(token)
-    if pos != len(digits):
-        return None
     try:
-        return datetime(parts["%Y"], parts["%m"], parts["%d"], parts["%H"], parts["%M"], parts["%S"])
+        return datetime(parts["%Y"], parts["%m"], parts["%d"], parts["%H"], parts["%M"], parts["%S"]), value[pos:]
     except ValueError:
-        return None
+        return None, ""
 
 
 def edi_datetime(value: str, fmt: str) -> tuple[datetime | None, str | None]:
@@ -147,9 +136,8 @@ def edi_datetime(value: str, fmt: str) -> tuple[datetime | None, str | None]:
     layout = _FORMATS.get(fmt)
     if layout is None:
         return None, None
-    width = _layout_width(layout)
-    digits, suffix = value[:width], value[width:].strip()
-    when = _fields(digits, layout)
+    when, suffix = _fields(value, layout)
+    suffix = suffix.strip()
     if when is None:
         return None, None
     if fmt.startswith("3") and suffix:
