@@ -74,7 +74,7 @@ class Document:
             return "json"
         if head[:1] == b"<":
             return "xml"
-        if head[:3] == b"ISA" or head[:2] == b"GS" or head[:3] == b"ST*":
+        if head[:3] in (b"ISA", b"ST*", b"UNA", b"UNB") or head[:2] == b"GS":  # X12, UN/EDIFACT
             return "edi"
         if "json" in self.content_type:
             return "json"
@@ -100,5 +100,5 @@ class Document:
             return self.xml is not None
         if media == "edi":
             return True
-        self.error = self.error or "not JSON, XML or X12 EDI"
+        self.error = self.error or "not JSON, XML or EDI (X12, UN/EDIFACT)"
         return False

@@ -194,9 +194,11 @@ class X12Edi214(ParserPlugin):
     slugs = ("x12",)
 
     def sniff(self, doc: Document) -> float:
-        """1 when an ST segment names set 214, a little for any other X12 (so the reason is ours)."""
+        """1 when an ST segment names set 214, a little for any other X12 (so the reason is ours), 0 for EDIFACT."""
         text = doc.text
         head = text[:200].lstrip("\ufeff \t\r\n")
+        if head.startswith(("UNA", "UNB")):
+            return 0.0  # UN/EDIFACT, not X12
         sep = head[3:4] if head.startswith("ISA") else head[2:3]
         if sep and f"ST{sep}214{sep}" in text:
             return 1.0
