@@ -119,6 +119,7 @@ async def test_events_out_of_order_never_publish_a_regression(client):
 
 async def test_later_exception_after_delivery_is_an_anomaly_not_a_regression(client):
     await post(client, ups_track(TN, [("delivered", "20260303", "141500")]))
+    await settle(client)  # the delivery is stored; then the exception arrives
     await post(client, ups_track(TN, [("weather", "20260304", "090000")]))
     await settle(client)
     events = await feed(client)
