@@ -6,7 +6,11 @@ bytes and a few facts about their arrival in, value objects out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
+from operator import itemgetter
+from zoneinfo import ZoneInfo
+
+import orjson
 
 from taxonomy import (Channel, ErrorEntry, ExceptionClass, MappedBy, NormalizedEvent, Provenance, Status,
                       classify)
@@ -189,7 +193,7 @@ def _settle(shipment: NormalizedShipment) -> None:
 
 
 def record(outcome: Outcome, path: str) -> dict:
-    """The CLI contract's JSON object for one input (built directly: this is the hot output path)."""
+    """The CLI contract's JSON object for one input, as plain JSON values (the reference for `record_json`)."""
     return {
         "path": path, "carrier": outcome.carrier, "parser": outcome.parser, "ok": outcome.ok,
         "shipments": [{
@@ -212,3 +216,52 @@ def _event_record(e: NormalizedEvent) -> dict:
         "location": None if loc is None else {"city": loc.city, "region": loc.region,
                                               "postal_code": loc.postal_code, "country": loc.country},
     }
+
+
+# `record_json` hands orjson the enums and datetimes themselves, spelled in Rust instead of Python (the
+# formatting was most of the output's cost). With these options orjson writes a UTC instant exactly as
+# `utc_text` does (`Z`, whole seconds), and a local time exactly as `isoformat` does, except for three
+# cases that keep their Python spelling: fractional seconds, a zero offset (`Z` instead of `+00:00`) and
+# an offset with seconds (historical local mean time, which orjson rounds to the minute).
+_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS | orjson.OPT_APPEND_NEWLINE
+_UTC = timezone.utc
+_ORJSON_ZONES = (timezone, ZoneInfo)  # tzinfo types orjson reads the offset of itself
+# A model keeps its field values in its __dict__: one C call reads the ten an output event needs.
+_EVENT_FIELDS = itemgetter("event_id", "occurred_at", "occurred_at_local", "time_basis", "status", "exception_class",
+                           "carrier_code", "description", "provenance", "location")
+
+
+def record_json(outcome: Outcome, path: str) -> bytes:
+    """`orjson.dumps(record(outcome, path)) + b"\\n"`, byte for byte, at a fraction of the cost: the CLI's line."""
+    places: dict[int, dict] = {}  # parsers share one Location per place: one dict each
+    shipments = []
+    for s in outcome.shipments:
+        events = []
+        for e in s.events:
+            event_id, at, local, basis, status, cls, code, text, provenance, loc = _EVENT_FIELDS(e.__dict__)
+            if at.tzinfo is not _UTC:
+                at = utc_text(at)
+            if local.microsecond or type(local.tzinfo) not in _ORJSON_ZONES:
+                local = local.isoformat()
+            else:
+                offset = local.utcoffset()
+                if not offset or offset.seconds % 60 or offset.microseconds:
+                    local = local.isoformat()
+            if loc is not None:
+                place = places.get(id(loc))
+                if place is None:
+                    place = places[id(loc)] = {"city": loc.city, "region": loc.region,
+                                               "postal_code": loc.postal_code, "country": loc.country}
+                loc = place
+            events.append({
+                "event_id": event_id, "occurred_at": at, "occurred_at_local": local, "time_basis": basis,
+                "status": status, "exception_class": cls, "carrier_code": code, "description": text,
+                "mapped_by": provenance.mapped_by, "location": loc})
+        shipments.append({
+            "tracking_number": s.tracking_number or None, "carrier": s.carrier, "status": s.status,
+            "exception_class": s.exception_class, "estimated_delivery": s.estimated_delivery,
+            "signed_by": s.signed_by, "events": events})
+    return orjson.dumps({
+        "path": path, "carrier": outcome.carrier, "parser": outcome.parser, "ok": outcome.ok,
+        "shipments": shipments, "errors": [{"kind": e.kind, "message": e.message} for e in outcome.errors],
+    }, option=_OPTIONS)

@@ -4,12 +4,20 @@ code table (data file per carrier format) -> keyword rules on the description
 (the table's own first, then the global ones) -> the carrier's coarse status
 -> `unknown`. The rung that decided is recorded as `mapped_by`.
 
+A code the table marks `generic = true` is one the carrier prints for many
+different scans (UPS legacy responses carry movement code `I:DS`, "Destination
+Scan", with the text "OUT FOR DELIVERY"): its status is only the default. A
+more specific code the scan also carries decides first; then, when the keyword
+rules read another status in the description, the description decides
+(`mapped_by` keyword); otherwise the generic code does, as any code would.
+
 Tables are TOML files under `taxonomy/maps/`, readable without reading code:
 
     carrier = "ups"                    # slug the events carry
     extends = ["ups_common"]           # tables consulted after this one
     [codes]                            # carrier code -> status (+ class), carrier text verbatim
     "X:7E" = { status = "exception", exception_class = "weather_delay", text = "..." }
+    "I:DS" = { status = "in_transit", generic = true, text = "..." }  # the text's milestone wins
     [coarse]                           # the carrier's coarse status -> status
     D = "delivered"
     [[keywords]]                       # regex on the description, first match wins
@@ -42,6 +50,7 @@ class CodeEntry:
     status: Status
     exception_class: ExceptionClass | None
     text: str
+    generic: bool = False  # the carrier's catch-all: a milestone named in the description wins
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +120,11 @@ def parse_table(name: str, text: str) -> MappingTable:
         if not isinstance(entry, dict):
             raise MappingError(f"{here}: expected {{ status = ..., text = ... }}")
         status = _status(entry.get("status"), here)
+        generic = entry.get("generic", False)
+        if not isinstance(generic, bool):
+            raise MappingError(f"{here}: 'generic' must be true or false, not {generic!r}")
         table.codes[code.strip().upper()] = CodeEntry(
-            status, _class(entry.get("exception_class"), status, here), str(entry.get("text", "")))
+            status, _class(entry.get("exception_class"), status, here), str(entry.get("text", "")), generic)
     for coarse, status in raw.get("coarse", {}).items():
         table.coarse[coarse.strip().upper()] = _status(status, f"{where} coarse[{coarse!r}]")
     table.keywords = _rules(raw.get("keywords", []), where)
@@ -237,12 +249,23 @@ def classify(table: str, codes: tuple[str, ...], description: str, coarse: str |
     """Map one scan. Pure and cached: the same (table, codes, text, coarse) recurs constantly."""
     chain = _chain(table)
     keys = [c.strip().upper() for c in codes if c and c.strip()]
+    default: CodeEntry | None = None  # the first generic code found: it decides only if nothing better does
     for key in keys:
-        for t in chain:
-            entry = t.codes.get(key)
-            if entry is not None:
-                return Classification(entry.status, _finish(chain, entry.status, entry.exception_class, description),
-                                      MappedBy.CODE, True)
+        entry = next((e for t in chain if (e := t.codes.get(key)) is not None), None)
+        if entry is None:
+            continue
+        if not entry.generic:
+            return Classification(entry.status, _finish(chain, entry.status, entry.exception_class, description),
+                                  MappedBy.CODE, True)
+        if default is None:
+            default = entry
+    if default is not None:
+        rule = _keyword(chain, description) if description else None
+        if rule is not None and rule.status not in (default.status, Status.UNKNOWN):
+            return Classification(rule.status, _finish(chain, rule.status, rule.exception_class, description),
+                                  MappedBy.KEYWORD, True)
+        return Classification(default.status, _finish(chain, default.status, default.exception_class, description),
+                              MappedBy.CODE, True)
     known = not keys
     rule = _keyword(chain, description) if description else None
     if rule is not None:

@@ -5,6 +5,23 @@ informative event's, except that a terminal status is left only by an allowed
 transition with a later timestamp; anything else is kept as history and
 flagged as an anomaly, never a regression. `unknown` events carry no
 information about the lifecycle and do not move the state.
+
+One exception, from real payloads: a delivery followed by the carrier's own
+*later* scans of renewed movement (processed at a facility, in transit, out
+for delivery again, delivery attempted, available for pickup) was not final.
+The shipment follows those later scans and the delivery scans are flagged as
+anomalies instead. Scans that happened *before* the delivery never move the
+state, however late they arrive: in time order they come first. An
+exception, a pickup or a label scan after a delivery is not renewed movement
+and stays an anomaly (carriers post notices after delivering, such as UPS's
+type-X "guaranteed service refund" days later), unless renewed movement
+follows it: then the delivery was the mistake, and the scans between it and
+the renewed movement are ordinary history (Canada Post reports "item
+successfully delivered", then a customer addressing error, "item processed at
+postal facility", "out for delivery" and a second delivery). `fold` remains a
+function of the set of events alone, and extending a state with an event
+later than all others (`ShipmentState.apply`) equals refolding the whole
+history.
 """
 from __future__ import annotations
 
@@ -23,6 +40,10 @@ ALLOWED_FROM_TERMINAL: dict[Status, frozenset[Status]] = {
                                  Status.AVAILABLE_FOR_PICKUP, Status.DELIVERY_ATTEMPTED, Status.DELIVERED,
                                  Status.RETURNED_TO_SENDER, Status.EXCEPTION}),
 }
+
+# Later scans that show a delivered parcel still moving: the delivery was not final.
+RENEWED_AFTER_DELIVERY = frozenset({Status.IN_TRANSIT, Status.OUT_FOR_DELIVERY, Status.DELIVERY_ATTEMPTED,
+                                    Status.AVAILABLE_FOR_PICKUP})
 
 # Tie-break for scans with the same instant: the later lifecycle stage is applied last.
 STAGE = {
@@ -46,6 +67,9 @@ class ShipmentState:
     last_event_id: str | None = None
     last_occurred_at: datetime | None = None
     anomalies: list[str] = field(default_factory=list)
+    # While delivered: the delivery scans, and the scans flagged only because of them
+    deliveries: list[str] = field(default_factory=list)
+    flagged_after_delivery: list[str] = field(default_factory=list)
 
     def apply(self, event: StateEvent) -> bool:
         """Apply one event in time order; True if it changed the current status or reason."""
@@ -54,14 +78,28 @@ class ShipmentState:
         current = self.status
         if current in TERMINAL_STATUSES and event.status is not current:
             later = self.last_occurred_at is None or event.occurred_at > self.last_occurred_at
-            if not (later and event.status in ALLOWED_FROM_TERMINAL[current]):
+            if later and current is Status.DELIVERED and event.status in RENEWED_AFTER_DELIVERY:
+                self._delivery_was_not_final()
+            elif not (later and event.status in ALLOWED_FROM_TERMINAL[current]):
                 self.anomalies.append(event.event_id)
+                if current is Status.DELIVERED:
+                    self.flagged_after_delivery.append(event.event_id)
                 return False
+        if event.status is Status.DELIVERED and current is not Status.DELIVERED:
+            self.deliveries, self.flagged_after_delivery = [], []
+        if event.status is Status.DELIVERED:
+            self.deliveries.append(event.event_id)
         cls = event.exception_class if event.status in CLASSED_STATUSES else None
         changed = (event.status, cls) != (self.status, self.exception_class)
         self.status, self.exception_class = event.status, cls
         self.last_event_id, self.last_occurred_at = event.event_id, event.occurred_at
         return changed
+
+    def _delivery_was_not_final(self) -> None:
+        """The delivery scans become the anomalies; what was flagged only for contradicting them is history."""
+        cleared = set(self.flagged_after_delivery)
+        self.anomalies = [a for a in self.anomalies if a not in cleared] + self.deliveries
+        self.deliveries, self.flagged_after_delivery = [], []
 
 
 def fold(events: Iterable[StateEvent]) -> ShipmentState:

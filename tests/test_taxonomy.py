@@ -122,6 +122,35 @@ def test_code_without_reason_takes_the_reason_from_the_text():
                                                                    MappedBy.COARSE)
 
 
+def test_a_generic_code_yields_to_the_milestone_its_text_names():
+    """UPS prints movement code I:DS both for "DESTINATION SCAN" and for "OUT FOR DELIVERY"."""
+    ofd = classify("ups", ("I:DS",), "OUT FOR DELIVERY", "I")
+    assert (ofd.status, ofd.mapped_by, ofd.code_known) == (Status.OUT_FOR_DELIVERY, MappedBy.KEYWORD, True)
+    scan = classify("ups", ("I:DS",), "DESTINATION SCAN", "I")
+    assert (scan.status, scan.mapped_by) == (Status.IN_TRANSIT, MappedBy.CODE)
+    assert classify("ups", ("I:DS",), "", None).status is Status.IN_TRANSIT
+    # a more specific code the scan also carries decides before the text
+    coded = classify("ups", ("I:DS", "SC:011"), "OUT FOR DELIVERY", "I")
+    assert (coded.status, coded.mapped_by) == (Status.DELIVERED, MappedBy.CODE)
+    # a reason the text gives comes with the status it names
+    weather = classify("fedex", ("IX",), "Delay due to severe weather", None)
+    assert (weather.status, weather.exception_class) == (Status.EXCEPTION, ExceptionClass.WEATHER_DELAY)
+
+
+def test_an_ordinary_code_is_not_overruled_by_its_text():
+    got = classify("ups", ("I:AR",), "OUT FOR DELIVERY", "I")
+    assert (got.status, got.mapped_by) == (Status.IN_TRANSIT, MappedBy.CODE)
+
+
+def test_generic_flags_are_data_and_validated():
+    table = parse_table("t", '[codes]\nA = { status = "in_transit", generic = true, text = "x" }\n'
+                             'B = { status = "in_transit", text = "y" }')
+    assert (table.codes["A"].generic, table.codes["B"].generic) == (True, False)
+    with pytest.raises(MappingError, match=r"codes\['A'\].*'generic' must be true or false"):
+        parse_table("t", '[codes]\nA = { status = "in_transit", generic = "yes", text = "x" }')
+    assert {c for c, e in load_table("ups").codes.items() if e.generic} == {"I:DS", "X:KB"}
+
+
 def test_event_id_is_stable_across_cosmetic_differences():
     at = datetime(2026, 3, 1, 14, 0, 5, tzinfo=timezone(timedelta(hours=-5)))
     loc = Location(city="Adrian", region="MI", country="US")

@@ -49,6 +49,17 @@ def test_xml_api_status_layout():
     assert shipment.events[0].carrier_code == "FS" and shipment.events[0].time_basis.value == "location"
 
 
+def test_destination_scan_code_printed_with_out_for_delivery_is_out_for_delivery():
+    """UPS's XML API reuses StatusCode DS (destination scan) for "OUT FOR DELIVERY"."""
+    out = normalize_document(xml_doc(activity(xml_status("I", "DS", "OUT FOR DELIVERY"), time="071500"),
+                                     activity(xml_status("I", "DS", "DESTINATION SCAN"), time="031500")))
+    ofd, scan = out.shipments[0].events
+    assert (ofd.status.value, ofd.provenance.mapped_by.value, ofd.carrier_code) == (
+        "out_for_delivery", "keyword", "DS")
+    assert (scan.status.value, scan.provenance.mapped_by.value) == ("in_transit", "code")
+    assert out.shipments[0].status.value == "out_for_delivery" and out.unmapped == []
+
+
 def test_type_letter_in_the_code_field_is_the_type():
     """SOAP sample: <Code>X</Code> without <Type>, text of a failed attempt."""
     status = ("<Description>THE RECEIVER'S LOCATION WAS CLOSED ON THE 2ND DELIVERY ATTEMPT. "
