@@ -84,7 +84,7 @@ def test_an_unknown_code_falls_to_the_description():
     ("3780", "exception", "carrier_delay"), ("4035", "exception", "unclaimed"), ("4630", "exception", "lost"),
     ("1730", "exception", "customs_hold"), ("6081", "returned_to_sender", "refused"),
     ("6093", "returned_to_sender", "unclaimed"), ("6080", "returned_to_sender", None), ("9340", "cancelled", None),
-    ("9322", "in_transit", None),
+    ("9322", "unknown", None),
 ])
 def test_table_decisions(code, status_, cls):
     mapped = classify("hermes", (code,), "", None)
