@@ -179,11 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the service (embedded bus unless an AMQP URL is given)")
     serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1, env CARRIER_EVENTS_HOST)")
     serve.add_argument("--port", type=int, default=None, help="listen port (default 8080, env CARRIER_EVENTS_PORT)")
-    serve.add_argument("--db", default=None, help="the store: a SQLite file (default ./data/carrier-events.db) or a postgresql:// URL")
+    serve.add_argument("--db", default=None,
+                       help="the store: a SQLite file (default ./data/carrier-events.db) or a postgresql:// URL")
     serve.add_argument("--amqp-url", default=None, help="RabbitMQ URL (default: embedded bus)")
     serve.set_defaults(func=_serve)
     worker = sub.add_parser("worker", help="extra normalizers sharing the store (and broker) with serve")
-    worker.add_argument("--amqp-url", default=None, help="RabbitMQ URL (default: embedded, the shared store is the queue)")
+    worker.add_argument("--amqp-url", default=None,
+                        help="RabbitMQ URL (default: embedded, the shared store is the queue)")
     worker.add_argument("--db", default=None, help="the store shared with serve: its SQLite file or postgresql:// URL")
     worker.add_argument("--role", default="normalize", choices=("normalize", "actions", "all"))
     worker.set_defaults(func=_worker)

@@ -20,8 +20,8 @@ from taxonomy.mapping import carrier_of as carrier_of_table
 
 from . import metrics, tracing
 from .core.apply import Applied
+from .rows import InboxRow, Normalized
 from .store.ports import Apply, Normalizing
-from .rows import InboxRow
 
 log = logging.getLogger(__name__)
 _CHANNELS = {c.value: c for c in Channel}
@@ -78,7 +78,7 @@ async def process(store: Apply, rows: list[InboxRow], *, quarantine_unmapped: bo
     stored with the row; its context goes into the document's outbox rows.
     `lease_outbox`: see `Store.apply` (a consumer handing new events to its relay).
     """
-    results: list[tuple[int, Outcome | str]] = []
+    results: list[Normalized] = []
     spans = {}
     kind = tracing.CONSUMER if parents else tracing.INTERNAL
     for row in rows:
@@ -86,7 +86,7 @@ async def process(store: Apply, rows: list[InboxRow], *, quarantine_unmapped: bo
                                 {"inbox.id": row.id, "webhook.source": row.source, "channel": row.channel})
         outcome = normalize_row(row)
         outcome = strict_mapping(outcome) if quarantine_unmapped else outcome
-        results.append((row.id, outcome))
+        results.append(Normalized(row.id, outcome))
         if started is not None:
             spans[row.id] = started
             _describe(started, outcome)
@@ -111,7 +111,7 @@ def _describe(span, outcome: Outcome | str) -> None:
                          "status": statuses, "events": sum(len(s.events) for s in outcome.shipments)})
 
 
-def _observe(results: list[tuple[int, Outcome | str]], applied: Applied) -> None:
+def _observe(results: list[Normalized], applied: Applied) -> None:
     for _, result in results:
         if isinstance(result, str):
             metrics.DOCUMENTS.labels("unknown", "none", "failed", "none").inc()

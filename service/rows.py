@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import NamedTuple
 
+from parsers.normalize import Outcome
+
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
@@ -47,6 +49,13 @@ class InboxRow:
     reason: str | None
     traceparent: str | None = None
     headers: dict[str, str] = field(default_factory=dict)  # the stored request headers (poll numbers, ids)
+
+
+class Normalized(NamedTuple):
+    """One stored document through the normalizer: its outcome, or why it could not even be tried."""
+
+    inbox_id: int
+    outcome: Outcome | str
 
 
 class OutboxRow(NamedTuple):

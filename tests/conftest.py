@@ -69,7 +69,8 @@ def pg_template() -> Iterator[str]:
 def fresh_postgres(template: str) -> str:
     """A new database copied from the template; the caller drops it with `drop_postgres`."""
     name = f"ce_test_{os.getpid()}_{next(_counter)}"
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+                       f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     return name
 
 

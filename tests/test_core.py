@@ -117,7 +117,8 @@ def cloud(status: Status, cls: ExceptionClass | None = None, *, current: bool = 
     shown = (status.value, cls.value if cls else None) if current else ("delivered", None)
     return {"id": eid, "data": {
         "event": {"event_id": eid, "carrier": "ups", "tracking_number": TN, "status": status.value,
-                  "exception_class": cls.value if cls else None, "description": "d", "occurred_at": "2026-03-11T09:00:00Z"},
+                  "exception_class": cls.value if cls else None, "description": "d",
+                  "occurred_at": "2026-03-11T09:00:00Z"},
         "shipment": {"status": shown[0], "exception_class": shown[1], "anomaly": False}}}
 
 

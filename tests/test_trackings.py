@@ -1,7 +1,6 @@
 """`/v1/trackings`: registration with carrier detection, metadata updates, bulk, paging, deregistration, auth."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

@@ -16,7 +16,6 @@ import logging
 import time
 
 import aiohttp
-import orjson
 
 from ..duties import Duty
 from ..store.ports import Coordination, EscalationChanges

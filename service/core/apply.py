@@ -27,7 +27,7 @@ from taxonomy import ExceptionClass, NormalizedEvent, Status
 from taxonomy.state import STAGE, ShipmentState, fold
 
 from ..cloudevents import Snapshot, cloud_event, encode, event_data, routing_key
-from ..rows import OutboxRow
+from ..rows import Normalized, OutboxRow
 
 ShipmentKey = tuple[str, str]  # (carrier, tracking number)
 
@@ -125,7 +125,7 @@ class Plan:
     report: Applied = field(default_factory=Applied)
 
 
-def shipments_named(results: list[tuple[int, Outcome | str]]) -> list[ShipmentKey]:
+def shipments_named(results: list[Normalized]) -> list[ShipmentKey]:
     """The shipments a batch may change, sorted: the histories to load and the locks to take, in order."""
     keys = {(s.carrier, s.tracking_number) for _, r in results if not isinstance(r, str) and r.ok
             for s in r.shipments}
@@ -138,7 +138,7 @@ def _reason(result: Outcome | str) -> str:
     return "; ".join(f"{e.kind}: {e.message}" for e in result.errors) or "unparseable"
 
 
-def plan_batch(results: list[tuple[int, Outcome | str]], inbox: dict[int, InboxState],
+def plan_batch(results: list[Normalized], inbox: dict[int, InboxState],
                histories: dict[ShipmentKey, list[Known]], traces: dict[int, str] | None = None) -> Plan:
     """`results`: (inbox id, outcome or why it failed); `inbox`: the rows' states as stored;
     `histories`: every shipment of `shipments_named(results)` (missing = no events yet);

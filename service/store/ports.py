@@ -23,14 +23,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from parsers.normalize import NormalizedShipment, Outcome
+from parsers.normalize import NormalizedShipment
 
 from ..actions.policy import Policy
 from ..core.actions import Acted
 from ..core.apply import Applied
 from .repair import ReplayFilter
 from ..rows import (Accepted, ActiveShipment, Due, DueNotification, EscalationChange, EscalationCount, FeedItem,
-                   Incoming, InboxRow, OutboxRow, Reschedule, Tracking)
+                   Incoming, InboxRow, Normalized, OutboxRow, Reschedule, Tracking)
 
 
 class Intake(Protocol):
@@ -50,7 +50,7 @@ class Inbox(Protocol):
 
 
 class Apply(Protocol):
-    async def apply(self, results: list[tuple[int, Outcome | str]], traces: dict[int, str] | None = None,
+    async def apply(self, results: list[Normalized], traces: dict[int, str] | None = None,
                     lease_seconds: float | None = None) -> Applied: ...
 
 

@@ -52,7 +52,8 @@ class ShipmentSnapshot(BaseModel):
     exception_class: ExceptionClass | None
     status_changed: bool
     anomaly: bool = Field(description="the event was kept as history: it contradicts a terminal state")
-    tracking_url: str | None = Field(None, description=_TRACKING_URL + "; absent from events stored before it was added")
+    tracking_url: str | None = Field(
+        None, description=_TRACKING_URL + "; absent from events stored before it was added")
 
 
 class CloudEventData(BaseModel):

@@ -143,7 +143,8 @@ async def promote_and_breach(conn: asyncpg.Connection, now: datetime) -> tuple[i
         for escalation_id, severity in due:
             await conn.execute("UPDATE escalations SET breached = true, severity = $2, updated_at = $3 WHERE id = $1",
                                escalation_id, raised(severity), now)
-            await audit(conn, escalation_id, now, "policy", "sla_breached", f"severity {severity} -> {raised(severity)}")
+            await audit(conn, escalation_id, now, "policy", "sla_breached",
+                        f"severity {severity} -> {raised(severity)}")
     return len(opened), len(due)
 
 

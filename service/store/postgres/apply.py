@@ -17,13 +17,13 @@ from datetime import datetime, timezone
 
 import asyncpg
 
-from parsers.normalize import NormalizedShipment, Outcome
+from parsers.normalize import NormalizedShipment
 from taxonomy import ExceptionClass, Status
 from taxonomy.models import utc_text
 
 from ...core.apply import (Applied, InboxState, Known, Plan, ShipmentKey, plan_batch, plan_derived,
                            shipments_named)
-from ...rows import ActiveShipment
+from ...rows import ActiveShipment, Normalized
 from .locks import lock_feed, lock_shipments
 
 
@@ -40,7 +40,7 @@ async def _histories(conn: asyncpg.Connection, keys: list[ShipmentKey]) -> dict[
     return out
 
 
-async def apply_outcomes(conn: asyncpg.Connection, results: list[tuple[int, Outcome | str]],
+async def apply_outcomes(conn: asyncpg.Connection, results: list[Normalized],
                          traces: dict[int, str] | None, lease_seconds: float | None) -> Applied:
     async with conn.transaction():
         inbox = {r[0]: InboxState(r[1], r[2]) for r in await conn.fetch(
@@ -123,7 +123,8 @@ async def _outbox(conn: asyncpg.Connection, plan: Plan, now: datetime,
         "INSERT INTO outbox (seq, event_id, routing_key, body, created_at, traceparent, received_epoch, lease_until) "
         "SELECT s, e, k, b, $7, p, r, CASE WHEN $8::float8 IS NULL THEN NULL "
         "ELSE now() + make_interval(secs => $8::float8) END "
-        "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::float8[]) AS x(s, e, k, b, p, r)",
+        "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::float8[]) "
+        "AS x(s, e, k, b, p, r)",
         seqs, [d.event_id for d in o], [d.routing_key for d in o], [d.body for d in o], [d.traceparent for d in o],
         [d.received_epoch for d in o], now, lease_seconds)
     return seqs, lease_seconds is not None

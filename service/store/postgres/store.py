@@ -23,13 +23,13 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from parsers.normalize import NormalizedShipment, Outcome
+from parsers.normalize import NormalizedShipment
 
 from ...actions.policy import Policy
 from ...core.actions import Acted
 from ...core.apply import Applied
 from ...rows import (Accepted, ActiveShipment, Due, DueNotification, EscalationChange, EscalationCount, FeedItem,
-                     Incoming, InboxRow, OutboxRow, Reschedule, Tracking)
+                     Incoming, InboxRow, Normalized, OutboxRow, Reschedule, Tracking)
 from ..errors import StoreUnavailable
 from ..repair import ReplayFilter
 from . import actions, coordination, escalations, inbox, migrations, polls, reads, repair, trackings
@@ -122,7 +122,7 @@ class PostgresStore:
     async def mark_queued(self, ids: list[int]) -> None:
         await self._run(inbox.mark_queued, ids)
 
-    async def apply(self, results: list[tuple[int, Outcome | str]], traces: dict[int, str] | None = None,
+    async def apply(self, results: list[Normalized], traces: dict[int, str] | None = None,
                     lease_seconds: float | None = None) -> Applied:
         return await self._run(apply_outcomes, results, traces, lease_seconds)
 

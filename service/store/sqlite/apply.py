@@ -11,13 +11,13 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
-from parsers.normalize import NormalizedShipment, Outcome
+from parsers.normalize import NormalizedShipment
 from taxonomy import ExceptionClass, Status
 from taxonomy.models import utc_text
 
 from ...core.apply import (Applied, InboxState, Known, Plan, ShipmentKey, plan_batch, plan_derived,
                            shipments_named)
-from ...rows import ActiveShipment
+from ...rows import ActiveShipment, Normalized
 
 
 def _now() -> str:
@@ -34,7 +34,7 @@ def _histories(conn: sqlite3.Connection, keys: list[ShipmentKey]) -> dict[Shipme
     return out
 
 
-def apply_outcomes(conn: sqlite3.Connection, results: list[tuple[int, Outcome | str]],
+def apply_outcomes(conn: sqlite3.Connection, results: list[Normalized],
                    traces: dict[int, str] | None = None, lease_seconds: float | None = None) -> Applied:
     """One transaction for a batch of inbox rows: (inbox id, outcome or the reason it failed).
 

@@ -167,14 +167,16 @@ def mark(conn: sqlite3.Connection, ids: list[int], state: str, reason: str | Non
 def requeue_stale(conn: sqlite3.Connection, older_than_seconds: float) -> int:
     cutoff = utc_text(datetime.now(timezone.utc) - timedelta(seconds=older_than_seconds))
     with conn:
-        return conn.execute("UPDATE inbox SET state = 'pending', updated_at = ?, lease_until = NULL WHERE state = 'queued' "
+        return conn.execute("UPDATE inbox SET state = 'pending', updated_at = ?, lease_until = NULL "
+                            "WHERE state = 'queued' "
                             "AND updated_at <= ?", (_now(), cutoff)).rowcount
 
 
 def mark_queued(conn: sqlite3.Connection, ids: list[int]) -> None:
     now = _now()
     with conn:
-        conn.executemany("UPDATE inbox SET state = 'queued', updated_at = ?, lease_until = NULL WHERE id = ? AND state = 'pending'",
+        conn.executemany("UPDATE inbox SET state = 'queued', updated_at = ?, lease_until = NULL "
+                         "WHERE id = ? AND state = 'pending'",
                          [(now, i) for i in ids])
 
 

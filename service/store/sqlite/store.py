@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from parsers.normalize import NormalizedShipment, Outcome
+from parsers.normalize import NormalizedShipment
 from taxonomy.models import utc_text
 
 from ...actions.policy import Policy
@@ -35,7 +35,7 @@ from ...core.apply import Applied
 from ..errors import StoreUnavailable
 from ..repair import ReplayFilter
 from ...rows import (Accepted, ActiveShipment, Due, DueNotification, EscalationChange, EscalationCount, FeedItem,
-                    Incoming, InboxRow, OutboxRow, Reschedule, Tracking)
+                    Incoming, InboxRow, Normalized, OutboxRow, Reschedule, Tracking)
 from . import actions, coordination, inbox, migrations, polls, reads, repair
 from . import escalations as escalation_rows
 from . import trackings as tracking_rows
@@ -152,7 +152,7 @@ class SqliteStore:
         finished or quarantined the row before the relay saw the confirm; that later state must stand."""
         await self._write_relaxed(inbox.mark_queued, ids)
 
-    async def apply(self, results: list[tuple[int, Outcome | str]], traces: dict[int, str] | None = None,
+    async def apply(self, results: list[Normalized], traces: dict[int, str] | None = None,
                     lease_seconds: float | None = None) -> Applied:
         """`traces`: inbox id -> the normalize span's traceparent, stored with the document's outbox rows;
         `lease_seconds`: lease the new outbox rows to the caller's relay (see `apply.apply_outcomes`)."""
