@@ -298,10 +298,13 @@ def day_first(records: list[dict]) -> bool | None:
     US say day first (as the rest of the world writes dates), and so do date
     fields named in another language (fecha, Datum, heure, czas); otherwise None.
     """
+    sample = records[:200]
+    if not any(type(v) is str and "/" in v for r in sample for v in _values(r)):
+        return None  # no a/b/yyyy date to settle
     votes: set[bool] = set()
     countries: set[str] = set()
     foreign = [False]
-    for record in records[:200]:
+    for record in sample:
         for key, value in islice(record.items(), 100):
             if type(value) is dict:
                 for inner_key, inner in islice(value.items(), 50):
@@ -315,6 +318,15 @@ def day_first(records: list[dict]) -> bool | None:
     if countries:
         return "US" not in countries
     return True if foreign[0] else None  # dates named in another language than English: not US-style
+
+
+def _values(record: dict):
+    """A record's values and those of the objects directly inside it (bounded)."""
+    for value in islice(record.values(), 100):
+        if type(value) is dict:
+            yield from islice(value.values(), 50)
+        else:
+            yield value
 
 
 _FOREIGN_TIME = ("datum", "zeit", "fecha", "hora", "heure", "czas", "godzina", "data")

@@ -271,7 +271,7 @@ def extract(record: dict, day_first: bool | None = None) -> Extracted | None:
             places.setdefault(role, v)
             continue
         rank = key.time_rank
-        if rank < 0 and key.code_rank < 0 and not key.coarse and unnamed(k) and type(v) is str:
+        if rank < 0 and type(v) is str and key.code_rank < 0 and not key.coarse and unnamed(k):
             if time_value(v):
                 rank = 3  # a date-time under a key that says nothing: the event's time if nothing better
             elif prose(v) and not parent:

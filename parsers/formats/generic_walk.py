@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from lxml import etree
@@ -109,6 +110,7 @@ def prose(value: Any) -> bool:
     return len(words) >= 2 and sum(map(len, words)) >= 8
 
 
+@lru_cache(maxsize=4096)
 def unnamed(k: str) -> bool:
     """A key none of the key rules classify (its value may still say what it is)."""
     return (time_rank(k) < 0 and desc_rank(k) < 0 and place_role(k) is None and tracking_score(k) == 0
@@ -116,15 +118,14 @@ def unnamed(k: str) -> bool:
 
 
 def _value_kinds(obj: dict, out: list[bool]) -> None:
-    for key, value in obj.items():
-        if type(value) is str and key:
-            k = fold(key)
-            if not out[0] and time_value(value):
-                out[0] = True
-            elif not out[1] and unnamed(k) and prose(value):
-                out[1] = True
-            if out[0] and out[1]:
-                return
+    """Fill in what the keys did not say: a date-time value, then a sentence under an unnamed key."""
+    strings = [(key, value) for key, value in obj.items() if type(value) is str and value]
+    if not out[0]:
+        out[0] = any(time_value(value) for _, value in strings)
+        if not out[0]:
+            return  # no time at all: no need to look for text
+    if not out[1]:
+        out[1] = any(unnamed(fold(key)) and prose(value) for key, value in strings)
 
 
 def eventish(obj: dict) -> bool:
