@@ -20,6 +20,8 @@ Tables are TOML files under `taxonomy/maps/`, readable without reading code:
     "I:DS" = { status = "in_transit", generic = true, text = "..." }  # the text's milestone wins
     [coarse]                           # the carrier's coarse status -> status
     D = "delivered"
+    coarse_words = true                # (top level) a coarse status no [coarse] entry knows is read
+                                       # as words by the keyword rules (READY_TO_PICKUP)
     [[keywords]]                       # regex on the description, first match wins
     match = "held for customs"
     status = "exception"
@@ -68,6 +70,7 @@ class MappingTable:
     coarse: dict[str, Status] = field(default_factory=dict)
     keywords: list[KeywordRule] = field(default_factory=list)
     extends: tuple[str, ...] = ()
+    coarse_words: bool = False  # read an unknown coarse status as words by the keyword rules
 
 
 class MappingError(ValueError):
@@ -113,8 +116,11 @@ def parse_table(name: str, text: str) -> MappingTable:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MappingError(f"{where}: {exc}") from None
+    coarse_words = raw.get("coarse_words", False)
+    if not isinstance(coarse_words, bool):
+        raise MappingError(f"{where}: coarse_words must be true or false")
     table = MappingTable(name=name, carrier=str(raw.get("carrier", name)),
-                         extends=tuple(raw.get("extends", ())))
+                         extends=tuple(raw.get("extends", ())), coarse_words=coarse_words)
     for code, entry in raw.get("codes", {}).items():
         here = f"{where} codes[{code!r}]"
         if not isinstance(entry, dict):
@@ -150,7 +156,7 @@ def _overlay(base: MappingTable, local: MappingTable) -> MappingTable:
     """A local table adds to the shipped one: its codes and coarse values win, its keyword rules run first."""
     return MappingTable(name=base.name, carrier=base.carrier, codes={**base.codes, **local.codes},
                         coarse={**base.coarse, **local.coarse}, keywords=[*local.keywords, *base.keywords],
-                        extends=base.extends)
+                        extends=base.extends, coarse_words=base.coarse_words)
 
 
 def use_local_tables(directory: str | Path | None) -> list[str]:
@@ -277,7 +283,21 @@ def classify(table: str, codes: tuple[str, ...], description: str, coarse: str |
             status = t.coarse.get(key)
             if status is not None:
                 return Classification(status, _finish(chain, status, None, description), MappedBy.COARSE, known)
+        if chain[0].coarse_words:
+            words = _words(coarse)
+            rule = _keyword(chain, words) if words else None
+            if rule is not None:
+                return Classification(rule.status, _finish(chain, rule.status, rule.exception_class, words),
+                                      MappedBy.COARSE, known)
     return Classification(Status.UNKNOWN, None, MappedBy.UNKNOWN, known)
+
+
+_WORD_BREAK = re.compile(r"[_\W]+|(?<=[a-z])(?=[A-Z])")
+
+
+def _words(value: str) -> str:
+    """'READY_TO_PICKUP', 'ReadyToPickup', 'ready-to-pickup' -> 'ready to pickup'."""
+    return " ".join(w for w in _WORD_BREAK.split(value) if w).lower()
 
 
 def carrier_of(table: str) -> str:

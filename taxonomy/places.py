@@ -18,19 +18,31 @@ def _country_names() -> dict[str, str]:
 
 
 @cache
+def _codes() -> frozenset[str]:
+    """The assigned ISO 3166-1 alpha-2 codes: every code the names table leads to."""
+    return frozenset(_country_names().values())
+
+
+@cache
 def _zones() -> dict:
     return _data("zones")
 
 
 @lru_cache(maxsize=4096)
 def country_code(value: str | None) -> str | None:
-    """ISO 3166-1 alpha-2 for a code or English name as carriers spell it; None if unknown."""
-    if not value:
+    """ISO 3166-1 alpha-2 for a code, alpha-3 code or English name as carriers spell it; None if unknown.
+
+    A two-letter value is a country only when it is an assigned alpha-2 code
+    or a name the table lists ("UK" -> "GB"): a province or state code ("ON",
+    "QC", "NSW" is longer anyway) is not taken for a country.
+    """
+    if not value or not isinstance(value, str):
         return None
     text = " ".join(value.split()).upper()
-    if len(text) == 2 and text.isalpha():
-        return text
-    return _country_names().get(text)
+    found = _country_names().get(text)
+    if found is not None:
+        return found
+    return text if len(text) == 2 and text in _codes() else None
 
 
 @cache

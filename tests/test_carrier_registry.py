@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -185,3 +186,11 @@ def test_cloud_events_carry_the_registry_tracking_url_and_validate(case, url):
     found = message["data"]["shipment"]["tracking_url"]
     assert found == (url + shipment.tracking_number if url else None)
     CloudEvent.model_validate(message)
+
+
+def test_the_readme_opening_names_every_carrier_and_aggregator_the_service_reads():
+    """Adding a registry entry means saying so in the README's first paragraph, where readers look first."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    opening = " ".join(readme.split("\n\n")[1].split())
+    missing = [c.name for c in registry() if c.kind != "channel" and " ".join(c.name.split()) not in opening]
+    assert not missing, f"README's opening paragraph does not name {missing}"

@@ -222,6 +222,13 @@ def test_sender_that_is_a_known_carrier_names_the_carrier():
     out = run(interchange(message(*consignment()), sender="POSTNL:ZZZ"))
     assert out.shipments[0].carrier == "postnl"
     assert run(interchange(message(*consignment()), sender="DHL:ZZZ")).shipments[0].carrier == "edifact"
+    assert run(interchange(message(*consignment()), sender="ROYALMAIL:ZZZ")).shipments[0].carrier == "royalmail"
+
+
+@pytest.mark.parametrize("sender", ["SHIPENGINE", "EASYPOST", "X12", "GENERIC", "UNKNOWN"])
+def test_senders_that_are_aggregators_or_channels_name_no_carrier(sender):
+    """Only the registry's carriers count: an aggregator or a document channel moves no parcel."""
+    assert run(interchange(message(*consignment()), sender=f"{sender}:ZZZ")).shipments[0].carrier == "edifact"
 
 
 def test_senders_table_names_trading_partners(monkeypatch):

@@ -99,9 +99,11 @@ def test_tracking_number_found_by_shape_and_carrier_guessed_from_it():
 
 
 def test_database_ids_are_not_tracking_numbers():
-    out = norm({"id": "5b74f4958776db0e00b6f5ed", "checkpoints": [
-        {"time": "2026-02-01T10:00:00Z", "message": "Delivered"}]}, "generic")
-    assert not out.ok and "no tracking number" in out.errors[0].message
+    doc = {"id": "5b74f4958776db0e00b6f5ed", "checkpoints": [{"time": "2026-02-01T10:00:00Z", "message": "Delivered"}]}
+    out = norm(doc, "generic")
+    assert not out.ok and "without a tracking number" in out.errors[0].message
+    kept = normalize_document(json.dumps(doc).encode(), carrier="generic", keep_unnumbered=True)
+    assert kept.ok and [(s.tracking_number, s.status.value) for s in kept.shipments] == [("", "delivered")]
 
 
 def test_carrier_from_a_field_is_slugged_else_unknown():
@@ -244,8 +246,149 @@ def test_never_raises_on_arbitrary_json(doc):
     if out is not None:
         assert not out.empty()
         for s in out.shipments:
-            assert s.tracking_number and s.carrier
+            assert isinstance(s.tracking_number, str) and s.carrier  # "" when the document has no number
             for e in s.events:
                 assert e.when is not None and isinstance(e.description, str)
     result = normalize_document(data, carrier="generic")
     assert result.ok or result.errors[0].kind == "unparseable"
+
+
+# --- principles: languages, shapes, nesting, numbers where they are -------------------------------
+@pytest.mark.parametrize("doc, number, statuses", [
+    ({"numeroColis": "FX4410029387", "evenements": [
+        {"dateHeure": "2026-04-03T09:12:00+02:00", "libelle": "Votre colis a été livré à votre gardien"},
+        {"dateHeure": "2026-04-02T18:40:00+02:00", "libelle": "Avis de passage déposé, destinataire absent"},
+        {"dateHeure": "2026-04-02T08:05:00+02:00", "libelle": "Votre colis est en cours de livraison"}]},
+     "FX4410029387", ["delivered", "delivery_attempted", "out_for_delivery"]),
+    ({"Sendungsnummer": "00340434161094042557", "Ereignisse": [
+        {"Datum": "03.04.2026", "Uhrzeit": "14:05", "Beschreibung": "Die Sendung wurde in der Filiale abgeholt"},
+        {"Datum": "02.04.2026", "Uhrzeit": "11:30", "Beschreibung": "Zustellversuch, Empfänger nicht angetroffen"},
+        {"Datum": "01.04.2026", "Uhrzeit": "21:10", "Beschreibung": "Die Sendung wurde im Paketzentrum bearbeitet"}]},
+     "00340434161094042557", ["delivered", "delivery_attempted", "in_transit"]),
+    ({"zendingnummer": "3SBEQ0012345678", "gebeurtenissen": [
+        {"datumTijd": "2026-04-03T16:20:00+02:00", "omschrijving": "Pakket is niet afgehaald, bewaartermijn verlopen"},
+        {"datumTijd": "2026-04-01T10:00:00+02:00", "omschrijving": "Zending ligt klaar bij het afhaalpunt"}]},
+     "3SBEQ0012345678", ["exception", "available_for_pickup"]),
+    ({"numeroEnvio": "ES00027710039918", "eventos": [
+        {"fecha": "02/04/2026", "hora": "17:45", "descripcion": "Envío devuelto al remitente"},
+        {"fecha": "01/04/2026", "hora": "09:30", "descripcion": "Envío rechazado por el destinatario"}]},
+     "ES00027710039918", ["returned_to_sender", "exception"]),
+    ({"numerPrzesylki": "00659007734118821055", "zdarzenia": [
+        {"czas": "2026-04-02 12:00", "opis": "Przesyłka doręczona do adresata"},
+        {"czas": "2026-04-01 07:45", "opis": "Przesyłka w doręczeniu"},
+        {"czas": "2026-03-31 19:10", "opis": "Przesyłka gotowa do odbioru w punkcie"}]},
+     "00659007734118821055", ["delivered", "out_for_delivery", "available_for_pickup"]),
+])
+def test_keys_and_texts_in_other_languages(doc, number, statuses):
+    ship = one(doc)
+    assert ship.tracking_number == number
+    assert [e.status.value for e in ship.events] == statuses
+
+
+def test_a_date_field_named_in_another_language_is_read_day_first():
+    ship = one({"numeroEnvio": "ES00027710039918", "eventos": [
+        {"fecha": "02/04/2026", "hora": "17:45", "descripcion": "Entregado"}]})
+    assert ship.events[0].occurred_at_local.date().isoformat() == "2026-04-02"
+
+
+@pytest.mark.parametrize("dates, days", [
+    (["05/03/2026 10:00", "13/03/2026 11:00"], ["2026-03-13", "2026-03-05"]),  # 13 settles day first
+    (["03/05/2026 10:00", "03/14/2026 11:00"], ["2026-03-14", "2026-03-05"]),  # 14 settles month first
+])
+def test_ambiguous_dates_follow_the_unambiguous_ones_of_the_same_list(dates, days):
+    ship = one({"trackingNumber": "DD0000000001", "history": [
+        {"when": d, "message": "Arrived at facility"} for d in dates]})
+    assert [e.occurred_at_local.date().isoformat() for e in ship.events] == days
+
+
+def test_ambiguous_dates_read_day_first_outside_the_us_and_month_first_otherwise():
+    def day(country):
+        ship = one({"trackingNumber": "DD0000000001", "history": [
+            {"when": "05/03/2026 10:00", "message": "Arrived at facility", "country": country}]})
+        return ship.events[0].occurred_at.date().isoformat()
+    assert day("FR") == "2026-03-05" and day("US") == "2026-05-03"
+
+
+def test_shipments_in_a_map_keyed_by_number():
+    out = norm({"results": {
+        "1Z4W81E70362458171": {"events": [{"time": "2026-02-01T10:00:00Z", "text": "Delivered"}]},
+        "1Z4W81E70362458180": {"events": [{"time": "2026-02-01T09:00:00Z", "text": "Out for delivery"}]},
+    }}, "generic")
+    assert sorted((s.tracking_number, s.status.value) for s in out.shipments) == [
+        ("1Z4W81E70362458171", "delivered"), ("1Z4W81E70362458180", "out_for_delivery")]
+    plain = norm({"PX00012345601": [{"time": "2026-02-01T10:00:00Z", "text": "Delivered"}],
+                  "PX00012345602": [{"time": "2026-02-01T10:00:00Z", "text": "In transit"}]}, "generic")
+    assert sorted(s.tracking_number for s in plain.shipments) == ["PX00012345601", "PX00012345602"]
+    words = norm({"history_v2": [{"time": "2026-02-01T10:00:00Z", "text": "Delivered"}]}, "generic")
+    assert not words.ok  # a key with a digit in it is not a number
+
+
+def test_the_one_number_the_document_names_beside_the_events():
+    ship = one({"order": "SO-77", "pieces": [{"trackingNumber": "QQ77100020003"}],
+                "events": [{"dateTime": "2026-02-01T10:00:00Z", "eventText": "Delivered"}]})
+    assert ship.tracking_number == "QQ77100020003"
+    two = norm({"pieces": [{"trackingNumber": "QQ77100020003"}, {"trackingNumber": "QQ77100020004"}],
+                "events": [{"dateTime": "2026-02-01T10:00:00Z", "eventText": "Delivered"}]}, "generic")
+    assert not two.ok  # which one of two? neither
+
+
+def test_without_a_number_the_shipment_comes_back_unnumbered_and_takes_the_requested_one():
+    doc = json.dumps({"Tracing": [{"Date": "2026-02-01T10:00:00", "Libelle": "COLIS LIVRE", "Pays": "FR"}]}).encode()
+    kept = normalize_document(doc, carrier="generic", keep_unnumbered=True).shipments[0]
+    assert (kept.tracking_number, kept.status.value) == ("", "delivered")
+    assert kept.events[0].occurred_at_local.isoformat() == "2026-02-01T10:00:00+01:00"
+    given = normalize_document(doc, carrier="generic", tracking_number="MR12345678")
+    assert given.ok and given.shipments[0].tracking_number == "MR12345678"
+
+
+def test_records_recognised_by_their_values_when_keys_say_nothing():
+    ship = one({"shipmentNumber": "VX000123456", "log": [
+        {"a1": "2026-04-01T10:00:00Z", "b2": "Parcel arrived at the depot"},
+        {"a1": "2026-04-01T16:30:00Z", "b2": "Parcel delivered to the porter"}]})
+    assert [(e.description, e.status.value) for e in ship.events] == [
+        ("Parcel delivered to the porter", "delivered"), ("Parcel arrived at the depot", "in_transit")]
+
+
+def test_records_wrapped_one_by_one_are_one_list():
+    ship = one({"AWB": "1490811123000", "Scans": [
+        {"ScanDetail": {"ScanDateTime": f"2026-03-1{i}T10:00:00", "Scan": "In Transit", "Instructions": text}}
+        for i, text in enumerate(["Bag added to trip", "Shipment picked up"])]})
+    assert [(e.description, e.status.value, e.provenance.mapped_by.value) for e in ship.events] == [
+        ("Shipment picked up", "picked_up", "keyword"), ("Bag added to trip", "in_transit", "coarse")]
+
+
+@pytest.mark.parametrize("status, expected", [
+    ("ready_to_pickup", "available_for_pickup"), ("OutForDelivery", "out_for_delivery"),
+    ("taken_by_courier", "picked_up"), ("DELIVERED", "delivered"), ("collected-from-sender", "picked_up"),
+])
+def test_status_words_in_snake_camel_or_kebab_case_are_read_as_words(status, expected):
+    ship = one({"tracking_number": "TN00099988877", "tracking_details": [
+        {"status": status, "datetime": "2026-03-12T10:16:45+01:00"}]})
+    assert ship.status.value == expected
+
+
+def test_short_status_values_are_codes_and_a_state_is_still_a_place():
+    ship = one({"Tracking": "D10037240195832", "Events": [
+        {"Status": "DW", "Description": "DELIVERED.", "EventTime": "2026-03-13T11:42:08", "City": "RENO",
+         "State": "NV"}]})
+    e = ship.events[0]
+    assert (e.carrier_code, e.description, e.location.region, e.occurred_at_local.isoformat()) == \
+        ("DW", "DELIVERED.", "NV", "2026-03-13T11:42:08-07:00")
+
+
+def test_registry_number_formats_replace_fixed_shapes():
+    from parsers.formats.generic_heuristic import shape_score
+
+    assert shape_score("1Z4W81E70362458171") == 5 and shape_score("LX273185646DE") == 5  # check digits right
+    assert shape_score("1Z4W81E70362458172") == 2 and shape_score("LX273185647DE") == 2  # the shape alone
+    assert shape_score("JJD0001234567890123") == 5  # a registry format without a check digit
+    assert shape_score("ABCD1234") == 0  # a format the registry marks too plain to name a carrier
+    assert shape_score("x" * 100) == 0
+
+
+def test_only_numbers_with_letters_name_a_carrier_by_their_format():
+    digits = one({"trackingNumber": "00373500489523014716", "events": [
+        {"time": "2026-02-01T10:00:00Z", "text": "Delivered"}]})
+    letters = one({"trackingNumber": "JJD0001234567890123", "events": [
+        {"time": "2026-02-01T10:00:00Z", "text": "Delivered"}]})
+    assert (digits.carrier, letters.carrier) == ("unknown", "dhl_parcel_de")

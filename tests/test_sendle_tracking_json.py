@@ -40,8 +40,21 @@ def run(data, carrier="auto"):
 
 @pytest.mark.parametrize("payload", payloads(FOLDER), ids=lambda p: p.name)
 def test_auto_detection_picks_sendle(payload):
-    out = normalize_document(payload.read_bytes(), carrier="auto")
+    out = normalize_document(payload.read_bytes(), carrier="auto", keep_unnumbered=True)
     assert out.ok and out.parser == "sendle.tracking_json" and out.carrier == "sendle"
+
+
+def test_the_tracking_response_takes_the_number_it_was_asked_for():
+    data = (FOLDER / "tracking_left_with_agent.json").read_bytes()
+    given = normalize_document(data, tracking_number="SNK4R8W")
+    shipment, = given.shipments
+    assert given.ok and shipment.tracking_number == "SNK4R8W" and shipment.status.value == "available_for_pickup"
+    assert {e.tracking_number for e in shipment.events} == {"SNK4R8W"}
+    kept = normalize_document(data, keep_unnumbered=True).shipments[0]
+    assert kept.tracking_number == "" and len(kept.events) == len(shipment.events) == 4
+    assert {e.event_id for e in kept.events}.isdisjoint(e.event_id for e in shipment.events)
+    dropped = normalize_document(data)
+    assert not dropped.ok and not dropped.shipments and "without a tracking number" in dropped.errors[0].message
 
 
 def test_tracking_response_has_no_reference_so_the_shipment_number_is_empty():

@@ -114,6 +114,63 @@ def test_ladder_code_then_keyword_then_coarse_then_unknown():
     assert (unknown.status, unknown.exception_class, unknown.mapped_by) == (Status.UNKNOWN, None, MappedBy.UNKNOWN)
 
 
+@pytest.mark.parametrize("text, status, cls", [
+    # English phrasings added for carriers without a parser
+    ("The shipment has been handed in at the post office", "picked_up", None),
+    ("Parcel taken over by the courier", "picked_up", None),
+    ("The shipment has been pre-notified by the sender", "label_created", None),
+    ("Ready to be picked up at the locker", "available_for_pickup", None),
+    ("The shipment item is under transportation", "in_transit", None),
+    # French
+    ("Colis pris en charge par La Poste", "picked_up", None),
+    ("Votre colis est disponible au bureau de poste", "available_for_pickup", None),
+    ("Colis non livré : destinataire absent, avis de passage déposé", "delivery_attempted", "recipient_unavailable"),
+    ("Colis retourné à l'expéditeur", "returned_to_sender", None),
+    ("Colis retenu en douane", "exception", "customs_hold"),
+    # German
+    ("Die Sendung wurde vom Empfänger abgeholt", "delivered", None),
+    ("Die Sendung wurde abgeholt", "picked_up", None),
+    ("Die Sendung konnte nicht zugestellt werden", "delivery_attempted", None),
+    ("Die Sendung ist in Zustellung", "out_for_delivery", None),
+    ("Annahme verweigert", "exception", "refused"),
+    # Dutch
+    ("Pakket is niet bezorgd", "delivery_attempted", None),
+    ("Pakket is bezorgd bij de buren", "delivered", None),
+    ("Zending ligt klaar bij het Pakketpunt", "available_for_pickup", None),
+    ("Vertraging in de sortering", "exception", "carrier_delay"),
+    # Spanish
+    ("Envío no entregado", "delivery_attempted", None),
+    ("Envío entregado", "delivered", None),
+    ("En reparto", "out_for_delivery", None),
+    ("Retenido en aduanas", "exception", "customs_hold"),
+    ("Dirección incorrecta", "exception", "address_issue"),
+    # Polish
+    ("Przesyłka nieodebrana w terminie", "exception", "unclaimed"),
+    ("Przekazano do doręczenia", "out_for_delivery", None),
+    ("Doręczenie", "delivered", None),
+    ("Awizo", "delivery_attempted", "recipient_unavailable"),
+    ("Przesyłka uszkodzona", "exception", "damaged"),
+    ("Zwrot do nadawcy", "returned_to_sender", None),
+])
+def test_generic_keywords_in_several_languages(text, status, cls):
+    """The generic table's rules hear carriers without a parser in their own language, negatives first."""
+    got = classify("generic", (), text, None)
+    assert (got.status.value, got.exception_class.value if got.exception_class else None) == (status, cls)
+
+
+def test_coarse_words_read_an_unknown_coarse_status_by_the_keyword_rules():
+    ready = classify("generic", (), "", "READY_TO_PICKUP")
+    assert (ready.status, ready.mapped_by) == (Status.AVAILABLE_FOR_PICKUP, MappedBy.COARSE)
+    camel = classify("generic", (), "zzz", "OutForDelivery")
+    assert (camel.status, camel.mapped_by) == (Status.OUT_FOR_DELIVERY, MappedBy.COARSE)
+    assert classify("generic", (), "", "ZZZ_QQQ").status is Status.UNKNOWN
+    plain = parse_table("plain", 'carrier = "plain"\n')
+    assert not plain.coarse_words and load_table("generic").coarse_words
+    assert classify("ups", (), "", "READY_TO_PICKUP").status is Status.UNKNOWN  # only tables that ask for it
+    with pytest.raises(MappingError, match="coarse_words"):
+        parse_table("bad", 'carrier = "bad"\ncoarse_words = "yes"\n')
+
+
 def test_code_without_reason_takes_the_reason_from_the_text():
     got = classify("ups", ("X:Q9",), "Severe weather has delayed delivery", "X")
     assert (got.status, got.exception_class) == (Status.EXCEPTION, ExceptionClass.WEATHER_DELAY)

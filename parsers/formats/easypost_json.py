@@ -26,7 +26,7 @@ UTC instant (18:50 EDT would be 22:50Z, after the webhook was sent). So:
 - no country (USPS via EasyPost leaves it empty: "HOUSTON", "TX", "77063") ->
   the value is the carrier's wall clock; the zone is inferred from a US state
   and ZIP when present (time_basis "location"), else the time stays as written
-  (time_basis "assumed_utc"), as the peer library (karrio) shows them.
+  (time_basis "assumed_utc").
 A non-zero offset, if EasyPost ever writes one, is honoured as given.
 """
 from __future__ import annotations

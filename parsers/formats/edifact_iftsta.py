@@ -35,8 +35,8 @@ Decisions:
 - Carrier: IFTSTA carries statuses from many senders, and a status code is
   only meaningful with the carrier that assigned it, so the shipment's carrier
   is the interchange sender when it is a known carrier: listed in the table's
-  [senders], or an id that is itself the slug of a carrier this project maps
-  ("POSTNL"). Otherwise it is the neutral slug "edifact": guessing a carrier
+  [senders], or an id that is itself the slug of a carrier in the carrier
+  registry ("POSTNL"; aggregators and channels are not carriers). Otherwise it is the neutral slug "edifact": guessing a carrier
   from a GLN or mailbox id would file shipments under the wrong carrier, while
   "edifact" says plainly that the carrier is not known.
 """
@@ -48,7 +48,7 @@ from datetime import datetime
 from functools import cache
 from importlib import resources
 
-from taxonomy.mapping import load_table, table_names
+from taxonomy.carriers import registry
 from taxonomy.places import named_zone
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
@@ -64,7 +64,6 @@ UN_AGENCIES = frozenset(("", "6"))
 EVENT_QUALIFIERS = ("334", "78", "7", "35", "178", "186", "200", "11", "9", "1")
 ESTIMATE_QUALIFIERS = frozenset(("17", "69", "132", "191"))
 REFERENCE_QUALIFIERS = ("CN", "AAM", "BM")
-_NOT_CARRIERS = frozenset(("unknown", NEUTRAL, "x12", "shipengine", "easypost", "shippo", "aftership", "dhl"))
 # 2379 format -> (digits layout, has zone suffix); layouts use Python strptime directives.
 _FORMATS = {
     "102": "%Y%m%d", "203": "%Y%m%d%H%M", "204": "%Y%m%d%H%M%S", "201": "%y%m%d%H%M", "202": "%y%m%d%H%M%S",
@@ -85,7 +84,8 @@ def _data() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
 
 @cache
 def _carrier_slugs() -> frozenset[str]:
-    return frozenset(load_table(n).carrier for n in table_names()) - _NOT_CARRIERS
+    """Slugs of the registry's carriers (not its aggregators or channels such as x12 and edifact)."""
+    return frozenset(c.slug for c in registry() if c.kind == "carrier")
 
 
 def carrier_slug(ix: Interchange) -> str:

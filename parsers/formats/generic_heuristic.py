@@ -1,12 +1,22 @@
 """The generic heuristic parser: the last step of the fallback chain, for JSON or XML never seen before.
 
-It finds event-like records (lists of objects, or repeated XML elements, each
-with a time-ish and a text-ish field), the tracking number they belong to
-(a tracking-ish key in the objects around them, else a value shaped like a
-known carrier's number), and the carrier (a carrier/slug/courier field, else
-the number's shape). Events are mapped by the `generic` table, which has no
-codes: the global keyword rules on the description do the work, then the
-carrier's coarse status when it is a common word (delivered, in_transit...).
+It reads a document by principles, not by any carrier's layout:
+- events are any list of records (or repeated XML elements) carrying a time
+  and a text, named in any of several languages or recognised by value,
+  wherever they sit (SOAP envelopes, `data.items[]`, maps keyed by number);
+- the tracking number is a tracking-ish key in the objects around them (in
+  those languages too), or the key of a map entry that reads as a number,
+  else the one number the document names by such a key, else a value shaped
+  like a number of the carrier registry (its patterns and check digits).
+  With none, the shipment is returned without a number (the request had it:
+  `normalize --tracking-number`, the service's poll);
+- the carrier is a carrier/slug/courier field, else the number's shape;
+- dates written a/b/yyyy are read day first or month first as the other
+  dates of the same list (or the places: outside the US, day first) say.
+Events are mapped by the `generic` table, which has no codes: keyword rules
+in English, French, German, Dutch, Spanish and Polish on the description do
+the work, then the carrier's coarse status or short status label, read as
+words (`ready_to_pickup`, `OutForDelivery`).
 
 Several shipments in one document give several shipments. A document with no
 events but an error/fault/message at its top is the carrier's error response.
@@ -15,11 +25,13 @@ Work is bounded (see generic_walk.MAX_NODES and MAX_RECORDS) whatever the size.
 from __future__ import annotations
 
 import re
+import re._parser
 from functools import cache
 from itertools import islice
 from typing import Any
 
-from taxonomy.carriers import registry
+from taxonomy.carriers import compact, registry
+from taxonomy.places import country_code
 
 from ..base import CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
@@ -28,12 +40,12 @@ from ..timeparse import iso_date
 from ..tracking_numbers import candidates as shape_candidates
 from ..tracking_numbers import guess as guess_carrier
 from .generic_keys import (fold, is_carrier_key, is_error_key, is_estimate_key, is_signer_key,
-                           may_hold_tracking_number, tracking_score)
-from .generic_record import Extracted, extract, tn_value
-from .generic_walk import MAX_KEYS, Group, Walk, ancestors, walk, xml_tree
+                           may_hold_tracking_number, place_role, time_rank, tracking_score)
+from .generic_record import Extracted, extract, slashed_order, tn_value
+from .generic_walk import MAX_KEYS, Group, Walk, ancestors, ancestry, walk, xml_tree
 
 MAX_RECORDS = 20_000  # event records read per document
-_SHAPES = re.compile(r"^(1Z[0-9A-Z]{16}|\d{12}|\d{15}|\d{20}|\d{22}|[A-Z]{2}\d{9}[A-Z]{2})$")
+_S10_SHAPE = re.compile(r"[A-Z]{2}\d{9}[A-Z]{2}")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _OPAQUE_ID = re.compile(r"^[0-9a-f]{24}$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 _ERROR_TEXT = ("message", "description", "detail", "details", "text", "reason", "title", "faultstring",
@@ -41,12 +53,35 @@ _ERROR_TEXT = ("message", "description", "detail", "details", "text", "reason", 
 _ERROR_CODE = ("code", "errorcode", "number", "faultcode", "status", "statuscode", "type", "id")
 
 
+@cache
+def _shapes(length: int) -> tuple[re.Pattern[str], ...]:
+    """The registry's distinctive number patterns (those that name a carrier) a number of this length can fit."""
+    found = []
+    for carrier in registry():
+        for form in carrier.numbers:
+            if form.detect and form.pattern not in found and _fits_length(form.pattern, length):
+                found.append(form.pattern)
+    return tuple(found)
+
+
+def _fits_length(pattern: re.Pattern[str], length: int) -> bool:
+    try:
+        low, high = re._parser.parse(pattern.pattern).getwidth()  # type: ignore[attr-defined]
+    except Exception:  # an interpreter without the parser: try the pattern on every length
+        return True
+    return low <= length <= high
+
+
 def shape_score(value: str) -> int:
-    """5 for a known carrier's number with a valid check digit, 2 for the shape alone, else 0."""
-    compact = value.replace(" ", "").replace("-", "").upper()
-    if shape_candidates(compact):
+    """5 for a number of the registry with a valid check digit, 2 for a registry shape alone, else 0."""
+    number = compact(value)
+    if not number or len(number) > 40:
+        return 0
+    if shape_candidates(number):
         return 5
-    return 2 if _SHAPES.match(compact) else 0
+    if _S10_SHAPE.fullmatch(number) or any(p.fullmatch(number) for p in _shapes(len(number))):
+        return 2
+    return 0
 
 
 def carrier_slug(value: Any) -> str | None:
@@ -89,33 +124,68 @@ def _tn_here(obj: dict) -> tuple[int, str | None]:
     return best
 
 
-def tracking_number_near(chain: Any) -> tuple[str | None, str | None]:
-    """(a strong candidate from the nearest object holding one, the nearest weak candidate)."""
+def _number_like(key: str) -> bool:
+    """Reads as a parcel number, not a word: mostly digits, no lower case, long enough not to be an index."""
+    found = tn_value(key)
+    if found is None or any(c.islower() for c in found):
+        return False
+    digits = sum(c.isdigit() for c in found)
+    return digits >= 6 and digits * 2 >= len(found)
+
+
+def _number_key(key: str, holder: dict | None) -> str | None:
+    """A map key that is a tracking number: {"<number>": {...events...}} or {"<number>": [...events...]}."""
+    found = tn_value(key) if key else None
+    if found is None or any(c.islower() for c in found):
+        return None
+    if shape_score(found) == 5:
+        return found
+    keys = list(islice(holder, 50)) if holder else []
+    return found if keys and all(_number_like(k) for k in keys) else None  # every key of the map reads as one
+
+
+def tracking_number_near(chain: Any, key: str = "") -> tuple[str | None, str | None]:
+    """(a strong candidate from the nearest object holding one, the nearest weak candidate).
+
+    `key` is the key the events themselves sit under; a map keyed by number
+    names the shipment by that key.
+    """
     weak = None
-    for obj in ancestors(chain):
+    holder = chain[0] if chain is not None else None
+    if _number_key(key, holder):
+        return _number_key(key, holder), None
+    for obj, own_key, parent in ancestry(chain):
         score, found = _tn_here(obj)
         if score >= 6:
             return found, weak
         if found and weak is None and score > 0:
             weak = found
+        by_key = _number_key(own_key, parent)
+        if by_key:
+            return by_key, weak
     return None, weak
 
 
 def _document_tracking_number(w: Walk) -> str | None:
-    """A value anywhere in the document shaped like a known carrier's number, check digit first."""
-    shaped = None
+    """The one number the document names by a tracking key, else a value shaped like a registry number."""
+    named: dict[str, None] = {}
+    shaped = checked = None
     for k, v in w.scalars:
         if not may_hold_tracking_number(k):
             continue
         found = tn_value(v)
         if found is None:
             continue
+        if tracking_score(k) >= 6:
+            named[found] = None
         score = shape_score(found)
-        if score == 5:
-            return found
-        if score and shaped is None:
+        if score == 5 and checked is None:
+            checked = found
+        elif score and shaped is None:
             shaped = found
-    return shaped
+    if len(named) == 1:
+        return next(iter(named))
+    return checked or shaped
 
 
 def _near(chain: Any, test, levels: int = 8) -> Any:
@@ -220,6 +290,62 @@ class _Candidate:
         return self.group.is_list, len(self.events)
 
 
+def day_first(records: list[dict]) -> bool | None:
+    """How a/b/yyyy dates of these records read: as the unambiguous ones say, else by the places.
+
+    One carrier writes all the dates of a list the same way, so 13/03/2026
+    settles 09/03/2026 beside it. When no date settles it, places outside the
+    US say day first (as the rest of the world writes dates), and so do date
+    fields named in another language (fecha, Datum, heure, czas); otherwise None.
+    """
+    sample = records[:200]
+    if not any(type(v) is str and "/" in v for r in sample for v in _values(r)):
+        return None  # no a/b/yyyy date to settle
+    votes: set[bool] = set()
+    countries: set[str] = set()
+    foreign = [False]
+    for record in sample:
+        for key, value in islice(record.items(), 100):
+            if type(value) is dict:
+                for inner_key, inner in islice(value.items(), 50):
+                    _vote(fold(inner_key), inner, votes, countries, foreign)
+            else:
+                _vote(fold(key), value, votes, countries, foreign)
+    if len(votes) == 1:
+        return votes.pop()
+    if votes:
+        return None
+    if countries:
+        return "US" not in countries
+    return True if foreign[0] else None  # dates named in another language than English: not US-style
+
+
+def _values(record: dict):
+    """A record's values and those of the objects directly inside it (bounded)."""
+    for value in islice(record.values(), 100):
+        if type(value) is dict:
+            yield from islice(value.values(), 50)
+        else:
+            yield value
+
+
+_FOREIGN_TIME = ("datum", "zeit", "fecha", "hora", "heure", "czas", "godzina", "data")
+
+
+def _vote(k: str, value: Any, votes: set[bool], countries: set[str], foreign: list[bool]) -> None:
+    if type(value) is not str:
+        return
+    if time_rank(k) >= 0:
+        foreign[0] = foreign[0] or k.startswith(_FOREIGN_TIME) or k.endswith(_FOREIGN_TIME[:-1])
+        order = slashed_order(value)
+        if order is not None:
+            votes.add(order)
+    elif place_role(k) == "country":
+        cc = country_code(value)
+        if cc:
+            countries.add(cc)
+
+
 def _read_groups(w: Walk, out: ParseOutput) -> list[_Candidate]:
     found: list[_Candidate] = []
     left = MAX_RECORDS
@@ -231,7 +357,8 @@ def _read_groups(w: Walk, out: ParseOutput) -> list[_Candidate]:
             out.skipped.append(f"{len(records) - left} records past the {MAX_RECORDS}-record limit were not read")
             records = records[:left]
         left -= len(records)
-        events = [e for e in map(extract, records) if e is not None]
+        order = day_first(records)
+        events = [e for e in (extract(r, order) for r in records) if e is not None]
         if events and len(events) * 3 >= len(records):
             found.append(_Candidate(group, events))
         if left <= 0:
@@ -269,8 +396,6 @@ class GenericHeuristic(ParserPlugin):
                 return out
             raise ParseError("no event-like records (a time and a description) found")
         out.shipments = _shipments(found, w, root)
-        if not out.shipments:
-            raise ParseError("event-like records found, but no tracking number for them")
         return out
 
 
@@ -278,7 +403,7 @@ def _shipments(found: list[_Candidate], w: Walk, root: Any) -> list[CarrierShipm
     by_tn: dict[str, list[tuple[_Candidate, list[Extracted]]]] = {}
     orphans: list[tuple[_Candidate, list[Extracted]]] = []
     for cand in found:
-        near, weak = tracking_number_near(cand.group.chain)
+        near, weak = tracking_number_near(cand.group.chain, cand.group.key)
         near = near or weak  # a named number up the tree, else the nearest bare id
         own = [e for e in cand.events if e.tracking_number]
         if len(own) * 2 >= len(cand.events):  # the records name their shipments themselves
@@ -289,13 +414,15 @@ def _shipments(found: list[_Candidate], w: Walk, root: Any) -> list[CarrierShipm
             parts = {near: cand.events}
         for tn, events in parts.items():
             (by_tn.setdefault(tn, []) if tn else orphans).append((cand, events))
-    if orphans:  # no number around these events: one shaped like a known carrier's anywhere in the document
+    if orphans:  # no number around these events: the document's one named number, else a registry-shaped one
         fallback = _document_tracking_number(w)
-        if fallback:
-            by_tn.setdefault(fallback, []).extend(orphans)
+        # without any, the shipment keeps no number: the request that fetched the document had it
+        by_tn.setdefault(fallback or "", []).extend(orphans)
     top_carrier = carrier_slug(_near((root, None), is_carrier_key, 1)) if type(root) is dict else None
     shipments = []
     for tn, cands in by_tn.items():
+        if not tn and len(by_tn) > 1:
+            continue  # events without a number beside numbered shipments: nothing says which they belong to
         best = max(cands, key=lambda c: (c[0].rank(), len(c[1])))
         sig = best[1][0].signature
         # lists of the same kind for this number (a repeated shipment answer, summary + detail elements)
@@ -304,12 +431,23 @@ def _shipments(found: list[_Candidate], w: Walk, root: Any) -> list[CarrierShipm
         events = _without_summaries(chosen)
         chain = best[0].group.chain
         carrier = (carrier_slug(_near(chain, is_carrier_key)) or carrier_slug(events[0].carrier)
-                   or top_carrier or guess_carrier(tn) or "unknown")
+                   or top_carrier or _carrier_by_number(tn) or "unknown")
         signer = _near(chain, is_signer_key, 2)
         shipments.append(CarrierShipment(
             tracking_number=tn, carrier=carrier, events=[e.event for e in events],
             estimated_delivery=_estimate(chain), signed_by=text(signer) or None if type(signer) is str else None))
     return shipments
+
+
+def _carrier_by_number(tn: str) -> str | None:
+    """The carrier a number names by its registry format, when the number is distinctive enough to.
+
+    Digits alone are not: a 20- or 22-digit number passes a GS1 mod-10 check
+    one time in ten whoever printed it, and an unknown carrier's parcel filed
+    under a known carrier is worse than "unknown". A format with letters
+    (1Z..., an S10 code, JJD..., TBA...) does name its carrier.
+    """
+    return guess_carrier(tn) if any(c.isalpha() for c in tn) else None
 
 
 def _without_summaries(chosen: list[tuple[_Candidate, list[Extracted]]]) -> list[Extracted]:

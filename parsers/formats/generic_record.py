@@ -4,6 +4,12 @@ A record is read to a bounded depth: its own fields, then fields of objects
 inside it (`status.description`, `location.address.city`). Objects named
 like a place (location, address, facility...) give the event's place; objects
 about other parties (origin, destination, recipient, shipper...) are ignored.
+Fields no key rule names still count by their values: a date-time is the
+event's time, a sentence its text, when nothing named says so.
+
+A record often carries a short status label beside a sentence ("In Transit"
+and "Shipment picked up"): the sentence is the description and the label
+the coarse status, so both are heard when the scan is mapped.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from ..base import CarrierEvent
 from ..fields import location, text
 from ..timeparse import combine, parse_datetime, split_zone_suffix
 from .generic_keys import context, fold, profile
+from .generic_walk import prose, time_value, unnamed
 
 UTC = timezone.utc
 _UTC_MARK = "!"  # prefixed to the keys of times the carrier gave in UTC (gmtDate, eventTimeUtc)
@@ -32,6 +39,10 @@ _SLASHED = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T]+(\d{1,2}:\d{2}(?::\d
 _CLOCK = re.compile(r"^(\d{1,2})(?::(\d{2}))?(?::(\d{2}))?(?:\.\d+)?\s*([aApP])\.?\s?[mM]\.?$")
 _OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2}):?(\d{2})?$")
 _NON_ALNUM = re.compile(r"[^0-9A-Za-z]+")
+_PLACE_NAMES = frozenset(("name", "description", "text", "value", "locationname", "displayname", "nazwa", "naam",
+                          "nom", "nombre", "nome", "libelle", "bezeichnung"))
+_STATUS_CODE = re.compile(r"(?=.{0,2}[A-Z])[A-Z0-9]{1,3}")  # "UG", "D1"; digits alone are a phase or step
+_CODE_SLOTS = range(40)  # status codes rank after every named code key
 _TN_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{3,38}[A-Za-z0-9]$")
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _US = states("US") | {"PR"}
@@ -59,8 +70,26 @@ def tn_value(value: Any) -> str | None:
     return s
 
 
-def read_time(value: Any, key: str) -> tuple[str, Any, str | None] | None:
-    """('full', datetime, zone) | ('date', 'YYYY-MM-DD', zone) | ('time', text, None) | None."""
+def slashed_order(value: Any) -> bool | None:
+    """For a date written a/b/yyyy: True when it can only be day first, False month first, None either."""
+    m = _SLASHED.match(value.strip()) if type(value) is str else None
+    if m is None:
+        return None
+    a, b = int(m.group(1)), int(m.group(2))
+    if a > 12 >= b:
+        return True
+    if b > 12 >= a:
+        return False
+    return None
+
+
+def read_time(value: Any, key: str, day_first: bool | None = None) -> tuple[str, Any, str | None] | None:
+    """('full', datetime, zone) | ('date', 'YYYY-MM-DD', zone) | ('time', text, None) | None.
+
+    `day_first` settles a/b/yyyy dates that could be read both ways (09/03/2026):
+    the caller knows it from the other dates of the same list or the places.
+    Without it they are read month first, as US carriers write them.
+    """
     if type(value) is int or type(value) is float:
         if 1e9 <= value < 4e9:
             return "full", datetime.fromtimestamp(value, UTC), None
@@ -97,7 +126,7 @@ def read_time(value: Any, key: str) -> tuple[str, Any, str | None] | None:
         m = _SLASHED.match(s)
         if m:  # 03/14/2026 [4:05 PM]: month first as US carriers write it, unless the first part cannot be a month
             a, b = int(m.group(1)), int(m.group(2))
-            month, day = (a, b) if a <= 12 else (b, a)
+            month, day = (a, b) if a <= 12 and not (day_first and b <= 12) else (b, a)
             rest = clock24(m.group(4)) if m.group(4) else ""
             s = f"{m.group(3)}-{month:02d}-{day:02d}" + (f"T{rest}" if rest else "")
     zone = None
@@ -125,8 +154,12 @@ def clock24(value: str) -> str:
     return f"{hour:02d}:{m.group(2) or '00'}" + (f":{m.group(3)}" if m.group(3) else "")
 
 
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
 def coarse_key(value: str) -> str | None:
-    key = _NON_ALNUM.sub("_", value).strip("_").upper()
+    """A status word as the coarse tables spell it: 'OutForDelivery', 'out-for-delivery' -> 'OUT_FOR_DELIVERY'."""
+    key = _NON_ALNUM.sub("_", _CAMEL.sub("_", value)).strip("_").upper()
     return key[:40] or None
 
 
@@ -207,7 +240,7 @@ class Extracted:
     carrier: str | None
 
 
-def extract(record: dict) -> Extracted | None:
+def extract(record: dict, day_first: bool | None = None) -> Extracted | None:
     """The record as a CarrierEvent, or None when it has no readable time or no text."""
     fulls: list[tuple[int, int, datetime, str, str | None]] = []
     dates: list[tuple[int, int, str, str, str | None]] = []
@@ -229,7 +262,7 @@ def extract(record: dict) -> Extracted | None:
             continue
         role = key.role
         if ctx == "place":
-            if role is None and k in ("name", "description", "text", "value", "locationname"):
+            if role is None and k in _PLACE_NAMES:
                 role = "place"
             if role:
                 places.setdefault("region" if role == "state" else role, v)
@@ -238,8 +271,14 @@ def extract(record: dict) -> Extracted | None:
             places.setdefault(role, v)
             continue
         rank = key.time_rank
+        if rank < 0 and type(v) is str and key.code_rank < 0 and not key.coarse and unnamed(k):
+            if time_value(v):
+                rank = 3  # a date-time under a key that says nothing: the event's time if nothing better
+            elif prose(v) and not parent:
+                descs.append((6, i, v.strip(), k))  # a sentence under such a key: its text, likewise
+                continue
         if rank >= 0:
-            got = read_time(v, k)
+            got = read_time(v, k, day_first)
             if got is not None:
                 kind, value, z = got
                 name = _UTC_MARK + k if key.utc else k
@@ -265,6 +304,9 @@ def extract(record: dict) -> Extracted | None:
             continue
         rank = key.desc_rank
         if rank >= 0 and parent and not _text_parent(parent, rank):
+            continue
+        if key.coarse and role != "state" and type(v) is str and _STATUS_CODE.fullmatch(v):
+            codes.append((len(_CODE_SLOTS), i, v))  # "UG", "DL" in a status field: a status code, not a word
             continue
         if rank >= 0 and type(v) is str and any(c.isalpha() for c in v) and len(v) <= 1000:
             if role == "state":
@@ -298,14 +340,30 @@ def extract(record: dict) -> Extracted | None:
     if zone is None:
         zone = next((f[4] for f in fulls if f[4]), None) or next((d[4] for d in dates if d[4]), None)
     descs.sort()
-    description, desc_key = (descs[0][2], descs[0][3]) if descs else ("", "")  # a coded scan with empty text
+    description, desc_key = _description(descs)
     codes.sort()
     code_values = tuple(dict.fromkeys(c[2] for c in codes))
-    coarse_value = next((c for c in map(coarse_key, coarse) if c), None)
+    coarse_value = next((c for c in map(coarse_key, coarse) if c), None) or _label(descs, description)
     event = CarrierEvent(when=when, description=description, codes=code_values,
                          carrier_code=code_values[0] if code_values else None, coarse=coarse_value,
                          location=_location(places), zone=zone, utc=utc, signed_by=signer)
     return Extracted(event, (sig_time, desc_key), tn, carrier)
+
+
+def _description(descs: list) -> tuple[str, str]:
+    """(text, key) of the best-ranked text; among texts of that rank, the longest says the most."""
+    if not descs:
+        return "", ""  # a coded scan with empty text
+    best = descs[0][0]
+    chosen = max((d for d in descs if d[0] == best), key=lambda d: (len(d[2]), -d[1]))
+    return chosen[2], chosen[3]
+
+
+def _label(descs: list, description: str) -> str | None:
+    """Another, short text of the record (a status label beside the sentence), as its coarse status."""
+    other = min((d for d in descs if d[2] != description and len(d[2]) <= 40 and d[0] <= 4),
+                key=lambda d: (d[0], len(d[2])), default=None)
+    return coarse_key(other[2]) if other else None
 
 
 _EVENT_PARENTS = ("status", "event", "activity", "scan", "checkpoint", "milestone", "track", "state", "detail",
@@ -374,9 +432,9 @@ def _location(places: dict[str, Any]):
                                      places.get("country"))
     if region is None and places.get("state") is not None and (city is not None or postal is not None):
         region = places["state"]
-    if city is None and region is None and postal is None and type(places.get("place")) is str:
-        city, region, postal, cc = parse_place(places["place"])
-        country = country or cc
+    if city is None and type(places.get("place")) is str:  # a one-line place fills what the named parts leave
+        c, r, p, cc = parse_place(places["place"])
+        city, region, postal, country = c, region or r, postal or p, country or cc
     if not text(country):
         country = infer_country(region, postal)
     return location(city, region, postal, country)

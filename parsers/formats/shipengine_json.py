@@ -16,8 +16,9 @@ Shapes read:
   message, field_name}]} -> carrier errors.
 
 ShipEngine relays other carriers: the shipment's carrier is the carrier that
-moves the parcel, from ShipEngine's carrier_code through the alias table
-below (stamps_com and endicia print USPS labels), else the code itself.
+moves the parcel, from ShipEngine's carrier_code through the carrier
+registry's `shipengine` aliases (stamps_com and endicia print USPS labels),
+else the code itself.
 
 Mapping: status_detail_code is the code (ShipEngine's published vocabulary);
 status_code the coarse status, consulted after the keyword rules on the
@@ -33,8 +34,10 @@ inferred; with carrier_occurred_at alone, the zone comes from the place.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import cache
 from urllib.parse import parse_qs, urlsplit
 
+from taxonomy.carriers import registry
 from taxonomy.places import country_code, zone_for
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
@@ -43,16 +46,6 @@ from ..fields import dicts, location, text
 from ..timeparse import iso_date, parse_datetime
 
 TABLE = "shipengine"
-# ShipEngine carrier codes (its `carrier_name` list) -> the project's carrier slugs where they differ;
-# the others (asendia, dpd, sendle, ontrac, ...) are kept as ShipEngine writes them.
-CARRIERS = {
-    "stamps_com": "usps", "endicia": "usps", "usps": "usps", "ups": "ups", "fedex": "fedex", "fedex_uk": "fedex",
-    "dhl_express": "dhl", "dhl_express_au": "dhl", "dhl_express_ca": "dhl", "dhl_express_uk": "dhl",
-    "dhl_express_australia": "dhl", "dhl_express_canada": "dhl", "dhl_express_worldwide": "dhl",
-    "dhl_ecommerce": "dhl_ecommerce", "dhl_global_mail": "dhl_ecommerce", "canada_post": "canadapost",
-    "amazon_shipping_uk": "amazon_shipping", "royal_mail": "royalmail", "australia_post": "australiapost",
-    "purolator_canada": "purolator",
-}
 STATUS_CODES = frozenset(("UN", "AC", "IT", "DE", "EX", "AT", "NY", "SP"))
 # Detail codes that do not say where the parcel is: not lookup keys (see the table's header).
 VAGUE_DETAILS = frozenset(("", "CARRIER_STATUS_NOT_MAPPED", "INFORMATION", "PARCEL_UPDATE_NOTIFICATION",
@@ -61,9 +54,16 @@ VAGUE_DETAILS = frozenset(("", "CARRIER_STATUS_NOT_MAPPED", "INFORMATION", "PARC
 _UTC = timezone.utc
 
 
+@cache
+def _aliases() -> dict[str, str]:
+    """ShipEngine's carrier codes (its `carrier_code` vocabulary), lower case -> our slugs, from the registry."""
+    return {alias.lower(): slug for alias, slug in registry().aliases("shipengine").items()}
+
+
 def carrier_slug(code: str) -> str:
+    """Our slug for a ShipEngine carrier code; a code the registry does not know is kept as ShipEngine writes it."""
     key = code.strip().lower()
-    return CARRIERS.get(key) or "".join(c if c.isalnum() else "_" for c in key).strip("_")
+    return _aliases().get(key) or "".join(c if c.isalnum() else "_" for c in key).strip("_")
 
 
 def _wall_clock(value: object) -> datetime | None:
