@@ -179,3 +179,18 @@ def test_a_budget_refills_at_its_rate_and_a_pause_holds_it():
     assert take_token(paused, 104.0, 10.0, 2.0)[1] == pytest.approx(1.11)
     assert take_token(paused, 105.25, 10.0, 2.0)[1] == 0  # after the pause, refilled from its end
     assert take_token(Budget(0, 0), 0.0, 0.0, 1.0)[1] == 0  # rate 0: unlimited
+
+
+def test_intake_routes_a_group_by_delivery_id_then_by_body():
+    from service.core import intake
+    from service.rows import Accepted, Incoming
+
+    items = [Incoming("usps", b"a", None, {}, delivery_id="m1"), Incoming("usps", b"b", None, {}, delivery_id="m1"),
+             Incoming("usps", b"c", None, {}, delivery_id="m0"), Incoming("ups", b"a", None, {}),
+             Incoming("ups", b"a", None, {})]
+    routing = intake.route(items, {("usps", "m0"): 7})
+    assert routing.by_body == [0, 3, 4] and routing.first_of == {("usps", "m1"): 0}
+    keys = [(items[i].source, items[i].digest) for i in routing.by_body]
+    stored = dict(zip(routing.by_body, intake.by_body(keys, {}, {keys[0]: 10, keys[1]: 11})))
+    assert intake.answers(items, routing, stored, {("usps", "m0"): 7}) == [
+        Accepted(10, False), Accepted(10, True), Accepted(7, True), Accepted(11, False), Accepted(11, True)]

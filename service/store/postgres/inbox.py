@@ -24,6 +24,7 @@ import orjson
 
 from taxonomy.models import utc_text
 
+from ...core import intake
 from ...rows import Accepted, FeedItem, Incoming, InboxRow, OutboxRow
 
 DELIVERY_MEMORY_SECONDS = 24 * 3600  # as in SQLite: well past any signature tolerance
@@ -36,46 +37,31 @@ def _row(r: asyncpg.Record) -> InboxRow:
 
 
 async def accept(conn: asyncpg.Connection, items: list[Incoming], forget_before: float | None) -> list[Accepted]:
-    """Store what is new in one commit; `forget_before`: also drop delivery ids seen before (epoch s)."""
+    """Store what is new in one commit (`service.core.intake` decides what is); `forget_before`: also drop
+    delivery ids seen before then (epoch s)."""
     now, epoch = datetime.now(timezone.utc), time.time()
     async with conn.transaction():
-        known, claimed = await _deliveries(conn, items, now)
-        first_of: dict[tuple[str, str], int] = {}  # a delivery id this group claimed -> its first item
-        by_body: list[int] = []
-        for index, item in enumerate(items):
-            key = (item.source, item.delivery_id) if item.delivery_id else None
-            if key is None:
-                by_body.append(index)
-            elif key in claimed and key not in first_of:
-                first_of[key] = index
-                by_body.append(index)
-        stored = dict(zip(by_body, await _accept_bodies(conn, [items[i] for i in by_body], now, epoch)))
-        if first_of:
-            keys = sorted(first_of)
+        known = await _deliveries(conn, items, now)
+        routing = intake.route(items, known)
+        stored = dict(zip(routing.by_body, await _accept_bodies(conn, [items[i] for i in routing.by_body], now,
+                                                                epoch)))
+        if routing.first_of:
+            keys = sorted(routing.first_of)
             await conn.execute(
                 "UPDATE deliveries d SET inbox_id = x.i FROM unnest($1::text[], $2::text[], $3::bigint[]) "
                 "AS x(s, d, i) WHERE d.source = x.s AND d.delivery_id = x.d",
-                [k[0] for k in keys], [k[1] for k in keys], [stored[first_of[k]].id for k in keys])
+                [k[0] for k in keys], [k[1] for k in keys], [stored[routing.first_of[k]].id for k in keys])
         if forget_before is not None:
             await conn.execute("DELETE FROM deliveries WHERE seen_at < to_timestamp($1)", forget_before)
-    out: list[Accepted] = []
-    for index, item in enumerate(items):
-        key = (item.source, item.delivery_id) if item.delivery_id else None
-        if index in stored:
-            out.append(stored[index])
-        elif key in known:
-            out.append(Accepted(known[key], True))  # type: ignore[index]
-        else:
-            out.append(Accepted(stored[first_of[key]].id, True))  # type: ignore[index]
-    return out
+    return intake.answers(items, routing, stored, known)
 
 
-async def _deliveries(conn: asyncpg.Connection, items: list[Incoming],
-                      now: datetime) -> tuple[dict[tuple[str, str], int], set[tuple[str, str]]]:
-    """(delivery ids seen before -> their inbox row, delivery ids this transaction claimed)."""
-    keys = sorted({(i.source, i.delivery_id) for i in items if i.delivery_id})  # type: ignore[misc]
+async def _deliveries(conn: asyncpg.Connection, items: list[Incoming], now: datetime) -> dict[tuple[str, str], int]:
+    """Delivery ids seen before -> their inbox row. The others are claimed by this transaction first: a
+    concurrent group with the same id waits for it and then finds it known."""
+    keys = sorted({key for i in items if (key := intake.delivery_key(i))})
     if not keys:
-        return {}, set()
+        return {}
     claimed = {(r[0], r[1]) for r in await conn.fetch(
         "INSERT INTO deliveries (source, delivery_id, seen_at) SELECT s, d, $3 FROM unnest($1::text[], $2::text[]) "
         "WITH ORDINALITY AS x(s, d, n) ORDER BY n ON CONFLICT DO NOTHING RETURNING source, delivery_id",
@@ -87,7 +73,7 @@ async def _deliveries(conn: asyncpg.Connection, items: list[Incoming],
                 "SELECT d.source, d.delivery_id, d.inbox_id FROM deliveries d JOIN unnest($1::text[], $2::text[]) "
                 "AS x(s, d) ON d.source = x.s AND d.delivery_id = x.d", [k[0] for k in rest], [k[1] for k in rest]):
             known[(r[0], r[1])] = r[2]
-    return known, claimed
+    return known
 
 
 async def _accept_bodies(conn: asyncpg.Connection, items: list[Incoming], now: datetime,
@@ -117,15 +103,7 @@ async def _accept_bodies(conn: asyncpg.Connection, items: list[Incoming], now: d
                 "SELECT i.id, i.source, i.digest FROM inbox i JOIN unnest($1::text[], $2::bytea[]) AS x(s, g) "
                 "ON i.source = x.s AND i.digest = x.g", [k[0] for k in missing], [k[1] for k in missing]):
             existing[(r[1], r[2])] = r[0]
-    out: list[Accepted] = []
-    first_use: set[tuple[str, bytes]] = set()
-    for key in keys:
-        if key in existing:
-            out.append(Accepted(existing[key], True))
-        else:  # the first of identical bodies in one group is the original, the rest are duplicates
-            out.append(Accepted(created[key], key in first_use))
-            first_use.add(key)
-    return out
+    return intake.by_body(keys, existing, created)
 
 
 async def rows_in_state(conn: asyncpg.Connection, states: tuple[str, ...], limit: int) -> list[InboxRow]:

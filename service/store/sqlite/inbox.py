@@ -15,6 +15,7 @@ import orjson
 
 from taxonomy.models import utc_text
 
+from ...core import intake
 from ...rows import Accepted, FeedItem, Incoming, InboxRow, OutboxRow
 
 # Signed delivery ids are remembered this long: well past any signature tolerance, after which a
@@ -29,32 +30,18 @@ def _now() -> str:
 
 
 def accept(conn: sqlite3.Connection, items: list[Incoming]) -> list[Accepted]:
-    """Store what is new; a known body (per source) or a known signed delivery id is a duplicate."""
+    """Store what is new (`service.core.intake` decides what is); one transaction for the group."""
     now = _now()
     with conn:
-        known = _delivered(conn, [(i.source, i.delivery_id) for i in items if i.delivery_id])
-        same_delivery: dict[int, int] = {}  # index -> index of the first item with its delivery id
-        first_of: dict[tuple[str, str], int] = {}
-        for index, item in enumerate(items):
-            if item.delivery_id and (item.source, item.delivery_id) not in known:
-                same_delivery[index] = first_of.setdefault((item.source, item.delivery_id), index)
-        by_body = [i for i, item in enumerate(items)
-                   if not (item.delivery_id and ((item.source, item.delivery_id) in known or same_delivery[i] != i))]
-        stored = dict(zip(by_body, _accept_bodies(conn, [items[i] for i in by_body], now)))
+        known = _delivered(conn, [key for i in items if (key := intake.delivery_key(i))])
+        routing = intake.route(items, known)
+        stored = dict(zip(routing.by_body, _accept_bodies(conn, [items[i] for i in routing.by_body], now)))
         conn.executemany(
             "INSERT OR IGNORE INTO deliveries (source, delivery_id, inbox_id, seen_at) VALUES (?, ?, ?, ?)",
-            [(items[i].source, items[i].delivery_id, stored[i].id, time.time()) for i in first_of.values()])
-        if known or first_of:
+            [(*key, stored[i].id, time.time()) for key, i in routing.first_of.items()])
+        if known or routing.first_of:
             conn.execute("DELETE FROM deliveries WHERE seen_at < ?", (time.time() - DELIVERY_MEMORY_SECONDS,))
-    out: list[Accepted] = []
-    for index, item in enumerate(items):
-        if index in stored:
-            out.append(stored[index])
-        elif (item.source, item.delivery_id) in known:
-            out.append(Accepted(known[(item.source, item.delivery_id)], True))
-        else:
-            out.append(Accepted(stored[same_delivery[index]].id, True))
-    return out
+    return intake.answers(items, routing, stored, known)
 
 
 def _delivered(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -80,16 +67,7 @@ def _accept_bodies(conn: sqlite3.Connection, items: list[Incoming], now: str) ->
         "traceparent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(i.source, key[1], now, i.channel, i.content_type, orjson.dumps(i.headers).decode(), i.body, epoch,
           i.traceparent) for key, i in fresh.items()])
-    created = _ids_for(conn, list(fresh))
-    out: list[Accepted] = []
-    first_use: set[tuple[str, bytes]] = set()
-    for key in keys:
-        if key in existing:
-            out.append(Accepted(existing[key], True))
-        else:  # the first of identical bodies in one group is the original, the rest are duplicates
-            out.append(Accepted(created[key], key in first_use))
-            first_use.add(key)
-    return out
+    return intake.by_body(keys, existing, _ids_for(conn, list(fresh)))
 
 
 def _ids_for(conn: sqlite3.Connection, keys: list[tuple[str, bytes]]) -> dict[tuple[str, bytes], int]:
