@@ -59,6 +59,7 @@ class PostgresStore:
         self._pool_size = max(2, pool_size)
         self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
+        self._relaxed: asyncpg.Pool | None = None
         self._forgotten = 0.0
 
     # --- plumbing -----------------------------------------------------------------------
@@ -66,23 +67,37 @@ class PostgresStore:
         try:
             self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self._pool_size,
                                                    command_timeout=self._command_timeout)
+            self._relaxed = await asyncpg.create_pool(
+                self.dsn, min_size=1, max_size=max(2, self._pool_size // 2), command_timeout=self._command_timeout,
+                server_settings={"synchronous_commit": "off"})
             async with self._pool.acquire() as conn:
                 await migrations.migrate(conn)
         except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
             raise StoreUnavailable(f"PostgreSQL at {_where(self.dsn)}: {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        for pool in (self._pool, self._relaxed):
+            if pool is not None:
+                await pool.close()
+        self._pool = self._relaxed = None
 
     async def _run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """One unit of work on a pooled connection, restarted when it lost a deadlock or a serialization race."""
-        if self._pool is None:
+        return await self._on(self._pool, fn, args)
+
+    async def _run_relaxed(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """A unit of work whose loss in a database crash only repeats work (a claim, a lease, a `queued` or
+        `sent` mark): committed without waiting for the WAL flush (`synchronous_commit = off`), as the
+        SQLite store writes these without an fsync. A crash of the server may forget the last of them, never
+        half of one, and never a document or an event (those commits wait for the flush)."""
+        return await self._on(self._relaxed, fn, args)
+
+    async def _on(self, pool: asyncpg.Pool | None, fn: Callable[..., Awaitable[T]], args: tuple) -> T:
+        if pool is None:
             raise StoreUnavailable("the PostgreSQL store is not open")
         for attempt in range(ATTEMPTS):
             try:
-                async with self._pool.acquire() as conn:
+                async with pool.acquire() as conn:
                     return await fn(conn, *args)
             except RETRYABLE as exc:
                 if attempt == ATTEMPTS - 1:
@@ -102,13 +117,13 @@ class PostgresStore:
         return await self._run(inbox.accept, items, forget)
 
     async def claim(self, limit: int, lease_seconds: float = 5.0) -> list[InboxRow]:
-        return await self._run(inbox.claim, limit, lease_seconds)
+        return await self._run_relaxed(inbox.claim, limit, lease_seconds)
 
     async def claim_for_relay(self, limit: int, lease_seconds: float = 30.0) -> list[InboxRow]:
-        return await self._run(inbox.claim_for_relay, limit, lease_seconds)
+        return await self._run_relaxed(inbox.claim_for_relay, limit, lease_seconds)
 
     async def release_for_relay(self, ids: list[int]) -> None:
-        await self._run(inbox.release_for_relay, ids)
+        await self._run_relaxed(inbox.release_for_relay, ids)
 
     async def inbox_rows(self, ids: list[int]) -> list[InboxRow]:
         return await self._run(inbox.rows_by_id, ids)
@@ -120,7 +135,7 @@ class PostgresStore:
         return await self._run(inbox.requeue_stale, older_than_seconds)
 
     async def mark_queued(self, ids: list[int]) -> None:
-        await self._run(inbox.mark_queued, ids)
+        await self._run_relaxed(inbox.mark_queued, ids)
 
     async def apply(self, results: list[Normalized], traces: dict[int, str] | None = None,
                     lease_seconds: float | None = None) -> Applied:
@@ -131,10 +146,10 @@ class PostgresStore:
         return await self._run(inbox.events_after, after, limit)
 
     async def claim_unsent(self, limit: int, lease_seconds: float = 10.0) -> list[OutboxRow]:
-        return await self._run(inbox.claim_unsent, limit, lease_seconds)
+        return await self._run_relaxed(inbox.claim_unsent, limit, lease_seconds)
 
     async def mark_sent(self, seqs: list[int]) -> None:
-        await self._run(inbox.mark_sent, seqs)
+        await self._run_relaxed(inbox.mark_sent, seqs)
 
     # --- reads and operations ---------------------------------------------------------------
     async def shipment(self, carrier: str, tracking_number: str) -> dict | None:
@@ -175,10 +190,10 @@ class PostgresStore:
         return await self._run(trackings.delete, carrier, tracking_number)
 
     async def claim_due(self, carrier: str, now: str, lease_until: str, limit: int) -> list[Due]:
-        return await self._run(polls.claim_due, carrier, now, lease_until, limit)
+        return await self._run_relaxed(polls.claim_due, carrier, now, lease_until, limit)
 
     async def reschedule(self, items: list[Reschedule]) -> None:
-        await self._run(polls.reschedule, items, _now())
+        await self._run_relaxed(polls.reschedule, items, _now())
 
     async def park_without_client(self, carriers: list[str]) -> int:
         return await self._run(polls.park_without_client, carriers, _now())
@@ -191,16 +206,16 @@ class PostgresStore:
 
     # --- coordination -----------------------------------------------------------------------
     async def lease(self, name: str, holder: str, seconds: float) -> bool:
-        return await self._run(coordination.lease, name, holder, seconds)
+        return await self._run_relaxed(coordination.lease, name, holder, seconds)
 
     async def release(self, name: str, holder: str) -> None:
-        await self._run(coordination.release, name, holder)
+        await self._run_relaxed(coordination.release, name, holder)
 
     async def take_tokens(self, bucket: str, rate: float, capacity: float) -> float:
-        return await self._run(coordination.take_tokens, bucket, rate, capacity)
+        return await self._run_relaxed(coordination.take_tokens, bucket, rate, capacity)
 
     async def pause_tokens(self, bucket: str, seconds: float) -> None:
-        await self._run(coordination.pause_tokens, bucket, seconds)
+        await self._run_relaxed(coordination.pause_tokens, bucket, seconds)
 
     # --- the actions stage and escalations --------------------------------------------------
     async def start_actions(self) -> int:
