@@ -19,8 +19,8 @@ from datetime import datetime, timedelta, timezone
 
 from .. import metrics, tracing
 from ..duties import Duty
-from ..store.ports import Actions
 from ..rows import DueNotification
+from ..store.ports import Actions
 from . import derived
 from .policy import Policy
 from .tickets import TicketForwarder

@@ -29,8 +29,8 @@ from aio_pika.abc import AbstractExchange, AbstractQueue, AbstractRobustChannel
 
 from .. import normalizer, tracing
 from ..config import Settings
-from ..store.ports import Normalizing
 from ..rows import InboxRow, OutboxRow
+from ..store.ports import Normalizing
 from .link import Link
 from .relay import OUTBOX_LEASE, PUBLISH_TIMEOUT
 

@@ -35,8 +35,8 @@ from pamqp.commands import Basic
 from .. import metrics, tracing
 from ..cloudevents import CONTENT_TYPE, EVENT_TYPE
 from ..duties import Duty
-from ..store.ports import Coordination, EscalationChanges, Inbox, Outbox
 from ..rows import InboxRow, OutboxRow
+from ..store.ports import Coordination, EscalationChanges, Inbox, Outbox
 from ..store.shapes import CHANGE_TYPE
 from .link import Link
 from .topology import NORMALIZE_KEY
