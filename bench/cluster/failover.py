@@ -67,7 +67,8 @@ def kill_and_restart(which: str, at: float, back: float) -> Fault:
         victim = cluster.serve[0] if which == "serve" else cluster.worker[0]
         await asyncio.sleep(at)
         cluster.kill(victim)
-        notes.append(f"SIGKILL {victim.name} at {at:.0f} s")
+        notes.append(f"SIGKILL {victim.name} at {at:.0f} s"
+                     + (f", out of rotation after {await cluster.out_of_rotation(victim):.2f} s" if victim.url else ""))
         await asyncio.sleep(back - at)
         ready = await cluster.restart(victim)
         notes.append(f"restarted at {back:.0f} s" + (f", ready in {ready:.1f} s" if victim.url else ""))
@@ -78,8 +79,10 @@ def rolling_restart(start: float) -> Fault:
     async def fault(cluster: Cluster, notes: list[str]) -> None:
         await asyncio.sleep(start)
         for p in [*cluster.serve, *cluster.worker]:
+            leaving = asyncio.create_task(cluster.out_of_rotation(p)) if p.url else None
             stopped, ready = await cluster.rolling(p)
-            notes.append(f"{p.name}: exit {stopped:.1f} s after SIGTERM" + (f", ready {ready:.1f} s" if p.url else ""))
+            out = f"out of rotation after {await leaving:.2f} s, " if leaving else ""
+            notes.append(f"{p.name}: {out}exit {stopped:.1f} s after SIGTERM" + (f", ready {ready:.1f} s" if p.url else ""))
             if p.url:
                 await asyncio.sleep(1.5)  # back in rotation (two good checks) before the next goes
     return fault

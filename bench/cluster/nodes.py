@@ -214,9 +214,7 @@ class Cluster:
         return groups
 
 
-    def balancer_stats(self) -> dict[str, int]:
-        """The backend's counters: requests retried on a connection failure, empty answer or 503 (`retries`),
-        sent to another node (`redispatched`), answered 5xx, connection and response errors."""
+    def _stat_rows(self) -> list[dict[str, str]]:
         with socket.socket(socket.AF_UNIX) as s:
             s.connect(str(self.stats_socket))
             s.sendall(b"show stat\n")
@@ -225,8 +223,23 @@ class Cluster:
                 data += chunk
         lines = data.decode().splitlines()
         header = lines[0].lstrip("# ").split(",")
-        for line in lines[1:]:
-            row = dict(zip(header, line.split(",")))
+        return [dict(zip(header, line.split(","))) for line in lines[1:] if line]
+
+    async def out_of_rotation(self, node: Process, timeout: float = 15.0) -> float:
+        """Seconds until the balancer's checks marked the node DOWN (call right after the fault)."""
+        name = f"n{self.serve.index(node) + 1}"
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            rows = await asyncio.to_thread(self._stat_rows)
+            if any(r.get("svname") == name and r.get("status", "").startswith("DOWN") for r in rows):
+                return time.monotonic() - start
+            await asyncio.sleep(0.05)
+        return float("inf")
+
+    def balancer_stats(self) -> dict[str, int]:
+        """The backend's counters: requests retried on a connection failure, empty answer or 503 (`retries`),
+        sent to another node (`redispatched`), answered 5xx, connection and response errors."""
+        for row in self._stat_rows():
             if row.get("pxname") == "serve" and row.get("svname") == "BACKEND":
                 return {"requests": int(row["stot"] or 0), "retries": int(row["wretr"] or 0),
                         "redispatched": int(row["wredis"] or 0), "5xx": int(row["hrsp_5xx"] or 0),
