@@ -72,7 +72,7 @@ async def test_a_transient_failure_goes_through_a_retry_tier_then_succeeds(clien
         # (its batch mates succeed), then sends it to the retry tier; the copy from the tier succeeds.
         if any(b"1ZTEST000000000001" in r.body for r in rows) and (len(rows) > 1 or 1 not in failures):
             failures.append(len(rows))
-            raise StoreUnavailable("database is locked (injected)")
+            raise ValueError("this document trips a bug (injected)")
         return await real(store, rows, **options)
 
     monkeypatch.setattr(normalizer, "process", flaky)
@@ -90,13 +90,38 @@ async def test_a_transient_failure_goes_through_a_retry_tier_then_succeeds(clien
     assert len(set(subscriber.ids)) == 3 == len(subscriber.ids)
 
 
+async def test_a_store_failure_is_not_the_documents_fault_and_never_counts(client, subscriber, monkeypatch):
+    """The store locked or away while a batch is normalized: the deliveries go back after a pause, no
+    attempt is counted, no retry tier is used, and the documents are normalized once the store answers."""
+    real = normalizer.process
+    failures: list[int] = []
+
+    async def locked(store, rows, **options):
+        if len(failures) < 3:
+            failures.append(len(rows))
+            raise StoreUnavailable("database is locked (injected)")
+        return await real(store, rows, **options)
+
+    monkeypatch.setattr(normalizer, "process", locked)
+    answers = await post_all(client, docs(40, 3))
+    await subscriber.wait_for(3)
+    await settled(client)
+    consumer = client.app[BUS].consumer
+    assert len(failures) == 3 and consumer.retried == 0 and consumer.dead == 0
+    rows = await client.app[STORE].inbox_rows([int(a["id"]) for a in answers])
+    assert [r.state for r in rows] == ["done"] * 3
+    # only the attempt that succeeded stays recorded: the two made while the store failed were taken back
+    assert [r.attempts for r in rows] == [1, 1, 1]
+    assert len(set(subscriber.ids)) == 3 == len(subscriber.ids)
+
+
 async def test_a_persistent_failure_ends_dead_after_the_tiers_and_can_be_replayed(
         client, subscriber, broker, topology, monkeypatch):
     real = normalizer.process
 
     async def broken(store, rows, **options):
         if any(b"1ZTEST000000000007" in r.body for r in rows):
-            raise StoreUnavailable("disk I/O error (injected)")
+            raise RuntimeError("this document trips a bug (injected)")
         return await real(store, rows, **options)
 
     monkeypatch.setattr(normalizer, "process", broken)
@@ -108,7 +133,7 @@ async def test_a_persistent_failure_ends_dead_after_the_tiers_and_can_be_replaye
 
     await eventually(dead, 10, lambda: f"retried {consumer.retried}, dead {consumer.dead}")
     row = (await store.inbox_rows([int(answer["id"])]))[0]
-    assert row.attempts == 1 + len(topology.retry_tiers) and "disk I/O error (injected)" in row.reason
+    assert row.attempts == 1 + len(topology.retry_tiers) and "trips a bug (injected)" in row.reason
     assert consumer.retried == len(topology.retry_tiers) and consumer.dead == 1
     await asyncio.sleep(sum(topology.retry_delays_ms) / 1000 + 0.2)  # nothing is still going round
     for queue in (topology.normalize, *topology.retry_tiers):
@@ -251,21 +276,31 @@ async def test_marking_queued_never_overwrites_a_row_a_consumer_already_settled(
         await store.close()
 
 
-async def test_a_message_redelivered_up_to_the_limit_marks_its_row_dead_instead_of_looping(
-        aiohttp_client, settings, broker, topology):
-    """A consumer that dies on a document (OOM, kill -9) makes the broker redeliver it; the last allowed
-    delivery is recorded as dead in the store (admin API, replay) instead of vanishing into the broker DLQ."""
+async def _queued_row(settings, broker, topology, n: int):
+    """A stored document the relay has handed to the broker (published by the test itself)."""
     store = open_store(settings.db)
     await store.open()
-    [accepted] = await store.accept([Incoming("ups", docs(3, 1)[0], "application/json", {})])
+    [accepted] = await store.accept([Incoming("ups", docs(n, 1)[0], "application/json", {})])
     await store.mark([accepted.id], "queued")  # what the relay does after the confirm
     [row] = await store.inbox_rows([accepted.id])
     await store.close()
     channel = await broker.channel(publisher_confirms=True, on_return_raises=True)
     raw = await channel.get_exchange(topology.raw, ensure=False)
     await raw.publish(raw_message(row), routing_key=NORMALIZE_KEY, mandatory=True)
+    await channel.close()
+    return row
+
+
+async def test_a_document_returned_unprocessed_by_many_restarts_is_normalized_not_dead(
+        aiohttp_client, settings, broker, topology):
+    """Consumers killed while a valid document sat in their prefetch return it with its delivery count
+    raised, again and again: that is not the document's fault, and it must not end dead."""
+    row = await _queued_row(settings, broker, topology, 3)
+    channel = await broker.channel()
     normalize = await channel.get_queue(topology.normalize, ensure=False)
-    for _ in range(settings.delivery_limit):  # the crashed consumers: delivered, never acked
+    # delivered to consumers that died before looking at it, as often as the broker allows (once more and
+    # the queue's own x-delivery-limit dead-letters it; the store publishes such rows again, see README)
+    for _ in range(settings.delivery_limit):
         message = None
         while message is None:
             message = await normalize.get(fail=False)
@@ -275,12 +310,57 @@ async def test_a_message_redelivered_up_to_the_limit_marks_its_row_dead_instead_
     client = await aiohttp_client(create_app(settings))
     app_store, consumer = client.app[STORE], client.app[BUS].consumer
 
-    async def dead() -> bool:
-        return (await app_store.inbox_rows([row.id]))[0].state == "dead"
+    async def done() -> bool:
+        return (await app_store.inbox_rows([row.id]))[0].state == "done"
 
-    await eventually(dead, 10, lambda: "the row was not marked dead")
-    assert consumer.dead == 1 and consumer.processed == 0
-    assert "redelivered" in (await app_store.inbox_rows([row.id]))[0].reason
+    await eventually(done, 10, lambda: "the document was not normalized")
+    assert consumer.dead == 0 and consumer.processed == 1
+    assert (await app_store.inbox_rows([row.id]))[0].attempts == 1  # one attempt, on its own content
+
+
+async def test_a_document_its_consumer_dies_on_each_time_ends_dead_and_its_batch_mates_do_not(
+        aiohttp_client, settings, broker, topology, monkeypatch):
+    """A consumer that dies while normalizing (the process killed mid-batch) each time: the document it dies
+    on reaches the limit of attempts and is marked dead; the documents of its first batch are normalized."""
+    settings = replace(settings, shutdown_timeout=1.0)  # delivery_limit 5, as the test topology's queue
+    poison = await _queued_row(settings, broker, topology, 5)
+    mate = await _queued_row(settings, broker, topology, 6)
+    real = normalizer.process
+
+    async def dies_on_poison(store, rows, **kwargs):
+        if any(r.id == poison.id for r in rows):
+            await asyncio.Event().wait()  # stuck until the consumer is stopped: a death while working
+        return await real(store, rows, **kwargs)
+
+    monkeypatch.setattr(normalizer, "process", dies_on_poison)
+    attempts: list[int] = []
+    # fresh (both, together), then suspects (both, together, an attempt recorded), then the poison alone
+    for _ in range(settings.delivery_limit):
+        client = await aiohttp_client(create_app(settings))
+        app_store = client.app[STORE]
+
+        async def attempted() -> bool:
+            await asyncio.sleep(0.5)  # the consumer has taken the delivery and is stuck on it
+            return True
+
+        await eventually(attempted, 5)
+        await client.close()  # the consumer dies: its unacked deliveries go back with their count raised
+        store = open_store(settings.db)
+        await store.open()
+        attempts.append((await store.inbox_rows([poison.id]))[0].attempts)
+        await store.close()
+    monkeypatch.setattr(normalizer, "process", real)
+    client = await aiohttp_client(create_app(settings))
+    app_store, consumer = client.app[STORE], client.app[BUS].consumer
+
+    async def settled_both() -> bool:
+        rows = await app_store.inbox_rows([poison.id, mate.id])
+        return {r.id: r.state for r in rows} == {poison.id: "dead", mate.id: "done"}
+
+    await eventually(settled_both, 15, lambda: f"attempts seen {attempts}")
+    assert attempts == [0, 1, 2, 3, 4], attempts  # nothing counted for the first (fresh) delivery
+    [dead] = await app_store.inbox_rows([poison.id])
+    assert "failed 5 times" in dead.reason and consumer.dead == 1
     assert await queue_depth(broker, topology.dlq) == 0  # recorded in the store, not left to the broker
 
 

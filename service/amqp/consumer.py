@@ -13,9 +13,19 @@ next retry tier (with a confirm) and acks the original; after the last tier
 the row is marked `dead` with the reason (the store is the DLQ of record,
 listed and replayed by the admin API). A message redelivered up to the queue's
 delivery limit (a consumer crashing on it, or losing its connection each time)
-is marked dead before the broker would dead-letter it. A message that names
-no row of this store goes to the broker DLQ (`reject`), where an operator can
-see it.
+A message that names no row of this store goes to the broker DLQ (`reject`),
+where an operator can see it.
+
+Only failures on a document's own content count toward `dead`. A consumer
+killed or disconnected returns all its unacked deliveries, most of them never
+looked at, with their delivery count raised; so the count only makes a row a
+suspect. Suspects are normalized with an attempt recorded first: a batch of
+them once, then each alone, so a consumer that keeps dying on one document
+raises that document's attempts and nobody else's, and a row worked on
+`delivery_limit` times is marked dead with the reason (on its last delivery
+the queue allows). A failure that is
+not the document's (the store unavailable or locked, a lost connection) takes
+its recorded attempt back and returns the delivery after a pause.
 """
 from __future__ import annotations
 
@@ -30,6 +40,7 @@ from aio_pika.abc import AbstractExchange, AbstractQueue, AbstractRobustChannel
 from .. import normalizer, tracing
 from ..config import Settings
 from ..rows import InboxRow, OutboxRow
+from ..store.errors import StoreUnavailable
 from ..store.ports import Normalizing
 from .link import Link
 from .relay import OUTBOX_LEASE, PUBLISH_TIMEOUT
@@ -37,6 +48,8 @@ from .relay import OUTBOX_LEASE, PUBLISH_TIMEOUT
 log = logging.getLogger(__name__)
 
 FINAL = ("done", "quarantined", "dead")  # states a message for the row has nothing left to do
+# Failures of the store or the network, not of the document: they never count toward `dead`.
+TRANSIENT: tuple[type[BaseException], ...] = (StoreUnavailable, OSError, ConnectionError, asyncio.TimeoutError)
 _STOP = None
 
 
@@ -205,7 +218,9 @@ class NormalizeConsumer:
         ids = {id(m): _int_header(m, "inbox-id") for m in batch}
         known = {row.id: row for row in await self._store.inbox_rows(
             sorted({i for i in ids.values() if i is not None}))}
-        todo: list[tuple[Delivery, InboxRow]] = []
+        fresh: list[tuple[Delivery, InboxRow]] = []
+        suspects: list[tuple[Delivery, InboxRow]] = []  # redelivered, never yet attempted on their own
+        repeat: list[tuple[Delivery, InboxRow]] = []  # attempted before, and back: one at a time
         for message in batch:
             row = known.get(ids[id(message)])  # type: ignore[arg-type]
             if row is None:
@@ -214,24 +229,44 @@ class NormalizeConsumer:
             elif row.state in FINAL:
                 self.skipped += 1
                 await _settle(message.ack())
-            elif (_int_header(message, "x-delivery-count") or 0) >= self._settings.delivery_limit:
-                await self._dead(message, row, f"redelivered {self._settings.delivery_limit} times without an ack "
-                                               "(consumer crashed or lost its connection while processing)")
+            elif row.attempts >= max(1, self._settings.delivery_limit - 1):  # before the broker's own limit
+                await self._dead(message, row, f"normalizing it failed {row.attempts + 1} times (the consumer "
+                                               "died, or raised, while working on this document)")
+            elif not _int_header(message, "x-delivery-count"):
+                fresh.append((message, row))
+            elif row.attempts == 0:
+                suspects.append((message, row))
             else:
-                todo.append((message, row))
-        if todo:
-            await self._process(todo, before)
+                repeat.append((message, row))
+        # With suspects in the batch, acks name each delivery: one with `multiple` could cover a suspect of
+        # a lower tag before its turn.
+        each = bool(suspects or repeat)
+        if fresh:
+            await self._process(fresh, before, each=each)
+        if suspects:
+            await self._process(suspects, before, record=True, each=True)
+        for item in repeat:
+            await self._process([item], before, record=True, each=True)
 
-    async def _process(self, todo: list[tuple[Delivery, InboxRow]], before: asyncio.Task | None = None) -> None:
+    async def _process(self, todo: list[tuple[Delivery, InboxRow]], before: asyncio.Task | None = None,
+                       record: bool = False, each: bool = False) -> None:
+        """`record`: count an attempt on each row before working on it (it is a suspect, see the module);
+        `each`: ack every delivery by itself."""
+        ids = [row.id for _, row in todo]
         try:
+            if record:
+                await self._store.count_attempts(ids, +1)
             parents = {row.id: tp for message, row in todo if (tp := tracing.from_headers(message.headers))}
             applied = await normalizer.process(
                 self._store, [row for _, row in todo], parents=parents,
                 lease_outbox=OUTBOX_LEASE if self._on_events is not None else None)
+        except TRANSIENT as exc:
+            await self._not_their_fault(todo, exc, recorded=record)
+            return
         except Exception as exc:
             if len(todo) > 1:  # find the row(s) at fault; the others should not pay for them
                 for item in todo:
-                    await self._process([item], before)
+                    await self._process([item], before, each=each)
                 return
             await self._failed(*todo[0], exc)
             return
@@ -239,8 +274,12 @@ class NormalizeConsumer:
         # deliveries arrive in tag order, and once the batch before is settled every earlier one is.
         if before is not None and not before.done():
             await asyncio.wait({before})
-        last = max((m for m, _ in todo), key=lambda m: m.delivery_tag or 0)
-        await _settle(last.ack(multiple=True))
+        if each:
+            for message, _ in todo:
+                await _settle(message.ack())
+        else:
+            last = max((m for m, _ in todo), key=lambda m: m.delivery_tag or 0)
+            await _settle(last.ack(multiple=True))
         self.processed += len(todo)
         if applied.outbox_rows and self._on_events is not None:
             self._on_events(applied.outbox_rows)
@@ -273,6 +312,21 @@ class NormalizeConsumer:
             log.debug("could not record the attempt of row %s", row.id, exc_info=True)
         self.retried += 1
         await _settle(message.ack())
+
+    async def _not_their_fault(self, todo: list[tuple[Delivery, InboxRow]], exc: BaseException,
+                               recorded: bool) -> None:
+        """The store or the network failed, not the documents: no attempt stays counted; back to the queue
+        after a pause (their next delivery finds them suspects, and records its attempt again)."""
+        log.warning("normalize batch of %d could not be done (%s: %s); not the documents' fault, returned to "
+                    "the queue", len(todo), type(exc).__name__, exc)
+        if recorded:
+            try:
+                await self._store.count_attempts([row.id for _, row in todo], -1)
+            except Exception:  # still away: the count stays one higher, which one limit's margin covers
+                log.debug("could not take back the attempts of %d rows", len(todo), exc_info=True)
+        await asyncio.sleep(1.0)
+        for message, _ in todo:
+            await _settle(message.nack(requeue=True))
 
     async def _dead(self, message: Delivery, row: InboxRow, reason: str) -> None:
         try:

@@ -158,6 +158,12 @@ async def mark(conn: asyncpg.Connection, ids: list[int], state: str, reason: str
         1 if attempt else 0)
 
 
+async def count_attempts(conn: asyncpg.Connection, ids: list[int], delta: int) -> None:
+    """See the SQLite adapter: attempts on a row's own content, recorded before a suspect row is normalized."""
+    await conn.execute("UPDATE inbox SET attempts = GREATEST(0, attempts + $2) "
+                       "WHERE id = ANY($1::bigint[]) AND state <> 'done'", sorted(ids), delta)
+
+
 async def requeue_stale(conn: asyncpg.Connection, older_than_seconds: float) -> int:
     status = await conn.execute(
         "UPDATE inbox SET state = 'pending', updated_at = now(), lease_until = NULL WHERE state = 'queued' "

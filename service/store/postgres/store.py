@@ -134,6 +134,9 @@ class PostgresStore:
     async def mark(self, ids: list[int], state: str, reason: str | None = None, *, attempt: bool = False) -> None:
         await self._run(inbox.mark, ids, state, reason, attempt)
 
+    async def count_attempts(self, ids: list[int], delta: int) -> None:
+        await self._run(inbox.count_attempts, ids, delta)
+
     async def requeue_stale(self, older_than_seconds: float) -> int:
         return await self._run(inbox.requeue_stale, older_than_seconds)
 

@@ -135,6 +135,14 @@ def renew_for_relay(conn: sqlite3.Connection, ids: list[int], lease_seconds: flo
                          [(until, i) for i in ids])
 
 
+def count_attempts(conn: sqlite3.Connection, ids: list[int], delta: int) -> None:
+    """Attempts on a row's own content, recorded before a suspect row is normalized (a consumer dying on it
+    leaves the count raised) and taken back when the failure was not the row's (the store was away)."""
+    with conn:
+        conn.executemany("UPDATE inbox SET attempts = MAX(0, attempts + ?) WHERE id = ? AND state <> 'done'",
+                         [(delta, i) for i in ids])
+
+
 def rows_by_id(conn: sqlite3.Connection, ids: list[int]) -> list[InboxRow]:
     if not ids:
         return []

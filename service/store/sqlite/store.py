@@ -141,6 +141,9 @@ class SqliteStore:
     async def mark(self, ids: list[int], state: str, reason: str | None = None, *, attempt: bool = False) -> None:
         await self._write(inbox.mark, ids, state, reason, attempt)
 
+    async def count_attempts(self, ids: list[int], delta: int) -> None:
+        await self._write(inbox.count_attempts, ids, delta)
+
     async def requeue_stale(self, older_than_seconds: float) -> int:
         """queued -> pending for rows handed to the broker longer ago than that and still not finished.
 
