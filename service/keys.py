@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
@@ -31,3 +31,7 @@ DELIVER = web.AppKey[Deliver | None]("deliver")  # injected notification deliver
 POLLER = web.AppKey[Poller | None]("poller")  # None when polling is off
 # Injected carrier clients (tests); None: built from the environment.
 CARRIER_CLIENTS = web.AppKey[Mapping[str, CarrierClient] | None]("carrier_clients")
+# The worker's operations app (service.ops): its store, and whether its broker is connected (None: no broker).
+BrokerState = Callable[[], bool | None]
+OPS_STORE = web.AppKey("ops_store", Store)
+OPS_BROKER = web.AppKey[BrokerState]("ops_broker")

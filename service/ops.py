@@ -1,0 +1,75 @@
+"""Operations endpoints shared by `serve` and `worker`: `/metrics`, `/healthz`, `/readyz`.
+
+`serve` mounts the handlers on its own app (`service.app`); a `worker` has no
+HTTP API, so `start_ops` serves the same three on a port of its own
+(`CARRIER_EVENTS_WORKER_PORT`, on `CARRIER_EVENTS_HOST`), so that the
+recommended layout (normalizing in workers) is as visible to monitoring and
+orchestrators as `serve` is. Both answer from the same functions, so a probe
+or a scrape means the same thing on either process.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from . import metrics
+from .config import Settings
+from .keys import OPS_BROKER, OPS_STORE, BrokerState
+from .store.ports import Store
+
+log = logging.getLogger(__name__)
+
+
+async def scrape(store: Store) -> bytes:
+    """The Prometheus exposition, with the backlogs read from the store now."""
+    metrics.set_backlog(await store.counts())
+    metrics.set_open_escalations(await store.open_escalation_counts())
+    return metrics.exposition()
+
+
+async def readiness(store: Store, broker: bool | None) -> tuple[bool, dict[str, Any]]:
+    """Ready when the store takes writes and, in RabbitMQ mode, the broker is connected."""
+    store_ok = await store.writable()
+    ready = store_ok and broker is not False
+    return ready, {"ready": ready, "store": "writable" if store_ok else "failing",
+                   "broker": "n/a" if broker is None else ("connected" if broker else "disconnected")}
+
+
+async def metrics_text(request: web.Request) -> web.Response:
+    return web.Response(body=await scrape(request.app[OPS_STORE]), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready, body = await readiness(request.app[OPS_STORE], request.app[OPS_BROKER]())
+    return web.json_response(body, status=200 if ready else 503)
+
+
+def create_ops_app(store: Store, broker: BrokerState) -> web.Application:
+    app = web.Application()
+    app[OPS_STORE] = store
+    app[OPS_BROKER] = broker
+    app.router.add_get("/metrics", metrics_text)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def start_ops(settings: Settings, store: Store, broker: BrokerState) -> web.AppRunner | None:
+    """Serve the endpoints on `settings.host`:`settings.worker_port` until `runner.cleanup()`; port 0: none."""
+    if not settings.worker_port:
+        return None
+    runner = web.AppRunner(create_ops_app(store, broker), handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.worker_port).start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    log.info("worker metrics and probes on http://%s:%d", settings.host, settings.worker_port)
+    return runner
