@@ -22,6 +22,10 @@ from .store.ports import Store
 log = logging.getLogger(__name__)
 
 
+class PortUnavailable(OSError):
+    """The worker's port is taken (another worker on this host?): a configuration error, named as such."""
+
+
 async def scrape(store: Store) -> bytes:
     """The Prometheus exposition, with the backlogs read from the store now."""
     metrics.set_backlog(await store.counts())
@@ -68,8 +72,10 @@ async def start_ops(settings: Settings, store: Store, broker: BrokerState) -> we
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.host, settings.worker_port).start()
-    except OSError:
+    except OSError as exc:
         await runner.cleanup()
-        raise
+        raise PortUnavailable(f"cannot serve /metrics, /healthz, /readyz on {settings.host}:{settings.worker_port} "
+                              f"({exc.strerror or exc}): give each worker on this host its own "
+                              "CARRIER_EVENTS_WORKER_PORT, or 0 for none") from exc
     log.info("worker metrics and probes on http://%s:%d", settings.host, settings.worker_port)
     return runner

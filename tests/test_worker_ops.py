@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -162,3 +163,16 @@ async def test_serve_exposes_the_process_and_gc_series_too(tmp_path):
         found = samples(await resp.text())
     assert resp.status == 200
     assert {k.split("{")[0] for k in found} >= set(PROCESS_SERIES)
+
+
+def test_a_taken_port_stops_the_worker_naming_the_variable(tmp_path):
+    with socket.socket() as taken:  # another worker on this host already serves there
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env = {**os.environ, "CARRIER_EVENTS_HOST": "127.0.0.1",
+               "CARRIER_EVENTS_WORKER_PORT": str(taken.getsockname()[1])}
+        env.pop("CARRIER_EVENTS_AMQP_URL", None)
+        result = subprocess.run([sys.executable, "-m", "service", "worker", "--db", str(tmp_path / "events.db")],
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "CARRIER_EVENTS_WORKER_PORT" in result.stderr and "Traceback" not in result.stderr
