@@ -99,7 +99,8 @@ def test_normalizing_is_in_the_worker_and_stopping_waits_for_the_drain():
         env = services[name]["environment"]
         assert env["CARRIER_EVENTS_IN_PROCESS_NORMALIZER"] == "false"
         assert env["CARRIER_EVENTS_DB"].startswith("postgresql://") and "@postgres:5432/" in env["CARRIER_EVENTS_DB"]
-        assert env["CARRIER_EVENTS_AMQP_URL"].startswith("amqp://") and "@rabbitmq:5672/" in env["CARRIER_EVENTS_AMQP_URL"]
+        amqp = env["CARRIER_EVENTS_AMQP_URL"]
+        assert amqp.startswith("amqp://") and "@rabbitmq:5672/" in amqp
         needed = float(env["CARRIER_EVENTS_DRAIN_SECONDS"]) + float(env["CARRIER_EVENTS_SHUTDOWN_TIMEOUT"])
         assert duration(services[name]["stop_grace_period"]) > needed, name
     assert services["worker"]["environment"]["CARRIER_EVENTS_WORKER_PORT"] == "9101"
