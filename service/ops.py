@@ -10,13 +10,14 @@ or a scrape means the same thing on either process.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from . import metrics
 from .config import Settings
-from .keys import OPS_BROKER, OPS_STORE, BrokerState
+from .keys import OPS_BROKER, OPS_STOPPING, OPS_STORE, BrokerState
 from .store.ports import Store
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,13 @@ async def scrape(store: Store) -> bytes:
     return metrics.exposition()
 
 
-async def readiness(store: Store, broker: bool | None) -> tuple[bool, dict[str, Any]]:
-    """Ready when the store takes writes and, in RabbitMQ mode, the broker is connected."""
+async def readiness(store: Store, broker: bool | None, draining: bool) -> tuple[bool, dict[str, Any]]:
+    """Ready when the store takes writes, in RabbitMQ mode the broker is connected, and no stop was asked for."""
     store_ok = await store.writable()
-    ready = store_ok and broker is not False
+    ready = store_ok and broker is not False and not draining
     return ready, {"ready": ready, "store": "writable" if store_ok else "failing",
-                   "broker": "n/a" if broker is None else ("connected" if broker else "disconnected")}
+                   "broker": "n/a" if broker is None else ("connected" if broker else "disconnected"),
+                   "draining": draining}
 
 
 async def metrics_text(request: web.Request) -> web.Response:
@@ -50,25 +52,29 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    ready, body = await readiness(request.app[OPS_STORE], request.app[OPS_BROKER]())
+    ready, body = await readiness(request.app[OPS_STORE], request.app[OPS_BROKER](), request.app[OPS_STOPPING]())
     return web.json_response(body, status=200 if ready else 503)
 
 
-def create_ops_app(store: Store, broker: BrokerState) -> web.Application:
+def create_ops_app(store: Store, broker: BrokerState, stopping: Callable[[], bool]) -> web.Application:
     app = web.Application()
     app[OPS_STORE] = store
     app[OPS_BROKER] = broker
+    app[OPS_STOPPING] = stopping
     app.router.add_get("/metrics", metrics_text)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app
 
 
-async def start_ops(settings: Settings, store: Store, broker: BrokerState) -> web.AppRunner | None:
-    """Serve the endpoints on `settings.host`:`settings.worker_port` until `runner.cleanup()`; port 0: none."""
+async def start_ops(settings: Settings, store: Store, broker: BrokerState,
+                    stopping: Callable[[], bool]) -> web.AppRunner | None:
+    """Serve the endpoints on `settings.host`:`settings.worker_port` until `runner.cleanup()`; port 0: none.
+
+    `stopping`: true once the worker was told to stop (it finishes its batch meanwhile): not ready."""
     if not settings.worker_port:
         return None
-    runner = web.AppRunner(create_ops_app(store, broker), handle_signals=False, access_log=None)
+    runner = web.AppRunner(create_ops_app(store, broker, stopping), handle_signals=False, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.host, settings.worker_port).start()

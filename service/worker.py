@@ -31,7 +31,7 @@ async def run_embedded_worker(settings: Settings, stop: asyncio.Event | None = N
     store = open_store(settings.db, sqlite_synchronous=settings.sqlite_synchronous)
     await store.open()
     try:
-        ops = await start_ops(settings, store, lambda: None) if serve_ops else None
+        ops = await start_ops(settings, store, lambda: None, stop.is_set) if serve_ops else None
     except BaseException:
         await store.close()
         raise

@@ -36,9 +36,7 @@ def test_every_variable_the_container_files_set_is_a_setting():
     text = "\n".join(line for line in (DOCKERFILE + COMPOSE).splitlines() if not line.lstrip().startswith("#"))
     names = set(re.findall(r"\bCARRIER_EVENTS_[A-Z0-9_]+", text))
     assert {"CARRIER_EVENTS_DB", "CARRIER_EVENTS_AMQP_URL", "CARRIER_EVENTS_WORKER_PORT"} <= names
-    # serve's drain (/readyz 503 from SIGTERM): set by compose.yaml for the balancer; a setting once serve has it
-    pending = {"CARRIER_EVENTS_DRAIN_SECONDS"} if not _known("CARRIER_EVENTS_DRAIN_SECONDS") else set()
-    assert [n for n in sorted(names - pending) if not _known(n)] == []
+    assert [n for n in sorted(names) if not _known(n)] == []
 
 
 def test_image_and_ci_share_the_install_step_and_the_image_runs_unprivileged():

@@ -121,7 +121,7 @@ def test_every_documented_variable_reaches_the_containers():
     documented -= {n for n in documented if n.startswith("CARRIER_EVENTS_TEST_")}  # the test suite's, not a setting
     assert documented - set(example) - wired == set()
     unknown = {n for n in set(example) | wired if n.startswith("CARRIER_EVENTS_") and not known_variable(n)}
-    assert unknown <= {"CARRIER_EVENTS_DRAIN_SECONDS"} - setting_names()  # serve's drain, where not yet a setting
+    assert unknown == set()
     Settings.from_env({k: v for k, v in example.items() if known_variable(k)})  # the example values are valid
 
 

@@ -76,8 +76,7 @@ def test_serve_and_worker_are_probed_on_the_service_endpoints():
 def test_secrets_and_settings_reach_both_deployments():
     secrets = kinds("Secret")
     config = kinds("ConfigMap")
-    assert all(known_variable(key) for key in config["carrier-events-config"]["data"]
-               if key != "CARRIER_EVENTS_DRAIN_SECONDS")  # serve's drain, where not yet a setting
+    assert all(known_variable(key) for key in config["carrier-events-config"]["data"])
     for name, container in containers().items():
         sources = {next(iter(s)): s[next(iter(s))]["name"] for s in container["envFrom"]}
         assert sources == {"configMapRef": "carrier-events-config", "secretRef": "carrier-events-secrets"}, name

@@ -17,7 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
 from service.config import Settings
-from service.ops import start_ops
+from service.ops import create_ops_app, start_ops
+from service.store import open_store
 from service.web.bodies import Readiness
 from service.worker import run_embedded_worker
 from tests.test_amqp import post, settled
@@ -94,7 +95,7 @@ async def test_a_worker_process_serves_metrics_health_and_readiness(aiohttp_clie
 
             await eventually(ready, 20, lambda: "the worker's /readyz never answered 200")
             status, body = await ready_state(http, base)  # type: ignore[misc]
-            assert body == {"ready": True, "store": "writable", "broker": "connected"}
+            assert body == {"ready": True, "store": "writable", "broker": "connected", "draining": False}
             Readiness.model_validate(body)  # the same documented body as serve's /readyz
             assert await get(http, f"{base}/healthz") == (200, '{"status": "ok"}')
 
@@ -143,7 +144,7 @@ async def test_an_embedded_worker_serves_the_same_endpoints_without_a_broker(tmp
                 return await ready_state(http, base) is not None
 
             await eventually(answers, 10, lambda: "no /readyz")
-            assert await ready_state(http, base) == (200, {"ready": True, "store": "writable", "broker": "n/a"})
+            assert await ready_state(http, base) == (200, {"ready": True, "store": "writable", "broker": "n/a", "draining": False})
             status, text = await get(http, f"{base}/metrics")
             assert status == 200 and "process_cpu_seconds_total" in text and "carrier_events_backlog" in text
     finally:
@@ -154,7 +155,7 @@ async def test_an_embedded_worker_serves_the_same_endpoints_without_a_broker(tmp
 async def test_port_zero_serves_nothing(tmp_path):
     assert Settings.from_env({"CARRIER_EVENTS_WORKER_PORT": "0"}).worker_port == 0
     assert Settings.from_env({}).worker_port == 9101
-    assert await start_ops(Settings(worker_port=0), None, lambda: None) is None  # type: ignore[arg-type]
+    assert await start_ops(Settings(worker_port=0), None, lambda: None, lambda: False) is None  # type: ignore[arg-type]
 
 
 async def test_serve_exposes_the_process_and_gc_series_too(tmp_path):
@@ -176,3 +177,19 @@ def test_a_taken_port_stops_the_worker_naming_the_variable(tmp_path):
                                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "CARRIER_EVENTS_WORKER_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_a_stopping_worker_is_not_ready(tmp_path):
+    """Told to stop, a worker finishes its batch before it exits: /readyz says so meanwhile."""
+    store = open_store(str(tmp_path / "events.db"))
+    await store.open()
+    stopping = False
+    try:
+        async with TestClient(TestServer(create_ops_app(store, lambda: True, lambda: stopping))) as client:
+            assert (await client.get("/readyz")).status == 200
+            stopping = True
+            resp = await client.get("/readyz")
+            assert resp.status == 503
+            assert await resp.json() == {"ready": False, "store": "writable", "broker": "connected", "draining": True}
+    finally:
+        await store.close()

@@ -57,7 +57,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None,
     try:
         link.open()
         if serve_ops:
-            ops = await start_ops(settings, store, lambda: link.connected)
+            ops = await start_ops(settings, store, lambda: link.connected, stop.is_set)
         consumer.start()
         relay.start()
         if settle_heap:

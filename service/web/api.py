@@ -7,7 +7,7 @@ from taxonomy.carriers import tracking_url
 
 from .. import metrics, ops
 from ..cloudevents import CONTENT_TYPE
-from ..keys import BUS, POLLER, SETTINGS, STORE, STORED
+from ..keys import BUS, DRAIN, POLLER, SETTINGS, STORE, STORED
 from .bearer import require_bearer
 
 
@@ -66,8 +66,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when the store takes writes and, in RabbitMQ mode, the broker is connected."""
-    ready, body = await ops.readiness(request.app[STORE], getattr(request.app[BUS], "connected", None))
+    """Ready when the store takes writes and, in RabbitMQ mode, the broker is connected, and not draining
+    (a stop was asked for: the balancer should send nothing new here)."""
+    ready, body = await ops.readiness(request.app[STORE], getattr(request.app[BUS], "connected", None),
+                                      request.app[DRAIN].draining)
     poller = request.app.get(POLLER)
     if poller is not None:  # detail only: a carrier API being down does not make this service unready
         body["carrier_apis"] = poller.breaker_states()
