@@ -76,7 +76,8 @@ class Service:
 
     def start_workers(self, n: int) -> None:
         for _ in range(n):
-            self.procs.append(subprocess.Popen([sys.executable, "-m", "service", "worker"], cwd=ROOT, env=self.env,
+            env = {**self.env, "CARRIER_EVENTS_WORKER_PORT": "0"}  # several on one host; nothing scrapes them
+            self.procs.append(subprocess.Popen([sys.executable, "-m", "service", "worker"], cwd=ROOT, env=env,
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     async def __aenter__(self) -> Service:

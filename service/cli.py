@@ -130,8 +130,14 @@ def _worker(args: argparse.Namespace) -> int:
     if args.role not in ("normalize", "all"):
         print(f"worker: role {args.role!r} has no consumers yet; use normalize", file=sys.stderr)
         return 2
-    with asyncio.Runner(loop_factory=event_loop.factory()) as runner:
-        runner.run(run(settings))
+    from .ops import PortUnavailable
+
+    try:
+        with asyncio.Runner(loop_factory=event_loop.factory()) as runner:
+            runner.run(run(settings))
+    except PortUnavailable as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

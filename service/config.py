@@ -45,6 +45,7 @@ class Settings:
     # takes the node out of rotation while it still answers (service.drain); 0: stop at once.
     drain_seconds: float = 2.0
     sqlite_synchronous: str = "FULL"  # FULL: a 202 survives power loss, not just a crash
+    worker_port: int = 9101  # a `worker`'s /metrics, /healthz, /readyz (on `host`); 0: not served
     access_log: bool = False  # a log line per request (off by default: it costs more than storing the webhook)
     # Webhook authentication: a source is refused (401) unless it has a secret or is opened explicitly.
     secrets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # `_SECRET_<SOURCE>`, space-separated

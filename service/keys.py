@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
@@ -33,3 +33,9 @@ POLLER = web.AppKey[Poller | None]("poller")  # None when polling is off
 # Injected carrier clients (tests); None: built from the environment.
 CARRIER_CLIENTS = web.AppKey[Mapping[str, CarrierClient] | None]("carrier_clients")
 DRAIN = web.AppKey("drain", Drain)  # set at SIGTERM: `/readyz` answers 503 while the node leaves rotation
+# The worker's operations app (service.ops): its store, whether its broker is connected (None: no broker),
+# and whether it is stopping.
+BrokerState = Callable[[], bool | None]
+OPS_STORE = web.AppKey("ops_store", Store)
+OPS_BROKER = web.AppKey[BrokerState]("ops_broker")
+OPS_STOPPING = web.AppKey[Callable[[], bool]]("ops_stopping")

@@ -12,9 +12,15 @@ import time
 from collections.abc import Iterable, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: F401  (re-exported for the handler)
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (CollectorRegistry, Counter, Gauge, GCCollector, Histogram, PlatformCollector,
+                               ProcessCollector, generate_latest)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# The process's own series, the same in `serve` and `worker`: process_cpu_seconds_total,
+# process_resident_memory_bytes, process_open_fds, ... (Linux /proc), python_gc_* and python_info.
+ProcessCollector(registry=REGISTRY)
+GCCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
 _NS = "carrier_events"
 # Seconds: from a few milliseconds (a stream through one process) to a day (a carrier catching up).
 _LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 86400)

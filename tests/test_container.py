@@ -35,7 +35,7 @@ def _known(name: str) -> bool:
 def test_every_variable_the_container_files_set_is_a_setting():
     text = "\n".join(line for line in (DOCKERFILE + COMPOSE).splitlines() if not line.lstrip().startswith("#"))
     names = set(re.findall(r"\bCARRIER_EVENTS_[A-Z0-9_]+", text))
-    assert {"CARRIER_EVENTS_DB", "CARRIER_EVENTS_AMQP_URL", "CARRIER_EVENTS_SECRET_UPS"} <= names
+    assert {"CARRIER_EVENTS_DB", "CARRIER_EVENTS_AMQP_URL", "CARRIER_EVENTS_WORKER_PORT"} <= names
     assert [n for n in sorted(names) if not _known(n)] == []
 
 
@@ -47,7 +47,7 @@ def test_image_and_ci_share_the_install_step_and_the_image_runs_unprivileged():
     assert ci.rstrip().splitlines()[-1] == readme_command
     assert re.search(r"^USER carrier$", DOCKERFILE, re.M) and "HEALTHCHECK" in DOCKERFILE
     assert DOCKERFILE.startswith("#") and "FROM python:3.11-slim" in DOCKERFILE
-    for service in ("rabbitmq:", "carrier-events:", "worker:"):
+    for service in ("postgres:", "rabbitmq:", "serve:", "worker:", "haproxy:"):
         assert f"\n  {service}\n" in COMPOSE
     assert "condition: service_healthy" in COMPOSE
 

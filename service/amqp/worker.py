@@ -16,8 +16,11 @@ import logging
 import signal
 import time
 
+from aiohttp import web
+
 from .. import heap
 from ..config import Settings
+from ..ops import start_ops
 from ..store import open_store
 from .consumer import NormalizeConsumer
 from .link import Link
@@ -28,10 +31,11 @@ log = logging.getLogger(__name__)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None,
-                     settle_heap: bool = False) -> dict[str, int]:
+                     settle_heap: bool = False, serve_ops: bool = False) -> dict[str, int]:
     """Consume until SIGTERM/SIGINT (or `stop` is set); returns what this worker did.
 
-    `settle_heap`: this is the process's main work (`python -m service worker`): see `service.heap`."""
+    `settle_heap`: this is the process's main work (`python -m service worker`): see `service.heap`.
+    `serve_ops`: serve `/metrics`, `/healthz`, `/readyz` on `settings.worker_port` (`service.ops`)."""
     if not settings.amqp_url:
         raise ValueError("a worker needs an AMQP URL (CARRIER_EVENTS_AMQP_URL or --amqp-url)")
     stop = stop or asyncio.Event()
@@ -49,8 +53,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None,
     events_waiting = asyncio.Event()
     relay = OutboxRelay(store, link, events_waiting, settings.publish_window, settings.batch_linger_ms / 1000)
     consumer = NormalizeConsumer(store, link, settings, on_events=relay.offer)
+    ops: web.AppRunner | None = None
     try:
         link.open()
+        if serve_ops:
+            ops = await start_ops(settings, store, lambda: link.connected, stop.is_set)
         consumer.start()
         relay.start()
         if settle_heap:
@@ -64,6 +71,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None,
         if link.connected:
             await relay.close_channel()
     finally:
+        if ops is not None:
+            await ops.cleanup()
         await link.close()
         await store.close()
         for sig in handled:

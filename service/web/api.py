@@ -5,7 +5,7 @@ from aiohttp import web
 
 from taxonomy.carriers import tracking_url
 
-from .. import metrics
+from .. import metrics, ops
 from ..cloudevents import CONTENT_TYPE
 from ..keys import BUS, DRAIN, POLLER, SETTINGS, STORE, STORED
 from .bearer import require_bearer
@@ -58,9 +58,7 @@ async def not_found(request: web.Request) -> web.Response:
 
 async def metrics_text(request: web.Request) -> web.Response:
     """Prometheus text format; backlogs are read from the store at each scrape."""
-    metrics.set_backlog(await request.app[STORE].counts())
-    metrics.set_open_escalations(await request.app[STORE].open_escalation_counts())
-    return web.Response(body=metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE})
+    return web.Response(body=await ops.scrape(request.app[STORE]), headers={"Content-Type": metrics.CONTENT_TYPE})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -70,13 +68,8 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """Ready when the store takes writes and, in RabbitMQ mode, the broker is connected, and not draining
     (a stop was asked for: the balancer should send nothing new here)."""
-    store_ok = await request.app[STORE].writable()
-    bus = request.app[BUS]
-    broker = getattr(bus, "connected", None)
-    draining = request.app[DRAIN].draining
-    ready = store_ok and broker is not False and not draining
-    body = {"ready": ready, "store": "writable" if store_ok else "failing",
-            "broker": "n/a" if broker is None else ("connected" if broker else "disconnected"), "draining": draining}
+    ready, body = await ops.readiness(request.app[STORE], getattr(request.app[BUS], "connected", None),
+                                      request.app[DRAIN].draining)
     poller = request.app.get(POLLER)
     if poller is not None:  # detail only: a carrier API being down does not make this service unready
         body["carrier_apis"] = poller.breaker_states()
