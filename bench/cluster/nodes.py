@@ -102,8 +102,9 @@ class Cluster:
             env = {**self.env, "CARRIER_EVENTS_HOST": host, "CARRIER_EVENTS_PORT": str(node_port)}
             self.serve.append(Process(f"serve-{i}", [sys.executable, "-m", "service", "serve"], env,
                                       url=f"http://{host}:{node_port}", log=self.dir / f"serve-{i}.log"))
-        self.worker: list[Process] = [
-            Process(f"worker-{i}", [sys.executable, "-m", "service", "worker"], dict(self.env),
+        self.worker: list[Process] = [  # each with its own /metrics port, as on its own host
+            Process(f"worker-{i}", [sys.executable, "-m", "service", "worker"],
+                    {**self.env, "CARRIER_EVENTS_WORKER_PORT": str(free_port())},
                     log=self.dir / f"worker-{i}.log") for i in range(1, self.workers + 1)]
         self.haproxy: subprocess.Popen | None = None
 
