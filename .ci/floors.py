@@ -2,7 +2,7 @@
 
     python3 .ci/floors.py constraints      # `name==floor[; marker]` per dependency (pip constraints)
     python .ci/floors.py check             # the running interpreter has exactly those versions
-    python .ci/floors.py smoke ROOT        # import everything, normalize a fixture, serve one webhook
+    python .ci/floors.py smoke ROOT        # import everything, every fixture against its golden, serve one webhook
 
 Every runtime dependency must declare a floor (`>=X`): a dependency without one could not be tested at its
 minimum. Standard library only (the first two run before anything is installed).
@@ -78,13 +78,20 @@ def smoke(root: Path) -> None:
             if not module.name.endswith(".__main__"):
                 importlib.import_module(module.name)
 
-    from service.cli import normalize_file
+    from parsers import normalize_document, record
 
-    fixture = root / "fixtures/ups_track_json/delivered_received_by.json"
-    record = json.loads(normalize_file(str(fixture)))
-    golden = json.loads(fixture.with_name(fixture.stem + ".golden.json").read_text())
-    record["path"] = golden["path"]
-    assert record == golden, "normalize differs from the golden record at the floors"
+    # Every fixture against its golden record (the parsers lean on lxml, dateutil, pydantic, orjson, tzdata).
+    fixtures = root / "fixtures"
+    goldens = sorted(fixtures.glob("*/*.golden.json"))
+    for golden in goldens:
+        stem = golden.name[:-len(".golden.json")]
+        (payload,) = [p for p in golden.parent.glob(stem + ".*") if p != golden]
+        carrier = stem.split("@", 1)[1] if "@" in stem else "auto"
+        got = record(normalize_document(payload.read_bytes(), carrier=carrier, keep_unnumbered=True),
+                     payload.relative_to(fixtures).as_posix())
+        assert json.loads(json.dumps(got)) == json.loads(golden.read_text("utf-8")), f"{payload}: differs at the floors"
+    assert len(goldens) > 100, goldens
+    fixture = fixtures / "ups_track_json/delivered_received_by.json"
 
     from aiohttp import ClientSession, web
 
