@@ -113,6 +113,8 @@ def smoke(root: Path) -> None:
                     assert response.status == 202, await response.text()
                 async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
                     assert response.status == 200, await response.text()
+                async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+                    assert 'carrier_events_webhooks_total{outcome="accepted",source="ups"} 1.0' in await response.text()
         finally:
             await runner.cleanup()
 

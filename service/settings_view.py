@@ -9,8 +9,7 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
-from .config import _PER_SOURCE, FILE_FIELDS, POLL_CARRIERS, SECRET_FIELDS, SOURCES, URL_FIELDS, Settings, load, \
-    variable
+from .config import _PER_SOURCE, POLL_CARRIERS, SECRET_FIELDS, URL_FIELDS, Settings, load, variable
 from .envvars import POLL_MASKED, POLL_PREFIX, POLL_SETTINGS, PREFIX, EnvReader
 
 MASK = "****"
@@ -45,8 +44,12 @@ def rows(env: Mapping[str, str] | None = None, **flags: object) -> list[tuple[st
     out = []
     for name in (n for n in Settings.__dataclass_fields__ if n not in _PER_SOURCE.values()):
         value = getattr(settings, name)
-        shown = MASK if name in SECRET_FIELDS and value else mask_url(value) if name in URL_FIELDS and value \
-            else _show(value)
+        if name in SECRET_FIELDS and value:
+            shown = MASK
+        elif name in URL_FIELDS and value:
+            shown = mask_url(value)
+        else:
+            shown = _show(value)
         out.append((variable(name), shown, origin.get(variable(name), "default")))
     for prefix, name in _PER_SOURCE.items():
         for source, value in getattr(settings, name).items():
@@ -69,5 +72,3 @@ def render(env: Mapping[str, str] | None = None, **flags: object) -> str:
     width = max(len(f"{n}={v}") for n, v, _ in table)
     return "\n".join(f"{n}={v}".ljust(width) + f"  # {o}" for n, v, o in table) + "\n"
 
-
-__all__ = ["FILE_FIELDS", "MASK", "SOURCES", "mask_url", "render", "rows"]
