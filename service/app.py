@@ -28,9 +28,10 @@ from .bus import make_bus
 from .carriers.base import CarrierClient
 from .carriers.config import clients_from_env, credentials_from_env
 from .config import Settings
+from .drain import Drain
 from .group_commit import GroupCommitter
-from .keys import (ACTIONS, BUS, CARRIER_CLIENTS, COMMITTER, DELIVER, ESCALATED, GUARDS, POLLER, SETTINGS, STORE,
-                   STORED, WORKFLOWS)
+from .keys import (ACTIONS, BUS, CARRIER_CLIENTS, COMMITTER, DELIVER, DRAIN, ESCALATED, GUARDS, POLLER, SETTINGS,
+                   STORE, STORED, WORKFLOWS)
 from .polling.poller import Poller
 from .store import StoreUnavailable, open_store
 from .web import admin, api, console, docs, escalations, intake, trackings
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     app[ESCALATED] = asyncio.Event()
     app[CARRIER_CLIENTS] = carrier_clients
     app[DELIVER] = deliver
+    app[DRAIN] = Drain(settings.drain_seconds)  # `serve` installs its signal handlers (service.cli)
     # A broken policy or template stops the start, not the first send.
     app[WORKFLOWS] = load_workflows(settings) if settings.actions else ()
     app.cleanup_ctx.extend([_store_ctx, _actions_ctx, _bus_ctx, _intake_ctx, _poller_ctx])

@@ -116,12 +116,14 @@ def _settings(**flags: object):
 def _serve(args: argparse.Namespace) -> int:
     if _zone_database_missing():  # first: the carrier registry itself checks its zones when loaded
         return 2
+    import asyncio
     import logging
 
     from aiohttp import web
 
     from . import event_loop, heap
     from .app import create_app
+    from .keys import DRAIN
 
     settings = _settings(host=args.host, port=args.port, db=args.db, amqp_url=args.amqp_url)
     if settings is None:
@@ -135,7 +137,10 @@ def _serve(args: argparse.Namespace) -> int:
     async def settle_heap(_app: web.Application) -> None:  # after every resource is open (cleanup_ctx)
         heap.settle()
 
-    app.on_startup.append(settle_heap)
+    async def drain_on_signals(app: web.Application) -> None:  # replaces aiohttp's stop-at-once handlers
+        app[DRAIN].install(asyncio.get_running_loop())
+
+    app.on_startup.extend([settle_heap, drain_on_signals])
     web.run_app(app, host=settings.host, port=settings.port, loop=event_loop.new(),
                 shutdown_timeout=settings.shutdown_timeout, print=None, handle_signals=True,
                 keepalive_timeout=settings.idle_timeout,

@@ -46,6 +46,9 @@ class Settings:
     retry_delays_ms: tuple[int, ...] = (1_000, 10_000, 60_000)
     publish_window: int = 200  # unconfirmed publishes in flight
     shutdown_timeout: float = 15.0
+    # At SIGTERM `/readyz` answers 503 this long before the server stops, so a load balancer checking it
+    # takes the node out of rotation while it still answers (service.drain); 0: stop at once.
+    drain_seconds: float = 2.0
     sqlite_synchronous: str = "FULL"  # FULL: a 202 survives power loss, not just a crash
     access_log: bool = False  # a log line per request (off by default: it costs more than storing the webhook)
     # Webhook authentication: a source is refused (401) unless it has a secret or is opened explicitly.

@@ -12,6 +12,7 @@ from .actions.templates import Templates
 from .bus import Bus
 from .carriers.base import CarrierClient
 from .config import Settings
+from .drain import Drain
 from .group_commit import GroupCommitter
 from .polling.poller import Poller
 from .store.ports import Store
@@ -31,3 +32,4 @@ DELIVER = web.AppKey[Deliver | None]("deliver")  # injected notification deliver
 POLLER = web.AppKey[Poller | None]("poller")  # None when polling is off
 # Injected carrier clients (tests); None: built from the environment.
 CARRIER_CLIENTS = web.AppKey[Mapping[str, CarrierClient] | None]("carrier_clients")
+DRAIN = web.AppKey("drain", Drain)  # set at SIGTERM: `/readyz` answers 503 while the node leaves rotation

@@ -7,7 +7,7 @@ from taxonomy.carriers import tracking_url
 
 from .. import metrics
 from ..cloudevents import CONTENT_TYPE
-from ..keys import BUS, POLLER, SETTINGS, STORE, STORED
+from ..keys import BUS, DRAIN, POLLER, SETTINGS, STORE, STORED
 from .bearer import require_bearer
 
 
@@ -68,13 +68,15 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when the store takes writes and, in RabbitMQ mode, the broker is connected."""
+    """Ready when the store takes writes and, in RabbitMQ mode, the broker is connected, and not draining
+    (a stop was asked for: the balancer should send nothing new here)."""
     store_ok = await request.app[STORE].writable()
     bus = request.app[BUS]
     broker = getattr(bus, "connected", None)
-    ready = store_ok and broker is not False
+    draining = request.app[DRAIN].draining
+    ready = store_ok and broker is not False and not draining
     body = {"ready": ready, "store": "writable" if store_ok else "failing",
-            "broker": "n/a" if broker is None else ("connected" if broker else "disconnected")}
+            "broker": "n/a" if broker is None else ("connected" if broker else "disconnected"), "draining": draining}
     poller = request.app.get(POLLER)
     if poller is not None:  # detail only: a carrier API being down does not make this service unready
         body["carrier_apis"] = poller.breaker_states()

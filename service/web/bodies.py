@@ -123,6 +123,9 @@ class Readiness(BaseModel):
     ready: bool
     store: Literal["writable", "failing"]
     broker: Literal["n/a", "connected", "disconnected"] = Field(description="n/a in embedded mode")
+    draining: bool = Field(default=False, description=(
+        "true from SIGTERM until the server stops: not ready, so a load balancer takes the node out "
+        "of rotation, while requests it still routes here are answered"))
     carrier_apis: dict[str, Literal["closed", "half_open", "open"]] | None = Field(
         default=None, description="the circuit breaker of each polled carrier API (detail: not part of `ready`)")
 
