@@ -21,6 +21,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     CARRIER_EVENTS_HOST=0.0.0.0 \
     CARRIER_EVENTS_PORT=8080 \
     CARRIER_EVENTS_DB=/data/carrier-events.db \
+    CARRIER_EVENTS_NOTIFY_FILE=/data/notifications.jsonl \
     CARRIER_EVENTS_LOG_FORMAT=json
 USER carrier
 VOLUME ["/data"]
