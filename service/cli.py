@@ -177,13 +177,22 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+class _Version(argparse.Action):
+    """`--version`: the installed distribution's version, looked up only when asked (not on every start)."""
 
-    try:
-        return version("carrier-events")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown (not installed)"
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the installed version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            text = version("carrier-events")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            text = "unknown (not installed)"
+        print(f"{parser.prog} {text}")
+        parser.exit()
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -221,7 +230,7 @@ def _replay(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carrier-events", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
     norm = sub.add_parser("normalize", help="normalize raw carrier documents to JSON Lines on stdout")
     norm.add_argument("--carrier", default="auto", help="carrier slug or 'auto' (default: detect)")
