@@ -122,15 +122,16 @@ def unknown_names(env: Mapping[str, str], known: Iterable[str], file_allowed: It
         if stem in known:
             problems.append(f"{name}: {stem} is not a secret and cannot be read from a file")
             continue
+        problem = "unknown setting"
         family = next(((p, f) for p, f in families.items() if stem.startswith(p) and len(stem) > len(p)), None)
         if family is not None:
             prefix, (what, valid) = family
             suffix = stem[len(prefix):].split("_")[0] if prefix == POLL_PREFIX else stem[len(prefix):]
-            valid = sorted(valid)
             if suffix.lower() not in valid:
-                problems.append(f"{name}: unknown {what} {suffix.lower()!r}; known: {', '.join(valid)}")
-                continue
-        close = difflib.get_close_matches(name, sorted(accepted), n=1, cutoff=0.75)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        problems.append(f"{name}: unknown setting{hint}")
+                problem = f"unknown {what} {suffix.lower()!r} (known: {', '.join(sorted(valid))})"
+        # compared without the common prefix, which would make any two names look alike
+        close = difflib.get_close_matches(name[len(PREFIX):], sorted(a[len(PREFIX):] for a in accepted), n=1,
+                                          cutoff=0.75)
+        hint = f"; did you mean {PREFIX}{close[0]}?" if close else ""
+        problems.append(f"{name}: {problem}{hint}")
     return problems
