@@ -75,3 +75,14 @@ def test_the_image_installs_the_lock_in_a_build_stage_on_a_pinned_base():
     install = (ROOT / ".ci/install").read_text()
     assert "--require-hashes --only-binary :all: -r requirements.lock" in install
     assert "--no-deps --no-build-isolation --no-index ." in install
+
+
+def test_a_dependency_without_a_floor_is_refused(tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\ndependencies = ["orjson>=3.9", "lxml"]\n')
+    try:
+        floors.floors(pyproject)
+    except ValueError as exc:
+        assert str(exc) == "lxml: no floor (>=X) declared in pyproject.toml"
+    else:
+        raise AssertionError("a dependency without a floor was accepted")

@@ -128,3 +128,45 @@ def test_serve_refuses_a_bad_variable_naming_it(tmp_path):
                          text=True, timeout=60)
     assert run.returncode == 2
     assert "CARRIER_EVENTS_ACESS_LOG: unknown setting; did you mean CARRIER_EVENTS_ACCESS_LOG?" in run.stderr
+
+
+def test_serve_takes_its_admin_token_from_a_secret_file(tmp_path):
+    """As a Docker or Kubernetes secret mounts it: the token in a file, its path in `<NAME>_FILE`."""
+    import json
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    (tmp_path / "admin_token").write_text("from-a-file\n")  # the trailing newline is the file's, not the token's
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"PATH": "/usr/bin:/bin", "CARRIER_EVENTS_DB": str(tmp_path / "s.db"), "CARRIER_EVENTS_PORT": str(port),
+           "CARRIER_EVENTS_ADMIN_TOKEN_FILE": str(tmp_path / "admin_token"),
+           "CARRIER_EVENTS_NOTIFY_FILE": str(tmp_path / "n.jsonl")}
+    proc = subprocess.Popen([sys.executable, "-m", "service", "serve"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def dlq(token: str) -> int:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/admin/dlq",
+                                         headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                json.load(response)
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        for _ in range(100):
+            try:
+                status = dlq("from-a-file")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        assert status == 200
+        assert dlq("wrong") == 401
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
