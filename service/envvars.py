@@ -16,9 +16,9 @@ from pathlib import Path
 
 PREFIX = "CARRIER_EVENTS_"
 FILE_SUFFIX = "_FILE"
-# The test suite's own variables (`CARRIER_EVENTS_TEST_PG`, ...): not service settings, inherited by the
-# processes the tests start, and so left alone by the unknown-name check.
-RESERVED_PREFIX = PREFIX + "TEST_"
+# The test suite's and the benchmarks' own variables (`CARRIER_EVENTS_TEST_PG`, `CARRIER_EVENTS_BENCH_PG`):
+# not service settings, inherited by the processes they start, and so left alone by the unknown-name check.
+RESERVED_PREFIXES = (PREFIX + "TEST_", PREFIX + "BENCH_")
 # Carrier polling credentials, `CARRIER_EVENTS_POLL_<CARRIER>_<SETTING>`; all but BASE_URL may come from files.
 POLL_PREFIX = PREFIX + "POLL_"
 POLL_SETTINGS = ("base_url", "client_id", "client_secret", "api_key", "username", "password")
@@ -116,7 +116,7 @@ def unknown_names(env: Mapping[str, str], known: Iterable[str], file_allowed: It
     accepted = known | {name + FILE_SUFFIX for name in file_allowed}
     problems = []
     for name in sorted(env):
-        if not name.startswith(PREFIX) or name.startswith(RESERVED_PREFIX) or name in accepted:
+        if not name.startswith(PREFIX) or name.startswith(RESERVED_PREFIXES) or name in accepted:
             continue
         stem = name[:-len(FILE_SUFFIX)] if name.endswith(FILE_SUFFIX) else name
         if stem in known:

@@ -56,7 +56,8 @@ def test_booleans(raw, value):
 def test_defaults_empty_values_and_reserved_test_names():
     assert Settings.from_env({}) == Settings()
     # empty is unset (compose passes `${NAME:-}`); the test suite's own variables are not settings
-    env = {"CARRIER_EVENTS_PORT": "", "CARRIER_EVENTS_TEST_PG": "postgresql://x", "PATH": "/bin"}
+    env = {"CARRIER_EVENTS_PORT": "", "CARRIER_EVENTS_TEST_PG": "postgresql://x", "CARRIER_EVENTS_BENCH_PG": "x",
+           "PATH": "/bin"}
     assert Settings.from_env(env) == Settings()
 
 
