@@ -87,6 +87,21 @@ async def test_claims_split_the_rows_and_a_dead_claimers_rows_are_taken_over(db)
         await close(both)
 
 
+async def test_a_relay_renewing_its_lease_keeps_its_rows_and_a_dead_relays_rows_go_out_again(db):
+    a, b = both = await stores(db, 2)
+    try:
+        await a.accept([Incoming("ups", f"relay doc {i}".encode(), JSON, {}) for i in range(20)])
+        waiting = [r.id for r in await a.claim_for_relay(5, 1.0)]  # a window waiting for slow confirms
+        dead = [r.id for r in await a.claim_for_relay(5, 1.0)]  # a relay that was killed holding these
+        await a.renew_for_relay(waiting, 30.0)
+        assert not {r.id for r in await b.claim_for_relay(100, 30.0)} & set(waiting + dead)
+        await asyncio.sleep(2.2)  # past the first lease (kept in whole seconds in SQLite)
+        taken = {r.id for r in await b.claim_for_relay(100, 30.0)}
+        assert taken == set(dead)  # the dead relay's rows, not the renewed ones
+    finally:
+        await close(both)
+
+
 async def test_one_shipments_documents_are_decided_one_transaction_at_a_time(db):
     a, b = both = await stores(db, 2)
     try:

@@ -276,13 +276,15 @@ class InboxRelay(_Relay):
     until their confirm is recorded, so relays in several processes never
     publish the same rows at once, and rows of a relay that died go out
     again when its lease ends. Rows whose publish failed are released at once.
+    The lease is short, so a killed node's rows wait seconds, not a minute;
+    a window still waiting for its confirms renews it (`renew_for_relay`).
     """
 
     name = "inbox-relay"
     _store: Inbox
     STALE_AFTER = 600.0  # seconds a `queued` row may wait for its normalizer before it is published again
     SWEEP_EVERY = 60.0
-    LEASE = PUBLISH_TIMEOUT + 15.0  # longer than a window's publish and confirm can take
+    LEASE = 10.0  # seconds; renewed every third of it while a window waits for its confirms
     _swept = 0.0
 
     async def _publish(self) -> Window | None:
@@ -309,7 +311,12 @@ class InboxRelay(_Relay):
         return Window(rows, confirms, len(rows) == self._window)
 
     async def _settle(self, window: Window) -> None:
-        confirmed = confirmed_of(window.rows, await window.confirms)
+        while True:  # the confirms, renewing the rows' lease while the broker takes its time
+            done, _ = await asyncio.wait((window.confirms,), timeout=self.LEASE / 3)
+            if done:
+                break
+            await self._store.renew_for_relay([row.id for row in window.rows], self.LEASE)
+        confirmed = confirmed_of(window.rows, window.confirms.result())
         if confirmed:
             await self._store.mark_queued([row.id for row in confirmed])
             self.published += len(confirmed)

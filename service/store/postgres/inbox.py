@@ -138,6 +138,12 @@ async def release_for_relay(conn: asyncpg.Connection, ids: list[int]) -> None:
     await conn.execute("UPDATE inbox SET lease_until = NULL WHERE id = ANY($1::bigint[]) AND state = 'pending'", ids)
 
 
+async def renew_for_relay(conn: asyncpg.Connection, ids: list[int], lease_seconds: float) -> None:
+    """See the SQLite adapter: a relay waiting for confirms keeps its rows under a short lease."""
+    await conn.execute("UPDATE inbox SET lease_until = now() + make_interval(secs => $2) "
+                       "WHERE id = ANY($1::bigint[]) AND state = 'pending'", ids, lease_seconds)
+
+
 async def rows_by_id(conn: asyncpg.Connection, ids: list[int]) -> list[InboxRow]:
     if not ids:
         return []

@@ -125,6 +125,9 @@ class PostgresStore:
     async def release_for_relay(self, ids: list[int]) -> None:
         await self._run_relaxed(inbox.release_for_relay, ids)
 
+    async def renew_for_relay(self, ids: list[int], lease_seconds: float) -> None:
+        await self._run_relaxed(inbox.renew_for_relay, ids, lease_seconds)
+
     async def inbox_rows(self, ids: list[int]) -> list[InboxRow]:
         return await self._run(inbox.rows_by_id, ids)
 

@@ -126,6 +126,15 @@ def release_for_relay(conn: sqlite3.Connection, ids: list[int]) -> None:
         conn.executemany("UPDATE inbox SET lease_until = NULL WHERE id = ? AND state = 'pending'", [(i,) for i in ids])
 
 
+def renew_for_relay(conn: sqlite3.Connection, ids: list[int], lease_seconds: float) -> None:
+    """A relay still waiting for its confirms keeps its rows: the lease can stay short (a dead relay's rows go
+    out again soon) without a slow broker making two relays publish the same rows."""
+    until = utc_text(datetime.now(timezone.utc) + timedelta(seconds=lease_seconds))
+    with conn:
+        conn.executemany("UPDATE inbox SET lease_until = ? WHERE id = ? AND state = 'pending'",
+                         [(until, i) for i in ids])
+
+
 def rows_by_id(conn: sqlite3.Connection, ids: list[int]) -> list[InboxRow]:
     if not ids:
         return []
