@@ -1,4 +1,8 @@
-"""`python -m service ...` / `carrier-events ...`: the command-line contract of DESIGN.md."""
+"""carrier-events: normalize carrier tracking documents, serve the webhook and event API, run workers.
+
+`python -m service COMMAND --help` (or `carrier-events COMMAND --help`) describes each command; README.md
+describes the service.
+"""
 from __future__ import annotations
 
 import argparse
@@ -14,16 +18,40 @@ from parsers.safe import MAX_DOCUMENT_BYTES
 
 
 def _normalize(args: argparse.Namespace) -> int:
-    """One JSON object per input path, in argument order; a bad file is a record, not a failure."""
+    """One JSON object per input path, in argument order. A document no parser reads is a record, not a
+    failure; a file that cannot be read is a record too, but also named on stderr and the exit status is 1."""
+    if _zone_database_missing():
+        return 2
     out = sys.stdout.buffer
+    unreadable = 0
     for path in args.paths:
-        out.write(normalize_file(path, args.carrier, args.tracking_number))
+        line, problem = _normalize_path(path, args.carrier, args.tracking_number)
+        out.write(line)
+        if problem is not None:
+            unreadable += 1
+            out.flush()
+            print(f"normalize: {path}: {problem}", file=sys.stderr)
     out.flush()
-    return 0
+    return 1 if unreadable else 0
+
+
+def _zone_database_missing() -> bool:
+    """True (after saying why on stderr) when local times could not be converted correctly."""
+    from .zones import check_zone_database
+
+    message = check_zone_database()
+    if message:
+        print(f"error: {message}", file=sys.stderr)
+    return message is not None
 
 
 def normalize_file(path: str, carrier: str | None = "auto", tracking_number: str | None = None) -> bytes:
     """The output line for one input file (the whole per-file work of `normalize`, for benchmarks too)."""
+    return _normalize_path(path, carrier, tracking_number)[0]
+
+
+def _normalize_path(path: str, carrier: str | None, tracking_number: str | None) -> tuple[bytes, str | None]:
+    """The output line, and why the file could not be read (None when it was)."""
     try:
         data = _read(path)
     except (OSError, ValueError):
@@ -36,9 +64,9 @@ def normalize_file(path: str, carrier: str | None = "auto", tracking_number: str
         except (OSError, ValueError) as exc:
             line = {"path": path, "carrier": None, "parser": None, "ok": False, "shipments": [],
                     "errors": [{"kind": "unparseable", "message": f"cannot read file: {exc}"}]}
-            return orjson.dumps(line) + b"\n"
+            return orjson.dumps(line) + b"\n", f"cannot read file: {exc}"
     return record_json(normalize_document(data, carrier=carrier, tracking_number=tracking_number,
-                                          keep_unnumbered=True), path)
+                                          keep_unnumbered=True), path), None
 
 
 def _read(path: str) -> bytes:
@@ -86,6 +114,8 @@ def _settings(**flags: object):
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if _zone_database_missing():  # first: the carrier registry itself checks its zones when loaded
+        return 2
     import asyncio
     import logging
 
@@ -119,6 +149,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    if _zone_database_missing():  # first: the carrier registry itself checks its zones when loaded
+        return 2
     import asyncio
 
     from . import event_loop
@@ -126,9 +158,6 @@ def _worker(args: argparse.Namespace) -> int:
 
     settings = _settings(db=args.db, amqp_url=args.amqp_url)
     if settings is None:
-        return 2
-    if args.role not in ("normalize", "all"):
-        print(f"worker: role {args.role!r} has no consumers yet; use normalize", file=sys.stderr)
         return 2
     from .ops import PortUnavailable
 
@@ -139,6 +168,37 @@ def _worker(args: argparse.Namespace) -> int:
         print(f"worker: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    """The effective configuration, secrets masked; exit 2 (with every problem named) when it is invalid."""
+    from .settings_view import render
+
+    try:
+        text = render(host=args.host, port=args.port, db=args.db, amqp_url=args.amqp_url)
+    except ValueError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0
+
+
+class _Version(argparse.Action):
+    """`--version`: the installed distribution's version, looked up only when asked (not on every start)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the installed version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            text = version("carrier-events")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            text = "unknown (not installed)"
+        print(f"{parser.prog} {text}")
+        parser.exit()
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -174,7 +234,9 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="carrier-events", description=__doc__)
+    parser = argparse.ArgumentParser(prog="carrier-events", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
     norm = sub.add_parser("normalize", help="normalize raw carrier documents to JSON Lines on stdout")
     norm.add_argument("--carrier", default="auto", help="carrier slug or 'auto' (default: detect)")
@@ -184,8 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     norm.add_argument("paths", nargs="+", metavar="PATH")
     norm.set_defaults(func=_normalize)
     schema = sub.add_parser("schema", help="write the JSON Schemas, OpenAPI and AsyncAPI documents of the contracts")
-    schema.add_argument("--out", default=str(Path(__file__).resolve().parent / "published"),
-                        help="output directory (default: the committed copies in service/published)")
+    schema.add_argument("--out", default=".",
+                        help="output directory (default: the current directory; the repository's copies are "
+                             "service/published)")
     schema.set_defaults(func=_schema)
     serve = sub.add_parser("serve", help="run the service (embedded bus unless an AMQP URL is given)")
     serve.add_argument("--host", default=None, help="listen address (default 127.0.0.1, env CARRIER_EVENTS_HOST)")
@@ -198,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--amqp-url", default=None,
                         help="RabbitMQ URL (default: embedded, the shared store is the queue)")
     worker.add_argument("--db", default=None, help="the store shared with serve: its SQLite file or postgresql:// URL")
-    worker.add_argument("--role", default="normalize", choices=("normalize", "actions", "all"))
+    worker.add_argument("--role", default="normalize", choices=("normalize",),
+                        help="what the worker does: normalize (the only role; serve runs the actions stage)")
     worker.set_defaults(func=_worker)
     replay = sub.add_parser("replay", help="re-normalize stored documents (after a parser or mapping fix); "
                             "only events that did not exist before are published")
@@ -213,6 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--limit", type=int, default=None, help="at most this many documents")
     replay.add_argument("--dry-run", action="store_true", help="only list the documents that would be replayed")
     replay.set_defaults(func=_replay)
+    config = sub.add_parser("config", help="print the effective configuration (flags, CARRIER_EVENTS_* "
+                            "variables, defaults) with secrets masked; exit 2 naming every invalid variable")
+    config.add_argument("--host", default=None, help="as for serve")
+    config.add_argument("--port", type=int, default=None, help="as for serve")
+    config.add_argument("--db", default=None, help="as for serve")
+    config.add_argument("--amqp-url", default=None, help="as for serve")
+    config.set_defaults(func=_config)
     return parser
 
 

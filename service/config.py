@@ -1,13 +1,18 @@
-"""Service settings: flags, else `CARRIER_EVENTS_*` environment variables, else safe defaults."""
+"""Service settings: flags, else `CARRIER_EVENTS_*` environment variables, else safe defaults.
+
+One typed layer: `Settings` holds every setting with its type and default; `load` reads the environment
+by the rules of `service.envvars` (errors name the variable, unknown `CARRIER_EVENTS_*` names and bad
+booleans are refused, secrets may come from `<NAME>_FILE`); `service.settings_view` shows the result.
+"""
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 
 from taxonomy.carriers import registry
 
-PREFIX = "CARRIER_EVENTS_"
+from .envvars import POLL_PREFIX, POLL_SETTINGS, PREFIX, EnvReader, unknown_names
 
 # Webhook sources of the HTTP contract (the carrier registry's entries with `service.webhook`); others: 404.
 SOURCES: tuple[str, ...] = tuple(registry().webhook_sources())
@@ -85,16 +90,27 @@ class Settings:
     body_timeout: float = 30.0  # seconds to receive a body once the head arrived; over it: 408
 
     def __post_init__(self) -> None:
+        problems = []
         if self.sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise ValueError(f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, not {self.sqlite_synchronous!r}")
+            problems.append(f"{PREFIX}SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, "
+                            f"not {self.sqlite_synchronous!r}")
         if self.log_format not in ("text", "json"):
-            raise ValueError(f"log_format must be text or json, not {self.log_format!r}")
+            problems.append(f"{PREFIX}LOG_FORMAT must be text or json, not {self.log_format!r}")
         if self.trace_exporter not in ("none", "console", "otlp"):
-            raise ValueError(f"trace_exporter must be none, console or otlp, not {self.trace_exporter!r}")
-        for name in ("secrets", "auth", "max_body_by_source", "rates", "open_sources"):
+            problems.append(f"{PREFIX}TRACE_EXPORTER must be none, console or otlp, not {self.trace_exporter!r}")
+        if not 0 <= self.port <= 65535:
+            problems.append(f"{PREFIX}PORT={self.port}: not a port number (0-65535)")
+        for prefix, name in _PER_SOURCE.items():
             unknown = sorted(set(getattr(self, name)) - set(SOURCES))
             if unknown:
-                raise ValueError(f"{name}: unknown webhook source(s) {', '.join(unknown)}; known: {', '.join(SOURCES)}")
+                problems.append(f"{PREFIX}{prefix}<SOURCE>: unknown webhook source(s) {', '.join(unknown)}; "
+                                f"known: {', '.join(SOURCES)}")
+        unknown = sorted(set(self.open_sources) - set(SOURCES))
+        if unknown:
+            problems.append(f"{PREFIX}OPEN_SOURCES: unknown webhook source(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(SOURCES)}")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def max_body_for(self, source: str) -> int:
         return self.max_body_by_source.get(source, self.max_body_bytes)
@@ -104,53 +120,87 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **flags: object) -> Settings:
-        """Environment first, then flags given (not None) on top."""
-        env = os.environ if env is None else env
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            if f.name in _PER_SOURCE.values():
-                continue
-            raw = env.get(PREFIX + f.name.upper())
-            if raw is None or raw == "":
-                continue
-            values[f.name] = _coerce(f.name, raw)
-        for prefix, name in _PER_SOURCE.items():
-            values[name] = {source: _coerce_source(name, raw) for source, raw in _per_source(env, prefix).items()}
-        settings = cls(**values)  # type: ignore[arg-type]
-        given = {k: v for k, v in flags.items() if v is not None}
-        return replace(settings, **given) if given else settings
+        """Environment first, then flags given (not None) on top; ValueError naming every wrong variable."""
+        return load(env, **flags)[0]
 
 
 # Variables with the source as suffix (`CARRIER_EVENTS_SECRET_UPS`) -> the mapping they fill.
 _PER_SOURCE = {"SECRET_": "secrets", "AUTH_": "auth", "MAX_BODY_BYTES_": "max_body_by_source", "RATE_LIMIT_": "rates"}
+_PER_SOURCE_KIND = {"secrets": "words", "auth": "str", "max_body_by_source": "int", "rates": "float"}
+# Settings holding secrets: also read from `<NAME>_FILE`, and masked when shown (`carrier-events config`).
+SECRET_FIELDS = frozenset({"admin_token", "cs_token", "api_token", "smtp_password", "notify_webhook_secret",
+                           "ticket_webhook_secret", "secrets"})
+URL_FIELDS = frozenset({"db", "amqp_url"})  # may carry a password: from files too, the password masked
+FILE_FIELDS = SECRET_FIELDS | URL_FIELDS | {"smtp_username"}
+POLL_CARRIERS: tuple[str, ...] = tuple(registry().poll_clients())
 
 
-def _per_source(env: Mapping[str, str], prefix: str) -> dict[str, str]:
-    start = PREFIX + prefix
-    return {k[len(start):].lower(): v for k, v in env.items() if k.startswith(start) and len(k) > len(start) and v}
+def variable(name: str) -> str:
+    """The environment variable of a (non per-source) setting."""
+    return PREFIX + name.upper()
 
 
-def _coerce_source(name: str, raw: str) -> object:
-    if name == "secrets":  # several secrets valid at once while a carrier rotates them
-        return tuple(raw.split())
-    if name == "max_body_by_source":
-        return int(raw)
-    if name == "rates":
-        return float(raw)
-    return raw.strip()
-
-
-def _coerce(name: str, raw: str) -> object:
+def _kind(name: str) -> str:
     default = Settings.__dataclass_fields__[name].default
     if name == "retry_delays_ms":
-        return tuple(int(x) for x in raw.split(",") if x.strip())
-    if name == "open_sources":
-        names = {x.strip().lower() for x in raw.split(",") if x.strip()}
-        return frozenset(SOURCES) if names == {"all"} else frozenset(names)
-    if isinstance(default, bool):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int(raw)
-    if isinstance(default, float):
-        return float(raw)
-    return raw
+        return "ints"
+    for kind in (bool, int, float):  # bool first: it is an int too
+        if isinstance(default, kind):
+            return kind.__name__
+    return "str"
+
+
+def _plain_fields() -> list[str]:
+    return [f.name for f in fields(Settings) if f.name not in _PER_SOURCE.values()]
+
+
+def known_variables() -> dict[str, bool]:
+    """Every variable the service reads -> whether it may be given as `<NAME>_FILE`."""
+    names = {variable(name): name in FILE_FIELDS for name in _plain_fields()}
+    for prefix, name in _PER_SOURCE.items():
+        names.update({f"{PREFIX}{prefix}{source.upper()}": name in FILE_FIELDS for source in SOURCES})
+    for carrier in POLL_CARRIERS:
+        names.update({f"{POLL_PREFIX}{carrier.upper()}_{s.upper()}": s != "base_url" for s in POLL_SETTINGS})
+    return names
+
+
+def load(env: Mapping[str, str] | None = None, **flags: object) -> tuple[Settings, dict[str, str]]:
+    """The settings and where each variable set came from ("env", "file", "flag"); ValueError naming
+    every wrong variable (unknown names, bad values, unreadable files) at once."""
+    env = os.environ if env is None else env
+    reader = EnvReader(env)
+    known = known_variables()
+    families = {PREFIX + prefix: ("webhook source", SOURCES) for prefix in _PER_SOURCE}
+    families[POLL_PREFIX] = ("polled carrier", POLL_CARRIERS)
+    problems = unknown_names(env, known, [n for n, f in known.items() if f], families)
+    values: dict[str, object] = {}
+    for name in _plain_fields():
+        if name == "open_sources":
+            raw = reader.raw(variable(name))
+            if raw is not None:
+                names = {x.strip().lower() for x in raw.split(",") if x.strip()}
+                values[name] = frozenset(SOURCES) if names == {"all"} else frozenset(names)
+            continue
+        value = reader.typed(variable(name), _kind(name), name in FILE_FIELDS, name in SECRET_FIELDS)
+        if value is not None:
+            values[name] = value
+    for prefix, name in _PER_SOURCE.items():
+        per_source = {}
+        for source in SOURCES:
+            value = reader.typed(f"{PREFIX}{prefix}{source.upper()}", _PER_SOURCE_KIND[name], name in FILE_FIELDS,
+                                 name in SECRET_FIELDS)
+            if value is not None:
+                per_source[source] = value.strip() if isinstance(value, str) else value
+        values[name] = per_source
+    problems += reader.errors
+    given = {k: v for k, v in flags.items() if v is not None}
+    origin = dict(reader.origin)
+    origin.update({variable(k): "flag" for k in given})
+    try:
+        settings = Settings(**{**values, **given})  # type: ignore[arg-type]
+    except ValueError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise ValueError("; ".join(problems))
+    return settings, origin
+

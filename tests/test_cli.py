@@ -39,7 +39,10 @@ def test_every_fixture_through_the_real_cli_matches_its_golden():
 def test_record_shape_is_the_contract(tmp_path):
     cases = payloads()
     run = cli("normalize", *[str(p) for p in cases], str(tmp_path / "missing.json"))
-    assert run.returncode == 0
+    assert run.returncode == 1  # the unreadable file: still a record, and named on stderr
+    assert run.stderr.strip().splitlines() == [
+        f"normalize: {tmp_path / 'missing.json'}: cannot read file: [Errno 2] No such file or directory: "
+        f"'{tmp_path / 'missing.json'}'"]
     records = [json.loads(line) for line in run.stdout.splitlines()]
     assert len(records) == len(cases) + 1
     for rec in records:

@@ -34,7 +34,7 @@ from service.web.bodies import BODIES, CloudEvent
 from taxonomy import ExceptionClass, NormalizedEvent, Status
 from tests.docs import ups_track
 
-REGENERATE = "run `python -m service schema` and commit service/published/"
+REGENERATE = "run `python -m service schema --out service/published` and commit service/published/"
 DRIFT = ("document it in OPERATIONS (service/contracts/openapi.py), with body models in service/web/bodies.py, "
          "then " + REGENERATE)
 MODELS: dict[str, type[BaseModel]] = {m.__name__: m for m in BODIES.values()}
@@ -63,11 +63,12 @@ def test_schema_files_are_the_models_json_schemas():
     assert set(BODIES) <= set(CONTRACTS)  # every API body is published as a schema of its own
 
 
-def test_schema_command_writes_the_committed_directory_by_default(tmp_path: Path):
-    assert Path(build_parser().parse_args(["schema"]).out) == contracts.PUBLISHED
+def test_schema_command_writes_the_current_directory_by_default(tmp_path: Path):
+    assert build_parser().parse_args(["schema"]).out == "."  # not into the installed package
     (tmp_path / "dropped.v0.schema.json").write_text("{}")
+    (tmp_path / "mine.schema.json").write_text("{}")  # not a contract's name: left alone
     written = contracts.write(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)  # stale schema removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([p.name for p in written] + ["mine.schema.json"])
     assert (tmp_path / "openapi.json").read_text() == (contracts.PUBLISHED / "openapi.json").read_text()
 
 

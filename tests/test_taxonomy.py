@@ -238,7 +238,7 @@ def test_fast_builder_equals_a_validated_model():
 
 
 def _event_id_by_definition(carrier, tn, at, code, description, loc) -> str:
-    """The v1 rule as DESIGN.md states it, over the whole key at once."""
+    """The v1 rule as taxonomy/identity.py documents it, over the whole key at once."""
     from hashlib import blake2b
     place = "\x00".join(x or "" for x in ((loc.city, loc.region, loc.postal_code, loc.country) if loc else
                                           (None,) * 4))

@@ -12,6 +12,7 @@ silently leaving a carrier unpolled.
     CARRIER_EVENTS_POLL_<CARRIER>_USERNAME       canadapost
     CARRIER_EVENTS_POLL_<CARRIER>_PASSWORD
 
+each credential also as `<NAME>_FILE`, a file holding it (`service.envvars`),
 with <CARRIER> a carrier whose registry entry names a poll client
 (`service.poll` in taxonomy/data/carriers.toml: UPS, FEDEX, USPS, DHL, CANADAPOST).
 """
@@ -26,6 +27,7 @@ import aiohttp
 
 from taxonomy.carriers import registry
 
+from ..envvars import POLL_PREFIX, POLL_SETTINGS, EnvReader
 from .base import CarrierClient, HttpCarrierClient
 from .oauth import OAuthCarrierClient
 
@@ -41,8 +43,8 @@ def _client(carrier: str, path: str) -> type[HttpCarrierClient]:
 
 CLIENTS: dict[str, type[HttpCarrierClient]] = {c: _client(c, p) for c, p in registry().poll_clients().items()}
 DEFAULT_BASE_URLS = {carrier: cls.default_base_url for carrier, cls in CLIENTS.items()}
-PREFIX = "CARRIER_EVENTS_POLL_"
-_SETTINGS = ("client_id", "client_secret", "api_key", "username", "password")
+PREFIX = POLL_PREFIX
+_SETTINGS = tuple(s for s in POLL_SETTINGS if s != "base_url")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +64,12 @@ class CarrierCredentials:
         if carrier not in CLIENTS:
             raise ValueError(f"unknown carrier {carrier!r}; known: {', '.join(CLIENTS)}")
         prefix = f"{PREFIX}{carrier.upper()}_"
-        values = {name: (env.get(prefix + name.upper()) or "").strip() or None for name in _SETTINGS}
-        base_url = (env.get(prefix + "BASE_URL") or "").strip() or DEFAULT_BASE_URLS[carrier]
+        reader = EnvReader(env)
+        values = {name: (reader.raw(prefix + name.upper(), file_allowed=True) or "").strip() or None
+                  for name in _SETTINGS}
+        base_url = (reader.raw(prefix + "BASE_URL") or "").strip() or DEFAULT_BASE_URLS[carrier]
+        if reader.errors:
+            raise ValueError("; ".join(reader.errors))
         return cls(carrier, base_url, **values)
 
     @property

@@ -1,6 +1,6 @@
 """The published contracts as files: JSON Schemas, the OpenAPI and the AsyncAPI document.
 
-`python -m service schema` writes them into `service/published/`, where they
+`python -m service schema --out service/published` writes them into `service/published/`, where they
 are committed and shipped as package data: reviewers see a contract change as
 a diff, consumers read them without running the service, and `/openapi.json`
 serves the file as committed. A test regenerates them and fails when the
@@ -10,6 +10,7 @@ indentation) so an unchanged contract regenerates byte for byte.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,13 @@ def render(document: dict[str, Any]) -> str:
 
 
 def write(directory: Path = PUBLISHED) -> list[Path]:
-    """Write every document; remove `*.schema.json` files no contract produces any more (a renamed or
-    dropped schema must not linger as if it were still published)."""
+    """Write every document; remove contract schemas (`<name>.v<N>.schema.json`) no contract produces any
+    more (a renamed or dropped schema must not linger as if it were still published). Other files are left
+    alone: the directory may be any (`schema --out` defaults to the current one)."""
     directory.mkdir(parents=True, exist_ok=True)
     fresh = documents()
     for stale in sorted(directory.glob(f"*{SCHEMA_SUFFIX}")):
-        if stale.name not in fresh:
+        if stale.name not in fresh and re.fullmatch(r"[a-z0-9-]+\.v\d+" + re.escape(SCHEMA_SUFFIX), stale.name):
             stale.unlink()
     written = []
     for name, document in fresh.items():
