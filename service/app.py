@@ -35,6 +35,8 @@ from .polling.poller import Poller
 from .store import StoreUnavailable, open_store
 from .web import admin, api, console, docs, escalations, intake, trackings
 from .web.guard import build_guards
+from .web.metrics_site import metrics_site_ctx
+from .web.problems import ProblemError, as_problem, problem
 
 log = logging.getLogger(__name__)
 
@@ -126,24 +128,36 @@ async def _request_context(request: web.Request, handler) -> web.StreamResponse:
 
     One middleware for both: each layer is a coroutine frame on every webhook.
     """
-    rid = request.headers.get("X-Request-Id", "")[:64] or _new_request_id()
+    rid = _printable(request.headers.get("X-Request-Id", ""))[:64] or _new_request_id()
     token = logs.request_id.set(rid)
     try:
         try:
             response = await handler(request)
         except ConnectionError:  # the client went away; nothing to answer
             raise
+        except ProblemError as exc:
+            response = exc.response()
         except (StoreUnavailable, OSError) as exc:
             log.exception("%s %s: store unavailable", request.method, request.path)
-            response = web.json_response({"error": f"store unavailable ({type(exc).__name__}); retry later"},
-                                         status=503, headers={"Retry-After": "5"})
-    except web.HTTPException as exc:  # answers raised rather than returned carry the id too
-        exc.headers["X-Request-Id"] = rid
-        raise
+            response = problem(503, "unavailable", f"store unavailable ({type(exc).__name__}); retry later",
+                               headers={"Retry-After": "5"})
+        except web.HTTPException as exc:  # aiohttp's own error answers
+            if exc.status < 400:
+                exc.headers["X-Request-Id"] = rid
+                raise
+            response = exc
     finally:
         logs.request_id.reset(token)
+    if response.status >= 400:  # every error in one shape (RFC 9457), whichever code path answered it
+        response = as_problem(response)
     response.headers["X-Request-Id"] = rid
     return response
+
+
+def _printable(value: str) -> str:
+    """A caller's request id as logs and headers can carry it: printable ASCII only (headers arrive decoded
+    with surrogate escapes; those must not reach a log line or a response header)."""
+    return value if value.isascii() and value.isprintable() else ""
 
 
 FALLBACK_PATH = "/{path:[\\s\\S]*}"  # any path, newlines included
@@ -171,6 +185,12 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     # A broken policy or template stops the start, not the first send.
     app[WORKFLOWS] = load_workflows(settings) if settings.actions else ()
     app.cleanup_ctx.extend([_store_ctx, _actions_ctx, _bus_ctx, _intake_ctx, _poller_ctx])
+    if settings.metrics_port is not None:  # `/metrics` on its own port, and not on the public one
+        app.cleanup_ctx.insert(1, metrics_site_ctx)
+    if settings.open_read:
+        log.warning("CARRIER_EVENTS_OPEN_READ is on: anyone who reaches port %d reads the event feed and shipment "
+                    "state, recipient names and postcodes included; set CARRIER_EVENTS_READ_TOKEN instead",
+                    settings.port)
     app.router.add_post("/webhooks/{source}", intake.receive_webhook, expect_handler=intake.expect)
     app.router.add_get("/v1/shipments/{carrier}/{tracking_number}", api.get_shipment)
     app.router.add_get("/v1/events", api.get_events)
@@ -180,7 +200,8 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     app.router.add_post("/v1/admin/dlq/{id}/replay", api.replay_dlq)
     app.router.add_post("/v1/admin/replay", admin.replay)
     app.router.add_get("/v1/admin/unmapped", admin.list_unmapped)
-    app.router.add_get("/metrics", api.metrics_text)
+    if settings.metrics_port is None:
+        app.router.add_get("/metrics", api.metrics_text)
     app.router.add_post("/v1/trackings", trackings.register)
     app.router.add_post("/v1/trackings/bulk", trackings.register_bulk)
     app.router.add_get("/v1/trackings", trackings.list_trackings)

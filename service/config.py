@@ -24,6 +24,11 @@ class Settings:
     admin_token: str | None = None  # None: admin endpoints refuse everyone
     cs_token: str | None = None  # customer service (`/v1/escalations`, the console); the admin token works too
     api_token: str | None = None  # for the OMS (`/v1/trackings`); the admin token works too; neither: disabled
+    # Reads (`/v1/events`, `/v1/shipments`, `/openapi.json`): this token, or the admin, API or CS token.
+    read_token: str | None = None
+    open_read: bool = False  # True: reads need no token (a warning at start-up: the feed names recipients)
+    metrics_token: str | None = None  # set: `/metrics` needs it (or the admin token); unset: open as before
+    metrics_port: int | None = None  # set: `/metrics` is served on this port only (same host), not on `port`
     max_body_bytes: int = 10 * 1024 * 1024
     normalize_batch: int = 64
     # Each stage waits this long after being woken before taking its batch, so that under a steady
@@ -143,6 +148,8 @@ def _coerce(name: str, raw: str) -> object:
     if name == "open_sources":
         names = {x.strip().lower() for x in raw.split(",") if x.strip()}
         return frozenset(SOURCES) if names == {"all"} else frozenset(names)
+    if name == "metrics_port":
+        return int(raw)
     if isinstance(default, bool):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if isinstance(default, int):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import aio_pika
 import orjson
+from tests.reading import READ_TOKEN, READER
 import pytest
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
@@ -67,7 +68,8 @@ async def aiohttp_client(topology: Topology, aiohttp_client):
 @pytest.fixture
 def settings(db: str, topology: Topology) -> Settings:
     return Settings(db=db, amqp_url=AMQP_URL, retry_delays_ms=RETRY_MS,
-                    admin_token="s3cret", shutdown_timeout=5.0, open_sources=frozenset(SOURCES))
+                    admin_token="s3cret", shutdown_timeout=5.0, open_sources=frozenset(SOURCES),
+                    read_token=READ_TOKEN)
 
 
 @pytest.fixture
