@@ -20,7 +20,7 @@ from aiohttp import web
 
 from taxonomy.mapping import use_local_tables
 
-from . import logs
+from . import logmask, logs
 from .actions.delivery import load_workflows, make_deliver
 from .actions.engine import ActionsEngine, Deliver
 from .actions.tickets import TicketForwarder
@@ -32,6 +32,7 @@ from .group_commit import GroupCommitter
 from .keys import (ACTIONS, BUS, CARRIER_CLIENTS, COMMITTER, DELIVER, ESCALATED, GUARDS, POLLER, SETTINGS, STORE,
                    STORED, WORKFLOWS)
 from .polling.poller import Poller
+from .signatures import DEFAULT_SCHEMES
 from .store import StoreUnavailable, open_store
 from .web import admin, api, console, docs, escalations, intake, trackings
 from .web.guard import build_guards
@@ -111,6 +112,13 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     await bus.close()
 
 
+async def _shutdown_begins(app: web.Application) -> None:
+    """The first thing a SIGTERM runs: the in-process normalizer's shutdown budget starts counting."""
+    normalizer = getattr(app.get(BUS), "normalizer", None)
+    if normalizer is not None:
+        normalizer.begin_shutdown()
+
+
 _RID_PREFIX = secrets.token_hex(4)  # this process's; ids need to be unique, not unguessable
 _rid_counter = itertools.count(1)
 
@@ -171,6 +179,9 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     if carrier_clients is None and settings.poll:
         credentials_from_env(os.environ)  # half-configured carrier credentials stop the start, named
     guards = build_guards(settings)  # a misconfigured source stops the start, with every problem named
+    logmask.remember_credential_names(  # header and query credentials are masked in logs whatever their name
+        scheme.split(":", 1)[1] for scheme in (*DEFAULT_SCHEMES.values(), *settings.auth.values())
+        if scheme.startswith(("header:", "query:")))
     use_local_tables(settings.maps_dir)  # a broken local mapping table stops the start too
     logs.quiet_malformed_requests()
     # Body limits are enforced by the intake handler per source (clear 413); aiohttp's own limit sits above them.
@@ -185,6 +196,7 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     # A broken policy or template stops the start, not the first send.
     app[WORKFLOWS] = load_workflows(settings) if settings.actions else ()
     app.cleanup_ctx.extend([_store_ctx, _actions_ctx, _bus_ctx, _intake_ctx, _poller_ctx])
+    app.on_shutdown.append(_shutdown_begins)
     if settings.metrics_port is not None:  # `/metrics` on its own port, and not on the public one
         app.cleanup_ctx.insert(1, metrics_site_ctx)
     if settings.open_read:

@@ -34,7 +34,9 @@ class EmbeddedBus:
     def __init__(self, store: Store, stored: asyncio.Event, settings: Settings) -> None:
         self.normalizer = EmbeddedNormalizer(store, stored, batch=settings.normalize_batch,
                                              linger=settings.batch_linger_ms / 1000,
-                                             quarantine_unmapped=settings.quarantine_unmapped)
+                                             quarantine_unmapped=settings.quarantine_unmapped,
+                                             # a third of the shutdown limit: the relays and the store close after it
+                                             shutdown_budget=settings.shutdown_timeout / 3)
         self._in_process = settings.in_process_normalizer
 
     async def start(self) -> None:

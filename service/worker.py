@@ -28,7 +28,8 @@ async def run_embedded_worker(settings: Settings, stop: asyncio.Event | None = N
     await store.open()
     normalizer = EmbeddedNormalizer(store, asyncio.Event(), batch=settings.normalize_batch, idle_poll=0.02,
                                     linger=settings.batch_linger_ms / 1000,
-                                    quarantine_unmapped=settings.quarantine_unmapped)
+                                    quarantine_unmapped=settings.quarantine_unmapped,
+                                    shutdown_budget=settings.shutdown_timeout / 3)
     normalizer.start()
     if settle_heap:
         heap.settle()
