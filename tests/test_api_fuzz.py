@@ -159,7 +159,7 @@ async def _populate(client) -> None:
 async def test_fuzzed_admin_cs_trackings_and_read_requests_never_get_a_5xx(aiohttp_client, tmp_path: Path):
     app = create_app(Settings(db=str(tmp_path / "fuzz.db"), admin_token=TOKENS["admin"], cs_token=TOKENS["cs"],
                               api_token=TOKENS["api"], read_token=TOKENS["read"], open_sources=frozenset(SOURCES),
-                              sqlite_synchronous="OFF", poll=False))
+                              sqlite_synchronous="OFF", poll=False, notify_file=str(tmp_path / "sent.jsonl")))
     crashes: dict[str, str] = {}
 
     @web.middleware

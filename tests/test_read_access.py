@@ -19,7 +19,8 @@ TOKENS = {"read_token": "r-token", "admin_token": "a-token", "api_token": "o-tok
 
 
 def _settings(tmp_path: Path, **extra) -> Settings:
-    return Settings(db=str(tmp_path / "events.db"), open_sources=frozenset(SOURCES), **extra)
+    return Settings(db=str(tmp_path / "events.db"), open_sources=frozenset(SOURCES), poll=False,
+                    notify_file=str(tmp_path / "sent.jsonl"), **extra)
 
 
 def _bearer(token: str) -> dict[str, str]:

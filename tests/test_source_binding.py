@@ -29,8 +29,9 @@ ADMIN = {"Authorization": "Bearer admin"}
 
 
 @pytest.fixture
-async def client(aiohttp_client, db: str):
-    settings = Settings(db=db, admin_token="admin", read_token=READ_TOKEN, open_sources=frozenset(SOURCES))
+async def client(aiohttp_client, db: str, tmp_path: Path):
+    settings = Settings(db=db, admin_token="admin", read_token=READ_TOKEN, open_sources=frozenset(SOURCES), poll=False,
+                        notify_file=str(tmp_path / "sent.jsonl"))
     return await aiohttp_client(create_app(settings))
 
 
