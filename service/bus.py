@@ -35,8 +35,9 @@ class EmbeddedBus:
         self.normalizer = EmbeddedNormalizer(store, stored, batch=settings.normalize_batch,
                                              linger=settings.batch_linger_ms / 1000,
                                              quarantine_unmapped=settings.quarantine_unmapped,
-                                             # a third of the shutdown limit: the relays and the store close after it
-                                             shutdown_budget=settings.shutdown_timeout / 3)
+                                             # a quarter of the shutdown limit: the document in flight, the
+                                             # relays and the store close after it
+                                             shutdown_budget=settings.shutdown_timeout / 4)
         self._in_process = settings.in_process_normalizer
 
     async def start(self) -> None:
