@@ -22,8 +22,8 @@ from service.app import create_app
 from service.config import SOURCES, Settings
 from service.keys import ACTIONS, BUS, STORE
 from service.signatures import StandardWebhooks
-from tests.reading import READ_TOKEN, READER
 from tests.backend import execute
+from tests.reading import READ_TOKEN, READER
 
 TN = "1Z999AA10123456784"
 CS = {"Authorization": "Bearer cs-token"}

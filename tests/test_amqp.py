@@ -10,8 +10,8 @@ import orjson
 from service.amqp.relay import raw_message
 from service.amqp.topology import NORMALIZE_KEY
 from service.keys import BUS, STORE
-from tests.reading import READER
 from tests.docs import ups_track
+from tests.reading import READER
 from tests.test_amqp_support import (  # noqa: F401 - fixtures
     FIXTURES, aiohttp_client, broker, client, eventually, queue_depth, settings, subscriber, topology)
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import aio_pika
 import orjson
-from tests.reading import READ_TOKEN, READER
 import pytest
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 
@@ -26,6 +25,7 @@ from service.amqp import topology as topology_module
 from service.amqp.topology import NORMALIZE_KEY, Topology
 from service.app import create_app
 from service.config import SOURCES, Settings
+from tests.reading import READ_TOKEN
 
 AMQP_URL = os.environ.get("CARRIER_EVENTS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 RETRY_MS = (200, 400)  # short tiers: a retry round trip costs well under a second

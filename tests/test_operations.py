@@ -15,8 +15,8 @@ from service.config import SOURCES, Settings
 from service.keys import BUS, STORE
 from service.logs import JsonLines
 from taxonomy.mapping import use_local_tables
-from tests.reading import READ_TOKEN, READER
 from tests.docs import ups_track
+from tests.reading import READ_TOKEN, READER
 
 ROOT = Path(__file__).resolve().parent.parent
 OPEN = frozenset(SOURCES)

@@ -10,8 +10,8 @@ import pytest
 from service.app import create_app
 from service.config import SOURCES, Settings
 from service.keys import BUS, COMMITTER, STORE
-from tests.reading import READ_TOKEN, READER
 from tests.docs import ups_track
+from tests.reading import READ_TOKEN, READER
 
 OPEN = frozenset(SOURCES)  # these tests post unsigned webhooks
 
