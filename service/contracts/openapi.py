@@ -26,6 +26,7 @@ from ..web.bodies import (BODIES, BulkResults, BulkTrackings, DlqList, DlqReplay
 from ..web.intake import _ACCEPTED_TYPES
 from ..web.problems import CONTENT_TYPE as PROBLEM_TYPE
 from ..web.problems import TITLES, TYPE_PREFIX
+from .security import requirements, security_schemes
 
 # Of the HTTP contract; bump with any change to a path, status or body. 2.0.0: errors are RFC 9457 problem
 # details (application/problem+json, still with `error`); reads need a token; every list pages with
@@ -76,42 +77,6 @@ HEADERS: dict[str, Schema] = {
     "X-Event-Format": {"description": "the format of each event in `events`",
                        "schema": {"type": "string", "const": CONTENT_TYPE}},
 }
-
-# Webhook schemes (service.signatures) -> OpenAPI security scheme. OpenAPI has no HMAC scheme: a signature
-# header is documented as an apiKey in that header, with what it is computed over in the description.
-WEBHOOK_SCHEMES: dict[str, tuple[str, Schema]] = {
-    "easypost-hmac": ("easypostHmac", {
-        "type": "apiKey", "in": "header", "name": "X-Hmac-Signature",
-        "description": "`hmac-sha256-hex=<hex HMAC-SHA256 of the raw body>` (secret NFKD-normalized)"}),
-    "aftership-hmac": ("aftershipHmac", {
-        "type": "apiKey", "in": "header", "name": "aftership-hmac-sha256",
-        "description": "base64 HMAC-SHA256 of the raw body"}),
-    "fedex-hmac": ("fedexHmac", {
-        "type": "apiKey", "in": "header", "name": "fdx-signature",
-        "description": "base64 HMAC-SHA256 of the raw body"}),
-    "standard-webhooks": ("standardWebhooks", {
-        "type": "apiKey", "in": "header", "name": "webhook-signature",
-        "description": "Standard Webhooks: `v1,<base64 HMAC-SHA256 of id.timestamp.body>` (several, space-"
-                       "separated, accepted) with the `webhook-id` and `webhook-timestamp` headers; `whsec_` "
-                       "secrets; the timestamp within CARRIER_EVENTS_SIGNATURE_TOLERANCE (300 s); a replayed "
-                       "webhook-id answers 202 duplicate"}),
-    "shipengine-rsa": ("shipengineRsa", {
-        "type": "apiKey", "in": "header", "name": "x-shipengine-rsa-sha256-signature",
-        "description": "ShipEngine: base64 RSA-SHA256 (PKCS#1 v1.5) of `<x-shipengine-timestamp>.<raw body>` with "
-                       "the key named by `x-shipengine-rsa-sha256-key-id`; the timestamp (ISO 8601) within "
-                       "CARRIER_EVENTS_SIGNATURE_TOLERANCE (300 s); ShipEngine's public keys (JWKS or PEM) "
-                       "configured as the source's secret"}),
-    "header:credential": ("upsCredential", {
-        "type": "apiKey", "in": "header", "name": "credential",
-        "description": "shared credential (UPS Track Alert subscription); a `Bearer ` prefix is allowed"}),
-    "header:DHL-API-Key": ("dhlApiKey", {
-        "type": "apiKey", "in": "header", "name": "DHL-API-Key",
-        "description": "shared credential (DHL push API key); a `Bearer ` prefix is allowed"}),
-    "query:token": ("shippoToken", {
-        "type": "apiKey", "in": "query", "name": "token",
-        "description": "shared token in the webhook URL: `/webhooks/shippo?token=...`"}),
-}
-
 
 def _int(description: str, default: int, low: int, high: int) -> Schema:
     return {"type": "integer", "default": default, "minimum": low, "maximum": high, "description": description}
@@ -354,22 +319,6 @@ def _reply(r: Reply) -> Schema:
     return out
 
 
-def _security(kind: str) -> list[Schema] | None:
-    if kind == "admin":
-        return [{"adminToken": []}]
-    if kind == "read":  # `{}`: reads opened by the operator (CARRIER_EVENTS_OPEN_READ)
-        return [{"readToken": []}, {"apiToken": []}, {"csToken": []}, {"adminToken": []}, {}]
-    if kind == "metrics":  # open unless CARRIER_EVENTS_METRICS_TOKEN is set
-        return [{}, {"metricsToken": []}, {"adminToken": []}]
-    if kind == "api":
-        return [{"apiToken": []}, {"adminToken": []}]
-    if kind == "cs":
-        return [{"csToken": []}, {"adminToken": []}]
-    if kind == "webhook":  # any one of them, as the source is configured; `{}`: an opened source
-        return [{WEBHOOK_SCHEMES[s][0]: []} for s in sorted(set(DEFAULT_SCHEMES.values()))] + [{}]
-    return None
-
-
 def _operation(op: Operation) -> Schema:
     out: Schema = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag],
                    "responses": {str(r.status): _reply(r) for r in sorted(op.replies, key=lambda r: r.status)}}
@@ -382,7 +331,7 @@ def _operation(op: Operation) -> Schema:
     if op.request_types:
         out["requestBody"] = {"required": True, "description": "a carrier document, stored verbatim",
                               "content": {t: {"schema": {}} for t in op.request_types}}
-    security = _security(op.security)
+    security = requirements(op.security)
     if security is not None:
         out["security"] = security
     if op.security == "webhook":
@@ -392,21 +341,7 @@ def _operation(op: Operation) -> Schema:
 
 def _components() -> Schema:
     _, defs = models_json_schema([(m, "serialization") for m in BODIES.values()], ref_template=REF)
-    admin = {"type": "http", "scheme": "bearer",
-             "description": "CARRIER_EVENTS_ADMIN_TOKEN; the admin API is disabled without it"}
-    api = {"type": "http", "scheme": "bearer",
-           "description": "CARRIER_EVENTS_API_TOKEN (the admin token works too); disabled without either"}
-    cs = {"type": "http", "scheme": "bearer",
-          "description": "CARRIER_EVENTS_CS_TOKEN (the admin token works too); disabled without either"}
-    read = {"type": "http", "scheme": "bearer",
-            "description": "CARRIER_EVENTS_READ_TOKEN; the API, CS and admin tokens read too. Without any of them "
-                           "reads are disabled unless CARRIER_EVENTS_OPEN_READ=true opens them"}
-    metrics = {"type": "http", "scheme": "bearer",
-               "description": "CARRIER_EVENTS_METRICS_TOKEN, when set (the admin token works too)"}
-    schemes: Schema = {"adminToken": admin, "apiToken": api, "csToken": cs, "readToken": read,
-                       "metricsToken": metrics}
-    schemes.update({key: scheme for key, scheme in WEBHOOK_SCHEMES.values()})
-    return {"schemas": defs["$defs"], "securitySchemes": schemes, "headers": HEADERS,
+    return {"schemas": defs["$defs"], "securitySchemes": security_schemes(), "headers": HEADERS,
             "parameters": {"X-Request-Id": _parameter(_REQUEST_ID)}}
 
 
