@@ -58,13 +58,14 @@ ACCEPTS = {"admin": {"admin"}, "cs": {"cs", "admin"}, "api": {"api", "admin"},
 IDS = ["1", "2", "0", "-1", "18446744073709551616", "9223372036854775807", "9223372036854775808", "1e3", "abc",
        "%00", "%F0%9F%98%80", "99999999999999999999999999999999999999", "0x10", "1.5", "%201", "%20"]
 CARRIERS = ["ups", "UPS", "fedex", "fedx", "easypost", "generic", "%C3%A9", "a" * 300, "..", "%2F", "dhl_parcel_de"]
-NUMBERS = [TN, "NOPE", "", "%00", "x" * 500, "1Z%20999", "%FF"]
+NUMBERS = [TN, "NOPE", "", "%00", "x" * 500, "1Z%20999", "%FF", "%ED%A0%80", "%C3%A9"]
 QUERY_NAMES = ["after", "limit", "state", "severity", "exception_class", "carrier", "owner_role", "tracking_number",
                "assignee", "active", "cursor", "offset", "x", "%FF", "limit[]"]
 # Values up to 3,000 characters: a longer request line is refused by aiohttp's parser (a plain-text 400) before
 # any handler sees it.
 QUERY_VALUES = ["", "1", "-5", "abc", "100000000000000000000000", "open", "bogus", "ups", "fedx", "true", "maybe",
-                "open,resolved", "open,,x", "%00", "%FF%FE", "x" * 300, "ups/1Z", "ups/", "9" * 3000]
+                "open,resolved", "open,,x", "%00", "%FF%FE", "x" * 300, "ups/1Z", "ups/", "ups/%FF", "ups/%ED%A0%80",
+                "9" * 3000]
 AUTH_VALUES: list[bytes] = [b"Bearer " + t.encode() for t in TOKENS.values()] + [
     b"", b"Bearer", b"Bearer ", b"Bearer wrong", b"bearer fuzz-admin", b"Basic Zm9vOmJhcg==",
     b"Bearer \xff\xfe\xfd", b"\xc3\x28", b"Bearer fuzz-admin\xe9", b"Bearer " + b"A" * 5000, b"\x80abc"]

@@ -161,7 +161,8 @@ async def list_trackings(request: web.Request) -> web.Response:
     cursor = None
     if after is not None:
         parts = after.split("/", 1)
-        if len(parts) != 2 or parts[0] not in TRACKABLE or not parts[1] or len(parts[1]) > 64:
+        if len(parts) != 2 or parts[0] not in TRACKABLE or not 1 <= len(parts[1]) <= 64 or \
+                not parts[1].isascii() or not parts[1].isprintable():
             raise invalid("query", "after", "not a cursor this endpoint gave out (`carrier/tracking_number`)")
         cursor = (parts[0], parts[1])
     items, more = page(await request.app[STORE].trackings(carrier, cursor, limit + 1), limit)
@@ -180,8 +181,8 @@ def _path(request: web.Request) -> tuple[str, str]:
     check_query(request, ())
     carrier = _known(request.match_info["carrier"].lower(), "path")
     number = _clean(request.match_info["tracking_number"])
-    if not 1 <= len(number) <= 64:
-        raise invalid("path", "tracking_number", "must be 1 to 64 characters")
+    if not 1 <= len(number) <= 64 or not number.isprintable():
+        raise invalid("path", "tracking_number", "must be 1 to 64 printable characters")
     return carrier, number
 
 
