@@ -188,3 +188,13 @@ def test_single_address_rule():
     for bad in ("x>,<someone@else.example", "a@b.example,c@d.example", "a@b", "", "a.@b.example", ".a@b.example",
                 "a..b@example.com", "a@b..example"):
         assert not is_single_address(bad), bad
+
+
+async def test_documented_non_error_bodies_of_a_503_are_kept(client, monkeypatch):
+    async def failing() -> bool:
+        return False
+
+    monkeypatch.setattr(client.app[STORE], "writable", failing)
+    resp = await client.get("/readyz")
+    assert resp.status == 503 and resp.content_type == "application/json"
+    assert (await resp.json())["ready"] is False and (await resp.json())["store"] == "failing"

@@ -121,5 +121,11 @@ def as_problem(response: web.StreamResponse) -> web.StreamResponse:
                if k.lower() not in ("content-type", "content-length", "content-encoding")}
     if response.content_type == CONTENT_TYPE:
         return web.Response(status=response.status, body=raw, content_type=CONTENT_TYPE, headers=headers)
+    if response.content_type == "application/json" and not raised and not raw.startswith(b'{"error"'):
+        try:
+            if "error" not in orjson.loads(raw):
+                return response  # a documented body of its own (the 503 of /readyz says what is not ready)
+        except (orjson.JSONDecodeError, TypeError):
+            pass
     detail, extra = _detail_of(raw, response.reason or "error")
     return problem(response.status, code_of(response.status), detail, headers=headers, **extra)
