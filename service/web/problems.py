@@ -110,7 +110,15 @@ def _detail_of(raw: bytes, fallback: str) -> tuple[str, dict[str, object]]:
 
 def as_problem(response: web.StreamResponse) -> web.StreamResponse:
     """An error response (or a raised aiohttp error, which is a response too) in problem form: itself when it
-    already is one, else rebuilt from its body with the type its status means."""
+    already is one, else rebuilt from its body with the type its status means (and the connection handling
+    the handler chose: an answer given before the body was read closes its connection)."""
+    rebuilt = _rebuilt(response)
+    if rebuilt is not response and response.keep_alive is False:
+        rebuilt.force_close()
+    return rebuilt
+
+
+def _rebuilt(response: web.StreamResponse) -> web.StreamResponse:
     if response.status < 400 or not isinstance(response, web.Response):
         return response
     raised = isinstance(response, web.HTTPException)  # handed back as a plain response (returning one is deprecated)
