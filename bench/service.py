@@ -38,6 +38,10 @@ from service import event_loop
 
 from .load import percentile
 
+# The feed needs a read token; the bench configures its own and sends it.
+READ_TOKEN = "bench-read-token"
+READER = {"Authorization": f"Bearer {READ_TOKEN}"}
+
 ROOT = Path(__file__).resolve().parent.parent
 _databases = itertools.count(1)
 
@@ -62,7 +66,8 @@ class Service:
         env = {**os.environ, "CARRIER_EVENTS_DB": self.db, "CARRIER_EVENTS_PORT": str(self.port),
                "CARRIER_EVENTS_IN_PROCESS_NORMALIZER": "1" if in_process else "0",
                # the load is unsigned and faster than any carrier: open, unthrottled sources
-               "CARRIER_EVENTS_OPEN_SOURCES": "all", "CARRIER_EVENTS_RATE_LIMIT": "0"}
+               "CARRIER_EVENTS_OPEN_SOURCES": "all", "CARRIER_EVENTS_RATE_LIMIT": "0",
+               "CARRIER_EVENTS_READ_TOKEN": READ_TOKEN}
         if amqp_url:
             env["CARRIER_EVENTS_AMQP_URL"] = amqp_url
             env["CARRIER_EVENTS_AMQP_PREFIX"] = amqp_prefix
@@ -214,7 +219,8 @@ async def end_to_end_embedded(rate: float, seconds: float, workers: int) -> dict
             cursor = 0
             async with aiohttp.ClientSession() as session:
                 while not stop.is_set():
-                    async with session.get(f"{svc.url}/v1/events", params={"after": cursor, "limit": 1000}) as r:
+                    async with session.get(f"{svc.url}/v1/events", params={"after": cursor, "limit": 1000},
+                                           headers=READER) as r:
                         body = await r.json()
                     now = time.time()
                     for e in body["events"]:

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from taxonomy.mapping import use_local_tables
 
-from . import logs
+from . import logmask, logs
 from .actions.delivery import load_workflows, make_deliver
 from .actions.engine import ActionsEngine, Deliver
 from .actions.tickets import TicketForwarder
@@ -33,9 +33,12 @@ from .group_commit import GroupCommitter
 from .keys import (ACTIONS, BUS, CARRIER_CLIENTS, COMMITTER, DELIVER, DRAIN, ESCALATED, GUARDS, POLLER, SETTINGS,
                    STORE, STORED, WORKFLOWS)
 from .polling.poller import Poller
+from .signatures import DEFAULT_SCHEMES
 from .store import StoreUnavailable, open_store
 from .web import admin, api, console, docs, escalations, intake, trackings
 from .web.guard import build_guards
+from .web.metrics_site import metrics_site_ctx
+from .web.problems import ProblemError, as_problem, problem
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,14 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     await bus.close()
 
 
+async def _shutdown_begins(app: web.Application) -> None:
+    """The first thing the graceful stop runs (after the drain period): the in-process normalizer's shutdown
+    budget starts counting."""
+    normalizer = getattr(app.get(BUS), "normalizer", None)
+    if normalizer is not None:
+        normalizer.begin_shutdown()
+
+
 _RID_PREFIX = secrets.token_hex(4)  # this process's; ids need to be unique, not unguessable
 _rid_counter = itertools.count(1)
 
@@ -127,24 +138,36 @@ async def _request_context(request: web.Request, handler) -> web.StreamResponse:
 
     One middleware for both: each layer is a coroutine frame on every webhook.
     """
-    rid = request.headers.get("X-Request-Id", "")[:64] or _new_request_id()
+    rid = _printable(request.headers.get("X-Request-Id", ""))[:64] or _new_request_id()
     token = logs.request_id.set(rid)
     try:
         try:
             response = await handler(request)
         except ConnectionError:  # the client went away; nothing to answer
             raise
+        except ProblemError as exc:
+            response = exc.response()
         except (StoreUnavailable, OSError) as exc:
             log.exception("%s %s: store unavailable", request.method, request.path)
-            response = web.json_response({"error": f"store unavailable ({type(exc).__name__}); retry later"},
-                                         status=503, headers={"Retry-After": "5"})
-    except web.HTTPException as exc:  # answers raised rather than returned carry the id too
-        exc.headers["X-Request-Id"] = rid
-        raise
+            response = problem(503, "unavailable", f"store unavailable ({type(exc).__name__}); retry later",
+                               headers={"Retry-After": "5"})
+        except web.HTTPException as exc:  # aiohttp's own error answers
+            if exc.status < 400:
+                exc.headers["X-Request-Id"] = rid
+                raise
+            response = exc
     finally:
         logs.request_id.reset(token)
+    if response.status >= 400:  # every error in one shape (RFC 9457), whichever code path answered it
+        response = as_problem(response)
     response.headers["X-Request-Id"] = rid
     return response
+
+
+def _printable(value: str) -> str:
+    """A caller's request id as logs and headers can carry it: printable ASCII only (headers arrive decoded
+    with surrogate escapes; those must not reach a log line or a response header)."""
+    return value if value.isascii() and value.isprintable() else ""
 
 
 FALLBACK_PATH = "/{path:[\\s\\S]*}"  # any path, newlines included
@@ -158,6 +181,9 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     if carrier_clients is None and settings.poll:
         credentials_from_env(os.environ)  # half-configured carrier credentials stop the start, named
     guards = build_guards(settings)  # a misconfigured source stops the start, with every problem named
+    logmask.remember_credential_names(  # header and query credentials are masked in logs whatever their name
+        scheme.split(":", 1)[1] for scheme in (*DEFAULT_SCHEMES.values(), *settings.auth.values())
+        if scheme.startswith(("header:", "query:")))
     use_local_tables(settings.maps_dir)  # a broken local mapping table stops the start too
     logs.quiet_malformed_requests()
     # Body limits are enforced by the intake handler per source (clear 413); aiohttp's own limit sits above them.
@@ -173,6 +199,13 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     # A broken policy or template stops the start, not the first send.
     app[WORKFLOWS] = load_workflows(settings) if settings.actions else ()
     app.cleanup_ctx.extend([_store_ctx, _actions_ctx, _bus_ctx, _intake_ctx, _poller_ctx])
+    app.on_shutdown.append(_shutdown_begins)
+    if settings.metrics_port is not None:  # `/metrics` on its own port, and not on the public one
+        app.cleanup_ctx.insert(1, metrics_site_ctx)
+    if settings.open_read:
+        log.warning("CARRIER_EVENTS_OPEN_READ is on: anyone who reaches port %d reads the event feed and shipment "
+                    "state, recipient names and postcodes included; set CARRIER_EVENTS_READ_TOKEN instead",
+                    settings.port)
     app.router.add_post("/webhooks/{source}", intake.receive_webhook, expect_handler=intake.expect)
     app.router.add_get("/v1/shipments/{carrier}/{tracking_number}", api.get_shipment)
     app.router.add_get("/v1/events", api.get_events)
@@ -182,7 +215,8 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     app.router.add_post("/v1/admin/dlq/{id}/replay", api.replay_dlq)
     app.router.add_post("/v1/admin/replay", admin.replay)
     app.router.add_get("/v1/admin/unmapped", admin.list_unmapped)
-    app.router.add_get("/metrics", api.metrics_text)
+    if settings.metrics_port is None:
+        app.router.add_get("/metrics", api.metrics_text)
     app.router.add_post("/v1/trackings", trackings.register)
     app.router.add_post("/v1/trackings/bulk", trackings.register_bulk)
     app.router.add_get("/v1/trackings", trackings.list_trackings)

@@ -34,7 +34,10 @@ class EmbeddedBus:
     def __init__(self, store: Store, stored: asyncio.Event, settings: Settings) -> None:
         self.normalizer = EmbeddedNormalizer(store, stored, batch=settings.normalize_batch,
                                              linger=settings.batch_linger_ms / 1000,
-                                             quarantine_unmapped=settings.quarantine_unmapped)
+                                             quarantine_unmapped=settings.quarantine_unmapped,
+                                             # a quarter of the shutdown limit: the document in flight, the
+                                             # relays and the store close after it
+                                             shutdown_budget=settings.shutdown_timeout / 4)
         self._in_process = settings.in_process_normalizer
 
     async def start(self) -> None:

@@ -29,6 +29,11 @@ class Settings:
     admin_token: str | None = None  # None: admin endpoints refuse everyone
     cs_token: str | None = None  # customer service (`/v1/escalations`, the console); the admin token works too
     api_token: str | None = None  # for the OMS (`/v1/trackings`); the admin token works too; neither: disabled
+    # Reads (`/v1/events`, `/v1/shipments`, `/openapi.json`): this token, or the admin, API or CS token.
+    read_token: str | None = None
+    open_read: bool = False  # True: reads need no token (a warning at start-up: the feed names recipients)
+    metrics_token: str | None = None  # set: `/metrics` needs it (or the admin token); unset: open as before
+    metrics_port: int | None = None  # set: `/metrics` is served on this port only (same host), not on `port`
     max_body_bytes: int = 10 * 1024 * 1024
     normalize_batch: int = 64
     # Each stage waits this long after being woken before taking its batch, so that under a steady
@@ -128,8 +133,8 @@ class Settings:
 _PER_SOURCE = {"SECRET_": "secrets", "AUTH_": "auth", "MAX_BODY_BYTES_": "max_body_by_source", "RATE_LIMIT_": "rates"}
 _PER_SOURCE_KIND = {"secrets": "words", "auth": "str", "max_body_by_source": "int", "rates": "float"}
 # Settings holding secrets: also read from `<NAME>_FILE`, and masked when shown (`carrier-events config`).
-SECRET_FIELDS = frozenset({"admin_token", "cs_token", "api_token", "smtp_password", "notify_webhook_secret",
-                           "ticket_webhook_secret", "secrets"})
+SECRET_FIELDS = frozenset({"admin_token", "cs_token", "api_token", "read_token", "metrics_token", "smtp_password",
+                           "notify_webhook_secret", "ticket_webhook_secret", "secrets"})
 URL_FIELDS = frozenset({"db", "amqp_url"})  # may carry a password: from files too, the password masked
 FILE_FIELDS = SECRET_FIELDS | URL_FIELDS | {"smtp_username"}
 POLL_CARRIERS: tuple[str, ...] = tuple(registry().poll_clients())
@@ -144,6 +149,8 @@ def _kind(name: str) -> str:
     default = Settings.__dataclass_fields__[name].default
     if name == "retry_delays_ms":
         return "ints"
+    if name == "metrics_port":  # optional: unset serves /metrics on the main port
+        return "int"
     for kind in (bool, int, float):  # bool first: it is an int too
         if isinstance(default, kind):
             return kind.__name__

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 
 _SECRET_NAMES = (r"secret|signature|token|authorization|credential|password|passwd|api[-_]?key|"
                  r"x-hmac-signature|aftership-hmac-sha256|fdx-signature|webhook-signature")
@@ -21,6 +22,10 @@ _PERSON_NAMES = (r"signed_?by|signedby|signatory|recipient(?:_?name)?|customer_?
 # a name also at a comma (signature lists contain commas, so a secret's value runs on: better too much masked).
 _PAIR = r'''(?P<key>["']?(?:{names})["']?\s*[:=]\s*)(?P<quote>["']?)(?P<value>[^"'}}\]\r\n{stop}]*)'''
 _SECRET_PAIR = re.compile(_PAIR.format(names=_SECRET_NAMES, stop=""), re.IGNORECASE)
+# A webhook URL's query string is where shared tokens travel (`query:<name>`, any name an operator
+# configures): every value in it is masked, whatever the parameter is called.
+_WEBHOOK_QUERY = re.compile(r"(/webhooks/[^\s?\"']*\?)([^\s\"'#]*)")
+_QUERY_VALUE = re.compile(r"(=)[^&;]*")
 _PERSON_PAIR = re.compile(_PAIR.format(names=_PERSON_NAMES, stop=","), re.IGNORECASE)
 _PATTERNS = (
     (re.compile(r"whsec_[A-Za-z0-9+/=]+"), "whsec_***"),
@@ -31,7 +36,27 @@ _PATTERNS = (
 )
 
 
+def remember_credential_names(names: Iterable[str]) -> None:
+    """Mask values under these names too: the header and query parameter names of configured credentials
+    (`header:<Name>`, `query:<name>` schemes), so a name chosen by an operator is as safe as `token`."""
+    global _SECRET_PAIR
+    extra = sorted({re.escape(n.strip()) for n in names if n and n.strip()} - _remembered)
+    if not extra:
+        return
+    _remembered.update(extra)
+    names_re = "|".join([_SECRET_NAMES, *sorted(_remembered, key=len, reverse=True)])
+    _SECRET_PAIR = re.compile(_PAIR.format(names=names_re, stop=""), re.IGNORECASE)
+
+
+_remembered: set[str] = set()
+
+
+def _mask_query(match: re.Match[str]) -> str:
+    return match[1] + _QUERY_VALUE.sub(r"\1***", match[2])
+
+
 def mask(text: str) -> str:
+    text = _WEBHOOK_QUERY.sub(_mask_query, text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     text = _SECRET_PAIR.sub(lambda m: m["key"] + m["quote"] + ("***" if m["value"].strip() else ""), text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -19,12 +20,14 @@ from taxonomy import Channel, ErrorEntry, Status
 from taxonomy.mapping import carrier_of as carrier_of_table
 
 from . import metrics, tracing
+from .core import sources
 from .core.apply import Applied
 from .rows import InboxRow, Normalized
 from .store.ports import Apply, Normalizing
 
 log = logging.getLogger(__name__)
 _CHANNELS = {c.value: c for c in Channel}
+CHUNK_EVENTS = 2_000  # events per normalizer transaction before the rest of a batch waits for the next one
 
 
 def requested_number(row: InboxRow) -> str | None:
@@ -70,8 +73,15 @@ def strict_mapping(outcome: Outcome | str) -> Outcome | str:
 
 
 async def process(store: Apply, rows: list[InboxRow], *, quarantine_unmapped: bool = False,
-                  parents: dict[int, str] | None = None, lease_outbox: float | None = None) -> Applied:
+                  parents: dict[int, str] | None = None, lease_outbox: float | None = None,
+                  stop: Callable[[list[Normalized]], bool] | None = None,
+                  left: list[InboxRow] | None = None) -> Applied:
     """Normalize rows (yielding to the loop between documents) and apply them in one transaction.
+
+    `stop` is asked before each document, with the outcomes so far: once it
+    says so (the transaction is big enough, or shutdown ran out of time), the
+    documents parsed so far are applied and the others are put in `left`,
+    untouched, for the caller to hand back as pending.
 
     With tracing on, each document gets a `normalize` span, a child of
     `parents[row.id]` (the broker message's context) or else of the context
@@ -81,16 +91,21 @@ async def process(store: Apply, rows: list[InboxRow], *, quarantine_unmapped: bo
     results: list[Normalized] = []
     spans = {}
     kind = tracing.CONSUMER if parents else tracing.INTERNAL
-    for row in rows:
+    for index, row in enumerate(rows):
+        if stop is not None and left is not None and results and stop(results):
+            left.extend(rows[index:])
+            break
         started = tracing.start("normalize", (parents or {}).get(row.id) or row.traceparent, kind,
                                 {"inbox.id": row.id, "webhook.source": row.source, "channel": row.channel})
-        outcome = normalize_row(row)
+        outcome = sources.bind(row.source, row.channel, normalize_row(row))  # a carrier's source: its documents only
         outcome = strict_mapping(outcome) if quarantine_unmapped else outcome
         results.append(Normalized(row.id, outcome))
         if started is not None:
             spans[row.id] = started
             _describe(started, outcome)
         await asyncio.sleep(0)  # intake requests interleave with a long batch
+    if not results:
+        return Applied()
     try:
         applied = await store.apply(results, {i: tracing.traceparent_of(sp) for i, sp in spans.items()},
                                     lease_outbox)
@@ -140,7 +155,8 @@ class EmbeddedNormalizer:
     """
 
     def __init__(self, store: Normalizing, wake: asyncio.Event, *, batch: int = 64, idle_poll: float = 1.0,
-                 max_attempts: int = 5, linger: float = 0.0, quarantine_unmapped: bool = False) -> None:
+                 max_attempts: int = 5, linger: float = 0.0, quarantine_unmapped: bool = False,
+                 shutdown_budget: float = 5.0) -> None:
         self._store, self._wake, self._batch, self._idle_poll = store, wake, batch, idle_poll
         self._linger = linger
         self._strict = quarantine_unmapped
@@ -149,6 +165,9 @@ class EmbeddedNormalizer:
         self._max_attempts = max_attempts
         self._task: asyncio.Task | None = None
         self._stopping = False
+        # On close: seconds left for normalizing before the rest is left pending for the next start.
+        self._budget = shutdown_budget
+        self._deadline: float | None = None
         self.processed = 0
 
     def start(self) -> None:
@@ -157,12 +176,18 @@ class EmbeddedNormalizer:
     async def drain(self) -> int:
         """Process pending rows until none are left; the count processed."""
         total = 0
-        while True:
+        while not self._out_of_time():
             rows = await self._store.claim(self._batch)
             if not rows:
                 return total
+            left: list[InboxRow] = []
             try:
-                await process(self._store, rows, quarantine_unmapped=self._strict)
+                await process(self._store, rows, quarantine_unmapped=self._strict, stop=self._enough, left=left)
+                if left:  # a big transaction already, or shutting down: the rest waits, pending
+                    await self._store.mark([r.id for r in left], "pending")
+                    if self._out_of_time():
+                        log.info("shutdown: %d stored document(s) left pending for the next start", len(left))
+                    rows = rows[:len(rows) - len(left)]
             except Exception:
                 log.exception("normalizer transaction failed for %d rows; retrying them one by one", len(rows))
                 await self._one_by_one(rows)
@@ -170,10 +195,14 @@ class EmbeddedNormalizer:
             if self.intake_waiting() and not self._stopping:
                 await asyncio.sleep(self._yield_time())
             self.processed += len(rows)
+        return total
 
     async def _one_by_one(self, rows: list[InboxRow]) -> None:
         """Isolate the row that breaks a batch: it is retried a bounded number of times, then dead."""
-        for row in rows:
+        for index, row in enumerate(rows):
+            if self._out_of_time():  # shutting down: the rest waits, pending, for the next start
+                await self._store.mark([r.id for r in rows[index:]], "pending")
+                return
             try:
                 await process(self._store, [row], quarantine_unmapped=self._strict)
             except Exception as exc:
@@ -211,9 +240,28 @@ class EmbeddedNormalizer:
         """
         return self._linger * (1 + min(self.intake_waiting() / 32, 4))
 
+    def _enough(self, parsed: list[Normalized]) -> bool:
+        """Apply what is parsed now: shutdown's budget is spent, or one transaction holds enough events
+        already (a 20,000-scan document is a transaction of its own, so shutdown waits for one at most)."""
+        if self._out_of_time():
+            return True
+        return sum(len(s.events) for _, r in parsed if not isinstance(r, str) for s in r.shipments) >= CHUNK_EVENTS
+
+    def _out_of_time(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
+    def begin_shutdown(self) -> None:
+        """Start the shutdown budget now (at the signal, not when the bus's turn to close comes: a long
+        batch would otherwise spend the whole limit before `close` is even called)."""
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self._budget
+
     async def close(self) -> None:
-        """Finish the pass in flight (and what intake stored before it stopped), then stop."""
+        """Finish the pass in flight (and what intake stored before it stopped), then stop; within the
+        shutdown budget: between documents, once it is spent, the rest stays pending for the next start
+        (the process must exit before its supervisor's patience ends, e.g. Docker's 10 s)."""
         self._stopping = True
+        self.begin_shutdown()
         self._wake.set()
         if self._task is not None:
             await self._task

@@ -37,7 +37,8 @@ async def run_embedded_worker(settings: Settings, stop: asyncio.Event | None = N
         raise
     normalizer = EmbeddedNormalizer(store, asyncio.Event(), batch=settings.normalize_batch, idle_poll=0.02,
                                     linger=settings.batch_linger_ms / 1000,
-                                    quarantine_unmapped=settings.quarantine_unmapped)
+                                    quarantine_unmapped=settings.quarantine_unmapped,
+                                    shutdown_budget=settings.shutdown_timeout / 4)
     normalizer.start()
     if settle_heap:
         heap.settle()

@@ -23,6 +23,7 @@ from service.config import SOURCES, Settings
 from service.keys import ACTIONS, BUS, STORE
 from service.signatures import StandardWebhooks
 from tests.backend import execute
+from tests.reading import READ_TOKEN, READER
 
 TN = "1Z999AA10123456784"
 CS = {"Authorization": "Bearer cs-token"}
@@ -48,7 +49,7 @@ ATTEMPT = ("X", "48", "The receiver was not available for delivery. We'll make a
 
 @pytest.fixture
 def settings(tmp_path: Path, db: str) -> Settings:
-    return Settings(db=db, open_sources=frozenset(SOURCES), cs_token="cs-token",
+    return Settings(db=db, open_sources=frozenset(SOURCES), cs_token="cs-token", read_token=READ_TOKEN,
                     api_token="api-token", notify_file=str(tmp_path / "notifications.jsonl"))
 
 
@@ -161,7 +162,7 @@ async def test_a_stalled_shipment_is_found_by_the_sweep_and_escalated(client, se
     assert await engine.sweep(now=later) == 1
     assert await engine.sweep(now=later + timedelta(hours=1)) == 0  # the same silence: the same event, once
     await settle(client)
-    events = (await (await client.get("/v1/events?after=0")).json())["events"]
+    events = (await (await client.get("/v1/events?after=0", headers=READER)).json())["events"]
     derived = events[-1]["data"]["event"]
     assert (derived["status"], derived["exception_class"], derived["provenance"]["channel"]) == (
         "exception", "stalled", "derived")
@@ -256,7 +257,7 @@ async def test_escalation_changes_reach_a_ticketing_webhook_signed_in_order(aioh
     receiver = web.Application()
     receiver.router.add_post("/tickets", hook)
     server = await aiohttp_server(receiver)
-    settings = Settings(db=db, open_sources=frozenset(SOURCES), cs_token="cs-token",
+    settings = Settings(db=db, open_sources=frozenset(SOURCES), cs_token="cs-token", read_token=READ_TOKEN,
                         api_token="api-token", notify_file=str(tmp_path / "n.jsonl"),
                         ticket_webhook_url=str(server.make_url("/tickets")), ticket_webhook_secret=secret)
     client = await aiohttp_client(create_app(settings))

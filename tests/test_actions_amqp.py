@@ -20,6 +20,7 @@ from service.app import create_app
 from service.config import SOURCES, Settings
 from service.keys import ACTIONS, STORE
 from service.web.bodies import EscalationChanged
+from tests.reading import READ_TOKEN, READER
 from tests.test_actions import (ARRIVED, ATTEMPT, CS, DELIVERED, LOST, TN, WEATHER, escalations, register, sent,
                                 ups)
 from tests.test_amqp_support import (  # noqa: F401 - fixtures
@@ -30,7 +31,7 @@ from tests.test_amqp_support import (  # noqa: F401 - fixtures
 def settings(tmp_path: Path, topology) -> Settings:
     return Settings(db=str(tmp_path / "events.db"), amqp_url=AMQP_URL, retry_delays_ms=RETRY_MS,
                     shutdown_timeout=5.0, open_sources=frozenset(SOURCES), cs_token="cs-token",
-                    api_token="api-token", notify_file=str(tmp_path / "notifications.jsonl"))
+                    api_token="api-token", notify_file=str(tmp_path / "notifications.jsonl"), read_token=READ_TOKEN)
 
 
 class CsQueue:
@@ -148,7 +149,7 @@ async def test_a_stalled_shipment_is_found_by_the_sweep(client, settings):
     [escalation] = await escalations(client, exception_class="stalled")
     assert escalation["state"] == "open"
     assert [n["template"] for n in sent(settings)] == ["stalled"]
-    shipment = await (await client.get(f"/v1/shipments/ups/{TN}")).json()
+    shipment = await (await client.get(f"/v1/shipments/ups/{TN}", headers=READER)).json()
     assert shipment["events"][0]["exception_class"] == "stalled"
 
 

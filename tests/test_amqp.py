@@ -11,6 +11,7 @@ from service.amqp.relay import raw_message
 from service.amqp.topology import NORMALIZE_KEY
 from service.keys import BUS, STORE
 from tests.docs import ups_track
+from tests.reading import READER
 from tests.test_amqp_support import (  # noqa: F401 - fixtures
     FIXTURES, aiohttp_client, broker, client, eventually, queue_depth, settings, subscriber, topology)
 
@@ -133,7 +134,7 @@ async def test_out_of_order_documents_never_publish_a_regression(client, subscri
     assert all(not s["status_changed"] for s in snapshots[1:])
     assert [m["routing_key"] for m in messages[1:]] == [
         "picked_up.none.ups", "in_transit.none.ups", "out_for_delivery.none.ups"]  # occurred_at order
-    shipment = await (await client.get(f"/v1/shipments/ups/{TN}")).json()
+    shipment = await (await client.get(f"/v1/shipments/ups/{TN}", headers=READER)).json()
     assert shipment["status"] == "delivered"
     assert [e["status"] for e in shipment["events"]] == ["delivered", "out_for_delivery", "in_transit",
                                                          "picked_up"]

@@ -25,6 +25,7 @@ from service.amqp import topology as topology_module
 from service.amqp.topology import NORMALIZE_KEY, Topology
 from service.app import create_app
 from service.config import SOURCES, Settings
+from tests.reading import READ_TOKEN
 
 AMQP_URL = os.environ.get("CARRIER_EVENTS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 RETRY_MS = (200, 400)  # short tiers: a retry round trip costs well under a second
@@ -67,7 +68,8 @@ async def aiohttp_client(topology: Topology, aiohttp_client):
 @pytest.fixture
 def settings(db: str, topology: Topology) -> Settings:
     return Settings(db=db, amqp_url=AMQP_URL, retry_delays_ms=RETRY_MS,
-                    admin_token="s3cret", shutdown_timeout=5.0, open_sources=frozenset(SOURCES))
+                    admin_token="s3cret", shutdown_timeout=5.0, open_sources=frozenset(SOURCES),
+                    read_token=READ_TOKEN)
 
 
 @pytest.fixture

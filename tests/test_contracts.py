@@ -39,6 +39,7 @@ DRIFT = ("document it in OPERATIONS (service/contracts/openapi.py), with body mo
          "then " + REGENERATE)
 MODELS: dict[str, type[BaseModel]] = {m.__name__: m for m in BODIES.values()}
 JSON = {"Content-Type": "application/json"}
+PROBLEM = {"type", "title", "status", "detail", "error", "errors"}  # RFC 9457, and `error` for API 1.x clients
 TN = "1Z999AA10123456784"
 
 
@@ -114,7 +115,7 @@ async def documented(resp, path: str, method: str) -> Any:
     assert str(resp.status) in responses, f"{method.upper()} {path} answered an undocumented {resp.status}"
     content = responses[str(resp.status)]["content"]
     assert resp.content_type in content, f"{method.upper()} {path} {resp.status}: {resp.content_type}"
-    if resp.content_type != "application/json":
+    if resp.content_type not in ("application/json", "application/problem+json"):
         return await resp.text()
     body = await resp.json()
     ref = content[resp.content_type]["schema"].get("$ref")
@@ -138,7 +139,8 @@ async def settle(client) -> None:
 @pytest.fixture
 async def client(aiohttp_client, tmp_path: Path):
     return await aiohttp_client(create_app(Settings(db=str(tmp_path / "events.db"),
-                                                    open_sources=frozenset(SOURCES), admin_token="t")))
+                                                    open_sources=frozenset(SOURCES), admin_token="t",
+                                                    read_token="r")))
 
 
 async def test_real_responses_validate_against_the_body_models(client):
@@ -153,18 +155,29 @@ async def test_real_responses_validate_against_the_body_models(client):
     for resp in (await client.post("/webhooks/nosuch", data=doc, headers=JSON),
                  await client.post("/webhooks/ups", data=doc, headers={"Content-Type": "image/png"}),
                  await client.post("/webhooks/ups", data=b"", headers=JSON)):
-        assert set(await documented(resp, hook, "post")) == {"error"}
+        assert set(await documented(resp, hook, "post")) == PROBLEM
     await settle(client)
 
-    page = await documented(await client.get("/v1/events", params={"after": 0, "limit": 100}), "/v1/events", "get")
-    assert len(page["events"]) == 4 and page["next"] > 0
+    reader = {"Authorization": "Bearer r"}
+    page = await documented(await client.get("/v1/events", params={"after": 0, "limit": 100}, headers=reader),
+                            "/v1/events", "get")
+    assert len(page["events"]) == 4 and page["next"] > 0 and page["has_more"] is False
     assert {e["data"]["event"]["status"] for e in page["events"]} >= {"exception", "delivered"}
-    await documented(await client.get("/v1/events", params={"after": page["next"]}), "/v1/events", "get")
-    await documented(await client.get("/v1/events", params={"after": "x"}), "/v1/events", "get")
+    first = await documented(await client.get("/v1/events", params={"limit": 1}, headers=reader), "/v1/events", "get")
+    assert first["has_more"] is True and len(first["events"]) == 1
+    await documented(await client.get("/v1/events", params={"after": page["next"]}, headers=reader), "/v1/events",
+                     "get")
+    for params in ({"after": "x"}, {"cursor": "1"}):  # not a cursor; an unknown parameter
+        problem = await documented(await client.get("/v1/events", params=params, headers=reader), "/v1/events", "get")
+        assert problem["status"] == 400 and problem["errors"][0]["field"] == f"query.{next(iter(params))}"
+    assert (await documented(await client.get("/v1/events"), "/v1/events", "get"))["status"] == 401
     shipment_path = "/v1/shipments/{carrier}/{tracking_number}"
-    shipment = await documented(await client.get(f"/v1/shipments/UPS/{TN}"), shipment_path, "get")
+    shipment = await documented(await client.get(f"/v1/shipments/UPS/{TN}", headers=reader), shipment_path, "get")
     assert shipment["status"] == "delivered" and len(shipment["events"]) == 4
-    await documented(await client.get("/v1/shipments/ups/NOPE"), shipment_path, "get")
+    await documented(await client.get("/v1/shipments/ups/NOPE", headers=reader), shipment_path, "get")
+    typo = await documented(await client.get(f"/v1/shipments/upz/{TN}", headers=reader), shipment_path, "get")
+    assert typo["type"].endswith(":unknown-carrier") and typo["errors"][0]["field"] == "path.carrier"
+    await documented(await client.get(f"/v1/shipments/ups/{TN}"), shipment_path, "get")  # 401
     assert await documented(await client.get("/healthz"), "/healthz", "get") == {"status": "ok"}
     assert (await documented(await client.get("/readyz"), "/readyz", "get"))["ready"] is True
 
@@ -186,7 +199,11 @@ async def test_real_responses_validate_against_the_body_models(client):
     assert dry["dry_run"] is True and accepted["id"] in dry["ids"]
     await documented(await client.post(bulk, json={"states": ["quarantined"]}, headers=admin), bulk, "post")
     await documented(await client.post(bulk, json={"nonsense": 1}, headers=admin), bulk, "post")
-    await documented(await client.get("/v1/admin/unmapped", headers=admin), "/v1/admin/unmapped", "get")
+    await documented(await client.post(bulk, json={"limit": "5"}, headers=admin), bulk, "post")  # 422, named
+    await documented(await client.post(bulk, data=b"[1]", headers={**admin, **JSON}), bulk, "post")  # 400
+    unmapped = "/v1/admin/unmapped"
+    await documented(await client.get(unmapped, headers=admin), unmapped, "get")
+    await documented(await client.get(unmapped, params={"after": "-1"}, headers=admin), unmapped, "get")
     assert "# TYPE" in await documented(await client.get("/metrics"), "/metrics", "get")
 
 
@@ -201,14 +218,15 @@ async def test_refusals_validate_against_the_body_models(aiohttp_client, tmp_pat
     for source in ("ups", "generic", "fedex", "fedex"):  # 401 no secret, 413 too large, 401, then 429
         resp = await client.post(f"/webhooks/{source}", data=body, headers=JSON)
         statuses.append(resp.status)
-        assert set(await documented(resp, hook, "post")) == {"error"}
+        assert set(await documented(resp, hook, "post")) == PROBLEM
     assert statuses == [401, 413, 401, 429]
     resp = await client.get("/v1/admin/dlq", headers={"Authorization": "Bearer t"})
-    assert resp.status == 403 and set(await documented(resp, "/v1/admin/dlq", "get")) == {"error"}
+    assert resp.status == 403 and set(await documented(resp, "/v1/admin/dlq", "get")) == PROBLEM
 
 
 async def test_openapi_json_is_served_as_committed(client):
-    resp = await client.get("/openapi.json")
+    assert (await client.get("/openapi.json")).status == 401  # it maps the API: readers only
+    resp = await client.get("/openapi.json", headers={"Authorization": "Bearer r"})
     assert resp.status == 200 and resp.content_type == "application/json"
     assert await resp.read() == (contracts.PUBLISHED / "openapi.json").read_bytes()
 

@@ -15,6 +15,7 @@ import aiohttp
 
 from tests.backend import counts_of, feed_of
 from tests.docs import stream_number, ups_track
+from tests.reading import READ_TOKEN, READER
 from tests.test_amqp_support import broker  # noqa: F401 - the fixture
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +29,8 @@ def _free_port() -> int:
 
 def _start(db: str, port: int, amqp: dict[str, str] | None = None) -> subprocess.Popen:
     env = {**os.environ, "CARRIER_EVENTS_DB": str(db), "CARRIER_EVENTS_PORT": str(port),
-           "CARRIER_EVENTS_OPEN_SOURCES": "all", "CARRIER_EVENTS_RATE_LIMIT": "0"}
+           "CARRIER_EVENTS_OPEN_SOURCES": "all", "CARRIER_EVENTS_RATE_LIMIT": "0",
+           "CARRIER_EVENTS_READ_TOKEN": READ_TOKEN}
     env.pop("CARRIER_EVENTS_AMQP_URL", None)
     env.update(amqp or {})
     return subprocess.Popen([sys.executable, "-m", "service", "serve"], cwd=ROOT, env=env,
@@ -51,7 +53,7 @@ async def _wait_ready(session: aiohttp.ClientSession, base: str, timeout: float 
 async def _feed(session: aiohttp.ClientSession, base: str) -> list[dict]:
     events, cursor = [], 0
     while True:
-        async with session.get(f"{base}/v1/events", params={"after": cursor, "limit": 1000}) as resp:
+        async with session.get(f"{base}/v1/events", params={"after": cursor, "limit": 1000}, headers=READER) as resp:
             body = await resp.json()
         if not body["events"]:
             return events

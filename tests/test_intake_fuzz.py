@@ -58,6 +58,7 @@ from tests.docs import ups_track
 from tests.goldens import payloads
 
 BATCH = 20
+JSON_TYPES = ("application/json", "application/problem+json")  # 202, and every error (RFC 9457)
 EXAMPLES = 505  # x BATCH requests: a little over 10,000
 ALLOWED = {202, 400, 401, 404, 405, 408, 413, 415, 429}
 MAX_BODY = 64 * 1024
@@ -489,8 +490,8 @@ def _violations(req: Req, answer: Answer, seen: tuple[bool, str | None] | None, 
     if status is None:
         return [f"no answer ({answer.body[:60]!r})"]
     if status >= 500:
-        cause = crash or ("; ".join(orjson.loads(answer.body).values()) if answer.content_type.startswith(
-            "application/json") else "raised outside the intake handler")
+        cause = crash or (orjson.loads(answer.body).get("error", "?") if answer.content_type.startswith(
+            JSON_TYPES) else "raised outside the intake handler")
         if cause.startswith("raised outside") and any(k.lower() == b"expect" for k, _ in req.headers):
             cause += " (the request has an Expect header)"
         if status == 503:
@@ -503,7 +504,7 @@ def _violations(req: Req, answer: Answer, seen: tuple[bool, str | None] | None, 
         found.append(f"status {status} is not documented")
     routed, source = seen if seen is not None else (False, None)
     if routed:
-        if not answer.content_type.startswith("application/json"):
+        if not answer.content_type.startswith(JSON_TYPES):
             return found + [f"{status} from intake is not JSON ({answer.content_type})"]
         try:
             payload = orjson.loads(answer.body)

@@ -43,6 +43,7 @@ from yarl import URL
 from service.config import SOURCES
 from service.signatures import sign_standard_webhook
 from tests.docs import ups_track
+from tests.reading import READ_TOKEN, READER
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = "hostile-admin-token"
@@ -109,7 +110,7 @@ def live(tmp_path_factory) -> Iterator[Live]:
         "CARRIER_EVENTS_DB": str(db), "CARRIER_EVENTS_PORT": str(port), "CARRIER_EVENTS_HOST": "127.0.0.1",
         "CARRIER_EVENTS_OPEN_SOURCES": ",".join(s for s in SOURCES if s not in (CLOSED, *SIGNED)),
         "CARRIER_EVENTS_SECRET_FEDEX": FEDEX_SECRET, "CARRIER_EVENTS_SECRET_USPS": USPS_SECRET,
-        "CARRIER_EVENTS_RATE_LIMIT": "0", "CARRIER_EVENTS_ADMIN_TOKEN": ADMIN,
+        "CARRIER_EVENTS_RATE_LIMIT": "0", "CARRIER_EVENTS_ADMIN_TOKEN": ADMIN, "CARRIER_EVENTS_READ_TOKEN": READ_TOKEN,
         "CARRIER_EVENTS_MAX_BODY_BYTES": str(MAX_BODY), "CARRIER_EVENTS_MAX_BODY_BYTES_GENERIC": str(GENERIC_MAX_BODY),
         "CARRIER_EVENTS_IDLE_TIMEOUT": str(IDLE_TIMEOUT), "CARRIER_EVENTS_BODY_TIMEOUT": str(BODY_TIMEOUT),
         "CARRIER_EVENTS_SQLITE_SYNCHRONOUS": "NORMAL", "CARRIER_EVENTS_LOG_FORMAT": "text",
@@ -281,7 +282,7 @@ async def test_xxe_file_read_is_accepted_quarantined_and_never_expanded(live):
         items = await quarantined(session, live, ids)
         assert all("DOCTYPE" in item["reason"] for item in items.values()), items
         listing, _ = await dlq(session, live)
-        async with session.get(f"{live.base}/v1/events", params={"limit": 1000}) as resp:
+        async with session.get(f"{live.base}/v1/events", params={"limit": 1000}, headers=READER) as resp:
             feed = await resp.text()
         await post_good(session, live)
     assert "root:" not in listing and "root:" not in feed
@@ -595,7 +596,7 @@ async def test_zz_server_survived_and_every_good_webhook_became_events(live):
         pending = dict(live.good)
         while pending and time.monotonic() < deadline:
             for tn, inbox_id in list(pending.items()):
-                async with session.get(f"{live.base}/v1/shipments/ups/{tn}") as resp:
+                async with session.get(f"{live.base}/v1/shipments/ups/{tn}", headers=READER) as resp:
                     if resp.status != 200:
                         continue
                     shipment = await resp.json()

@@ -16,6 +16,7 @@ from service.keys import BUS, STORE
 from service.logs import JsonLines
 from taxonomy.mapping import use_local_tables
 from tests.docs import ups_track
+from tests.reading import READ_TOKEN, READER
 
 ROOT = Path(__file__).resolve().parent.parent
 OPEN = frozenset(SOURCES)
@@ -59,7 +60,7 @@ def delta(after: dict, before: dict, name: str, **labels: str) -> float:
 
 
 async def test_metrics_move_as_a_scripted_mix_goes_through(aiohttp_client, db):
-    settings = Settings(db=db, open_sources=OPEN - {"usps"}, admin_token="ops-token")
+    settings = Settings(db=db, open_sources=OPEN - {"usps"}, admin_token="ops-token", read_token=READ_TOKEN)
     client = await aiohttp_client(create_app(settings))
     before = await scrape(client)
     good = ups_track(TN, [("origin", "20240310", "080000"), ("arrived", "20240310", "200000")])
@@ -103,7 +104,7 @@ async def test_metrics_move_as_a_scripted_mix_goes_through(aiohttp_client, db):
 
 
 async def test_unknown_codes_are_listed_for_the_mapping_tables(aiohttp_client, db):
-    client = await aiohttp_client(create_app(Settings(db=db, open_sources=OPEN,
+    client = await aiohttp_client(create_app(Settings(db=db, open_sources=OPEN, read_token=READ_TOKEN,
                                                       admin_token="ops-token")))
     for i in range(3):  # three documents with the same unknown code (distinct bodies)
         await client.post("/webhooks/ups", data=WORMHOLE + b" " * i)
@@ -118,7 +119,8 @@ async def test_unknown_codes_are_listed_for_the_mapping_tables(aiohttp_client, d
 async def test_replay_after_a_mapping_fix_publishes_the_event_once(aiohttp_client, tmp_path, db):
     maps = tmp_path / "maps"
     maps.mkdir()
-    strict = Settings(db=db, open_sources=OPEN, admin_token="ops-token", quarantine_unmapped=True)
+    strict = Settings(db=db, open_sources=OPEN, admin_token="ops-token", quarantine_unmapped=True,
+                      read_token=READ_TOKEN)
     client = await aiohttp_client(create_app(strict))
     row = (await (await client.post("/webhooks/ups", data=WORMHOLE)).json())["id"]
     await settle(client)
@@ -132,7 +134,7 @@ async def test_replay_after_a_mapping_fix_publishes_the_event_once(aiohttp_clien
     (maps / "ups.toml").write_text('[codes]\n"Z:ZQ" = { status = "exception", exception_class = "lost", '
                                    'text = "Parcel entered a wormhole" }\n"ZQ" = { status = "exception", '
                                    'exception_class = "lost", text = "Parcel entered a wormhole" }\n')
-    fixed = Settings(db=db, open_sources=OPEN, admin_token="ops-token", quarantine_unmapped=True,
+    fixed = Settings(db=db, open_sources=OPEN, admin_token="ops-token", quarantine_unmapped=True, read_token=READ_TOKEN,
                      maps_dir=str(maps))
     client = await aiohttp_client(create_app(fixed))
     dry = await client.post("/v1/admin/replay", json={"reason": "no mapping", "dry_run": True}, headers=ADMIN)
@@ -149,14 +151,17 @@ async def test_replay_after_a_mapping_fix_publishes_the_event_once(aiohttp_clien
     await settle(client)
     assert await feed_events(client) == events
     bad = await client.post("/v1/admin/replay", json={"states": ["pending"]}, headers=ADMIN)
-    assert bad.status == 400 and "states" in (await bad.json())["error"]
-    assert (await client.post("/v1/admin/replay", json={"since": "yesterday"}, headers=ADMIN)).status == 400
-    assert (await client.post("/v1/admin/replay", json={"dry_run": "false"}, headers=ADMIN)).status == 400
-    assert (await client.post("/v1/admin/replay", json={"limit": True}, headers=ADMIN)).status == 400
+    assert bad.status == 422 and "states" in (await bad.json())["error"]
+    for body, field in (({"since": "yesterday"}, "since"), ({"dry_run": "false"}, "dry_run"), ({"limit": True}, "limit"),
+                        ({"states": 5}, "states"), ({"carrier": "fedx"}, "carrier")):
+        refused = await client.post("/v1/admin/replay", json=body, headers=ADMIN)
+        problem = await refused.json()
+        assert refused.status == 422 and refused.content_type == "application/problem+json", body
+        assert [e["field"] for e in problem["errors"]][:1] == [f"body.{field}"], problem
 
 
 async def feed_events(client) -> list[dict]:
-    return (await (await client.get("/v1/events?after=0&limit=1000")).json())["events"]
+    return (await (await client.get("/v1/events?after=0&limit=1000", headers=READER)).json())["events"]
 
 
 def test_replay_command_marks_documents_and_a_broken_local_table_stops_the_start(tmp_path, db):

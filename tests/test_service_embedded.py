@@ -11,6 +11,7 @@ from service.app import create_app
 from service.config import SOURCES, Settings
 from service.keys import BUS, COMMITTER, STORE
 from tests.docs import ups_track
+from tests.reading import READ_TOKEN, READER
 
 OPEN = frozenset(SOURCES)  # these tests post unsigned webhooks
 
@@ -21,7 +22,7 @@ TN = "1Z999AA10123456784"
 
 @pytest.fixture
 def settings(db: str) -> Settings:
-    return Settings(db=db, admin_token="s3cret", open_sources=OPEN)
+    return Settings(db=db, admin_token="s3cret", open_sources=OPEN, read_token=READ_TOKEN)
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ async def settle(client) -> None:
 async def feed(client, after: int = 0) -> list[dict]:
     events, cursor = [], after
     while True:
-        resp = await client.get("/v1/events", params={"after": cursor, "limit": 1000})
+        resp = await client.get("/v1/events", params={"after": cursor, "limit": 1000}, headers=READER)
         assert resp.status == 200
         body = await resp.json()
         if not body["events"]:
@@ -75,7 +76,7 @@ async def test_accepted_document_becomes_events_state_and_feed(client):
     assert [e["data"]["shipment"]["status"] for e in events] == ["label_created", "picked_up", "delivered"]
     assert events[-1]["data"]["shipment"]["status_before"] == "picked_up"
     assert events[-1]["data"]["shipment"]["status_changed"] is True
-    resp = await client.get(f"/v1/shipments/ups/{TN}")
+    resp = await client.get(f"/v1/shipments/ups/{TN}", headers=READER)
     shipment = await resp.json()
     assert shipment["status"] == "delivered" and len(shipment["events"]) == 3
     assert shipment["events"][0]["status"] == "delivered"  # newest first
@@ -112,7 +113,7 @@ async def test_events_out_of_order_never_publish_a_regression(client):
     late = events[1:]
     assert all(e["data"]["shipment"]["status"] == "delivered" for e in late)
     assert all(e["data"]["shipment"]["status_changed"] is False for e in late)
-    shipment = await (await client.get(f"/v1/shipments/ups/{TN}")).json()
+    shipment = await (await client.get(f"/v1/shipments/ups/{TN}", headers=READER)).json()
     assert shipment["status"] == "delivered"
     assert [e["status"] for e in shipment["events"]] == ["delivered", "out_for_delivery", "picked_up"]
 
@@ -127,7 +128,7 @@ async def test_later_exception_after_delivery_is_an_anomaly_not_a_regression(cli
         "carrier": "ups", "tracking_number": TN, "status_before": "delivered", "status": "delivered",
         "exception_class": None, "status_changed": False, "anomaly": True,
         "tracking_url": f"https://www.ups.com/track?tracknum={TN}"}
-    shipment = await (await client.get(f"/v1/shipments/ups/{TN}")).json()
+    shipment = await (await client.get(f"/v1/shipments/ups/{TN}", headers=READER)).json()
     assert shipment["status"] == "delivered" and shipment["anomalies"] == [events[-1]["id"]]
     assert shipment["tracking_url"] == f"https://www.ups.com/track?tracknum={TN}"
 
@@ -191,12 +192,12 @@ async def test_feed_cursor_and_limits(client):
     for i in range(3):
         await post(client, ups_track(f"1ZFEED{i:012d}", [("origin", "20260301", "180000")]))
     await settle(client)
-    first = await (await client.get("/v1/events", params={"limit": 2})).json()
+    first = await (await client.get("/v1/events", params={"limit": 2}, headers=READER)).json()
     assert len(first["events"]) == 2
-    rest = await (await client.get("/v1/events", params={"after": first["next"]})).json()
+    rest = await (await client.get("/v1/events", params={"after": first["next"]}, headers=READER)).json()
     assert len(rest["events"]) == 1 and rest["events"][0]["id"] not in {e["id"] for e in first["events"]}
-    assert (await client.get("/v1/events", params={"after": "x"})).status == 400
-    assert (await client.get("/v1/shipments/ups/NOPE")).status == 404
+    assert (await client.get("/v1/events", params={"after": "x"}, headers=READER)).status == 400
+    assert (await client.get("/v1/shipments/ups/NOPE", headers=READER)).status == 404
 
 
 async def test_health_and_readiness(client):
@@ -243,7 +244,7 @@ async def test_two_normalizers_sharing_the_store_split_the_work(aiohttp_client, 
     from service.normalizer import EmbeddedNormalizer
     from service.store import open_store
 
-    settings = Settings(db=db, in_process_normalizer=False, open_sources=OPEN)
+    settings = Settings(db=db, in_process_normalizer=False, open_sources=OPEN, read_token=READ_TOKEN)
     client = await aiohttp_client(create_app(settings))
     for i in range(120):
         assert (await post(client, ups_track(f"1ZSPLIT{i:011d}", [("origin", "20260301", "180000")]))).status == 202
@@ -265,7 +266,7 @@ async def test_two_normalizers_sharing_the_store_split_the_work(aiohttp_client, 
 async def test_worker_command_runs_until_told_to_stop(db):
     from service.worker import run_embedded_worker
 
-    settings = Settings(db=db, open_sources=OPEN)
+    settings = Settings(db=db, open_sources=OPEN, read_token=READ_TOKEN)
     stop = asyncio.Event()
     task = asyncio.create_task(run_embedded_worker(settings, stop))
     await asyncio.sleep(0.2)
@@ -335,7 +336,7 @@ async def test_a_failing_store_on_reads_is_503_not_500(client, monkeypatch):
         raise StoreUnavailable("OperationalError: database is locked")
 
     monkeypatch.setattr(client.app[STORE], "events_after", locked)
-    resp = await client.get("/v1/events")
+    resp = await client.get("/v1/events", headers=READER)
     assert resp.status == 503 and resp.headers["Retry-After"] == "5"
 
 

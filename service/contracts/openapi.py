@@ -19,13 +19,19 @@ from pydantic.json_schema import models_json_schema
 from ..cloudevents import CONTENT_TYPE
 from ..config import SOURCES
 from ..signatures import DEFAULT_SCHEMES
-from ..web.bodies import (BODIES, BulkResults, BulkTrackings, DlqList, DlqReplay, Error, EscalationChange,
-                          EscalationDetail, EscalationList, EventsPage, Health,
+from ..web.bodies import (BODIES, BulkResults, BulkTrackings, DlqList, DlqReplay, EscalationChange,
+                          EscalationDetail, EscalationList, EventsPage, Health, Problem,
                           Readiness, ReplayRequest, ReplayResult, Shipment, TrackingIn, TrackingList,
                           TrackingRecord, TrackingRefused, UnmappedList, WebhookAccepted)
 from ..web.intake import _ACCEPTED_TYPES
+from ..web.problems import CONTENT_TYPE as PROBLEM_TYPE
+from ..web.problems import TITLES, TYPE_PREFIX
+from .security import requirements, security_schemes
 
-VERSION = "1.0.0"  # of the HTTP contract; bump with any change to a path, status or body
+# Of the HTTP contract; bump with any change to a path, status or body. 2.0.0: errors are RFC 9457 problem
+# details (application/problem+json, still with `error`); reads need a token; every list pages with
+# `after`/`next`/`has_more`; unknown parameters, filter values, carriers and cursors are refused.
+VERSION = "2.0.0"
 REF = "#/components/schemas/{model}"
 Schema = dict[str, Any]
 
@@ -43,7 +49,7 @@ class Param:
 class Reply:
     status: int
     description: str
-    body: type[BaseModel] | Schema = Error  # a body model, or an inline schema
+    body: type[BaseModel] | Schema = Problem  # a body model, or an inline schema
     headers: tuple[str, ...] = ()  # names in HEADERS
     content_type: str = "application/json"
 
@@ -60,7 +66,7 @@ class Operation:
     parameters: tuple[Param, ...] = ()
     request_types: tuple[str, ...] = ()  # content types of an opaque request body
     request_model: type[BaseModel] | None = None  # a JSON request body (optional: the model's defaults apply)
-    security: Literal["none", "admin", "api", "cs", "webhook"] = "none"
+    security: Literal["none", "read", "metrics", "admin", "api", "cs", "webhook"] = "none"
     request_required: bool = False
 
 
@@ -72,54 +78,23 @@ HEADERS: dict[str, Schema] = {
                        "schema": {"type": "string", "const": CONTENT_TYPE}},
 }
 
-# Webhook schemes (service.signatures) -> OpenAPI security scheme. OpenAPI has no HMAC scheme: a signature
-# header is documented as an apiKey in that header, with what it is computed over in the description.
-WEBHOOK_SCHEMES: dict[str, tuple[str, Schema]] = {
-    "easypost-hmac": ("easypostHmac", {
-        "type": "apiKey", "in": "header", "name": "X-Hmac-Signature",
-        "description": "`hmac-sha256-hex=<hex HMAC-SHA256 of the raw body>` (secret NFKD-normalized)"}),
-    "aftership-hmac": ("aftershipHmac", {
-        "type": "apiKey", "in": "header", "name": "aftership-hmac-sha256",
-        "description": "base64 HMAC-SHA256 of the raw body"}),
-    "fedex-hmac": ("fedexHmac", {
-        "type": "apiKey", "in": "header", "name": "fdx-signature",
-        "description": "base64 HMAC-SHA256 of the raw body"}),
-    "standard-webhooks": ("standardWebhooks", {
-        "type": "apiKey", "in": "header", "name": "webhook-signature",
-        "description": "Standard Webhooks: `v1,<base64 HMAC-SHA256 of id.timestamp.body>` (several, space-"
-                       "separated, accepted) with the `webhook-id` and `webhook-timestamp` headers; `whsec_` "
-                       "secrets; the timestamp within CARRIER_EVENTS_SIGNATURE_TOLERANCE (300 s); a replayed "
-                       "webhook-id answers 202 duplicate"}),
-    "shipengine-rsa": ("shipengineRsa", {
-        "type": "apiKey", "in": "header", "name": "x-shipengine-rsa-sha256-signature",
-        "description": "ShipEngine: base64 RSA-SHA256 (PKCS#1 v1.5) of `<x-shipengine-timestamp>.<raw body>` with "
-                       "the key named by `x-shipengine-rsa-sha256-key-id`; the timestamp (ISO 8601) within "
-                       "CARRIER_EVENTS_SIGNATURE_TOLERANCE (300 s); ShipEngine's public keys (JWKS or PEM) "
-                       "configured as the source's secret"}),
-    "header:credential": ("upsCredential", {
-        "type": "apiKey", "in": "header", "name": "credential",
-        "description": "shared credential (UPS Track Alert subscription); a `Bearer ` prefix is allowed"}),
-    "header:DHL-API-Key": ("dhlApiKey", {
-        "type": "apiKey", "in": "header", "name": "DHL-API-Key",
-        "description": "shared credential (DHL push API key); a `Bearer ` prefix is allowed"}),
-    "query:token": ("shippoToken", {
-        "type": "apiKey", "in": "query", "name": "token",
-        "description": "shared token in the webhook URL: `/webhooks/shippo?token=...`"}),
-}
-
-
 def _int(description: str, default: int, low: int, high: int) -> Schema:
     return {"type": "integer", "default": default, "minimum": low, "maximum": high, "description": description}
 
 
 _STORE_503 = Reply(503, "the store cannot answer (disk full, locked); retry later", headers=("Retry-After",))
+_READ = (Reply(401, "missing or wrong token (read, API, CS or admin token)"),
+         Reply(403, "read API disabled: no read, API, CS or admin token is set and reads are not opened "
+                    "(CARRIER_EVENTS_OPEN_READ)"))
+_PARAMS_400 = Reply(400, "a parameter is invalid or unknown (named in `errors`)")
 _ADMIN = (Reply(401, "missing or wrong admin token"),
           Reply(403, "admin API disabled: CARRIER_EVENTS_ADMIN_TOKEN is not set"))
 _API = (Reply(401, "missing or wrong API token"),
         Reply(403, "trackings API disabled: neither CARRIER_EVENTS_API_TOKEN nor the admin token is set"))
 _CS = (Reply(401, "missing or wrong CS token"),
        Reply(403, "CS API disabled: neither CARRIER_EVENTS_CS_TOKEN nor the admin token is set"))
-_ESCALATION_ID = Param("id", "path", "escalation id", {"type": "string", "pattern": "^[0-9]+$"}, True)
+_ESCALATION_ID = Param("id", "path", "escalation id", {"type": "string", "pattern": "^[0-9]{1,19}$"}, True)
+_CSV = {"type": "string", "description": "comma-separated values"}
 _TRACKING_PATH = (Param("carrier", "path", "carrier slug (case-insensitive)", {"type": "string"}, True),
                   Param("tracking_number", "path", "spaces and dashes ignored, case-insensitive",
                         {"type": "string"}, True))
@@ -127,6 +102,8 @@ _REQUEST_ID = Param("X-Request-Id", "header", "correlates the request with the s
                    {"type": "string"})
 _LIMIT = Param("limit", "query", "at most this many; out-of-range values are clamped",
                _int("page size", 100, 1, 1000))
+_AFTER = Param("after", "query", "cursor: the `next` of the previous page (absent: the first page); a value "
+               "this endpoint did not give out is a 400", {"type": "string", "pattern": "^[0-9]{1,19}$"})
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -165,15 +142,18 @@ OPERATIONS: tuple[Operation, ...] = (
                     "Pass `next` back as `after`.",
         parameters=(Param("after", "query", "cursor: the `next` of the previous page",
                           _int("cursor", 0, 0, 2**62)), _LIMIT),
+        security="read",
         replies=(Reply(200, "a page of events", EventsPage, ("X-Event-Format",)),
-                 Reply(400, "`after` or `limit` is not an integer"), _STORE_503),
+                 Reply(400, "`after` or `limit` is not an integer, or an unknown parameter"), *_READ, _STORE_503),
     ),
     Operation(
         "get", "/v1/shipments/{carrier}/{tracking_number}", "getShipment", "A shipment's state and history", "events",
         parameters=(Param("carrier", "path", "carrier slug (case-insensitive)", {"type": "string"}, True),
                     Param("tracking_number", "path", "as the carrier reports it (case-sensitive)",
                           {"type": "string"}, True)),
+        security="read",
         replies=(Reply(200, "current state and the event history, newest first", Shipment),
+                 Reply(400, "no shipment, and the carrier is not in the carrier registry (a typo?)"), *_READ,
                  Reply(404, "no such shipment"), _STORE_503),
     ),
     Operation("get", "/healthz", "healthz", "Liveness", "operations",
@@ -186,16 +166,16 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "get", "/v1/admin/dlq", "listDlq", "Quarantined and dead documents", "admin",
         description="Inbox rows the normalizer could not process, with their reasons, oldest first.",
-        parameters=(_LIMIT,), security="admin",
-        replies=(Reply(200, "the rows, without their bodies", DlqList),
-                 Reply(400, "`limit` is not an integer"), *_ADMIN, _STORE_503),
+        parameters=(_AFTER, _LIMIT), security="admin",
+        replies=(Reply(200, "the rows, without their bodies", DlqList), _PARAMS_400, *_ADMIN, _STORE_503),
     ),
     Operation(
         "post", "/v1/admin/dlq/{id}/replay", "replayDlq", "Send a quarantined document through again", "admin",
         description="Marks the row pending and wakes the normalizer (after a parser fix).",
         parameters=(Param("id", "path", "inbox row id", {"type": "integer", "minimum": 1}, True),),
         security="admin",
-        replies=(Reply(202, "pending again", DlqReplay), Reply(400, "`id` is not an integer"), *_ADMIN,
+        replies=(Reply(202, "pending again", DlqReplay), Reply(400, "`id` is not a positive 64-bit integer"),
+                 *_ADMIN,
                  Reply(404, "no such inbox row"), Reply(409, "the row is not quarantined or dead"), _STORE_503),
     ),
     Operation(
@@ -205,17 +185,17 @@ OPERATIONS: tuple[Operation, ...] = (
         request_model=ReplayRequest, security="admin",
         replies=(Reply(200, "dry run: the rows that would be replayed", ReplayResult),
                  Reply(202, "the rows are pending again", ReplayResult),
-                 Reply(400, "the body is not a JSON object, or a field is invalid"), *_ADMIN, _STORE_503),
+                 Reply(400, "the body is not a JSON object"), *_ADMIN,
+                 Reply(422, "a field is unknown, of the wrong type or invalid (named in `errors`)"), _STORE_503),
     ),
     Operation(
         "get", "/v1/admin/unmapped", "listUnmapped", "Carrier codes no mapping table knows", "admin",
         description="Unknown codes by frequency, each with the latest description seen: what the mapping "
                     "tables should learn next.",
-        parameters=(Param("limit", "query", "at most this many; out-of-range values are clamped",
-                          _int("page size", 500, 1, 5000)),),
+        parameters=(_AFTER, Param("limit", "query", "at most this many; out-of-range values are clamped",
+                                  _int("page size", 500, 1, 5000))),
         security="admin",
-        replies=(Reply(200, "the codes", UnmappedList), Reply(400, "`limit` is not an integer"), *_ADMIN,
-                 _STORE_503),
+        replies=(Reply(200, "the codes", UnmappedList), _PARAMS_400, *_ADMIN, _STORE_503),
     ),
     Operation(
         "post", "/v1/trackings", "registerTracking", "Register a shipment (for polling and notifications)",
@@ -225,8 +205,9 @@ OPERATIONS: tuple[Operation, ...] = (
                     "carriers or none is refused with the candidates. Registering again updates what is given.",
         request_model=TrackingIn, request_required=True, security="api",
         replies=(Reply(200, "updated", TrackingRecord), Reply(201, "registered", TrackingRecord),
-                 Reply(400, "the body is not a JSON object"), *_API,
-                 Reply(422, "invalid, or the carrier cannot be told from the number", TrackingRefused),
+                 Reply(400, "the body is not a JSON object, or a query parameter was given"), *_API,
+                 Reply(422, "a field is invalid, the carrier is not in the registry, or the carrier cannot be told "
+                            "from the number", TrackingRefused),
                  _STORE_503),
     ),
     Operation(
@@ -234,52 +215,62 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Each item as `POST /v1/trackings`, answered per item; the valid ones are stored together.",
         request_model=BulkTrackings, request_required=True, security="api",
         replies=(Reply(200, "one result per item", BulkResults), Reply(400, "the body is not a JSON object"),
-                 *_API, Reply(422, "`trackings` is not a list of 1 to 1000 objects"), _STORE_503),
+                 *_API, Reply(422, "`trackings` is not a list of 1 to 1000 objects, or another field was given"),
+                 _STORE_503),
     ),
     Operation(
         "get", "/v1/trackings", "listTrackings", "Registered shipments", "trackings",
-        parameters=(Param("carrier", "query", "only this carrier", {"type": "string"}),
+        parameters=(Param("carrier", "query", "only this carrier (a slug of the carrier registry)", {"type": "string"}),
                     Param("after", "query", "`carrier/tracking_number` cursor: the `next` of the previous page",
                           {"type": "string"}), _LIMIT),
         security="api",
-        replies=(Reply(200, "a page", TrackingList), Reply(400, "`limit` is not an integer"), *_API, _STORE_503),
+        replies=(Reply(200, "a page", TrackingList), _PARAMS_400, *_API, _STORE_503),
     ),
     Operation(
         "get", "/v1/trackings/{carrier}/{tracking_number}", "getTracking", "One registered shipment", "trackings",
         parameters=_TRACKING_PATH, security="api",
-        replies=(Reply(200, "the registration", TrackingRecord), *_API, Reply(404, "not registered"), _STORE_503),
+        replies=(Reply(200, "the registration", TrackingRecord), Reply(400, "unknown carrier or malformed number"),
+                 *_API, Reply(404, "not registered"), _STORE_503),
     ),
     Operation(
         "delete", "/v1/trackings/{carrier}/{tracking_number}", "deregisterTracking",
         "Deregister a shipment (stop polling, forget its metadata)", "trackings",
         parameters=_TRACKING_PATH, security="api",
-        replies=(Reply(204, "deregistered", {}, content_type=""), *_API, Reply(404, "not registered"),
-                 _STORE_503),
+        replies=(Reply(204, "deregistered", {}, content_type=""),
+                 Reply(400, "unknown carrier or malformed number"), *_API, Reply(404, "not registered"), _STORE_503),
     ),
     Operation(
         "get", "/v1/escalations", "listEscalations", "Customer-service escalations", "escalations",
-        description="Most urgent first. Filters take comma-separated values; `active=true` leaves out resolved ones.",
-        parameters=(*(Param(name, "query", f"only these {name.replace('_', ' ')} values", {"type": "string"})
-                      for name in ("state", "severity", "owner_role", "exception_class", "carrier",
-                                   "tracking_number", "assignee")),
-                    Param("active", "query", "true: not resolved", {"type": "string", "enum": ["true", "false"]}),
+        description="Most urgent first. Filters take comma-separated values, each checked (`state`, `severity`, "
+                    "`exception_class` against their vocabularies, `carrier` against the carrier registry); "
+                    "`active=true` leaves out resolved ones. The cursor counts rows: a case whose urgency changes "
+                    "between two pages may be seen twice or not at all.",
+        parameters=(*(Param(name, "query", f"only these {name.replace('_', ' ')} values", schema)
+                      for name, schema in (("state", _CSV), ("severity", _CSV), ("owner_role", {"type": "string"}),
+                                           ("exception_class", _CSV), ("carrier", _CSV),
+                                           ("tracking_number", {"type": "string"}),
+                                           ("assignee", {"type": "string"}))),
+                    Param("active", "query", "true: not resolved",
+                          {"type": "string", "enum": ["true", "false", "1", "0"]}),
+                    _AFTER,
                     Param("limit", "query", "at most this many; out-of-range values are clamped",
                           _int("page size", 200, 1, 1000))),
         security="cs",
-        replies=(Reply(200, "the escalations", EscalationList), Reply(400, "`limit` is not an integer"), *_CS,
-                 _STORE_503),
+        replies=(Reply(200, "the escalations", EscalationList), _PARAMS_400, *_CS, _STORE_503),
     ),
     Operation(
         "get", "/v1/escalations/{id}", "getEscalation", "One escalation with its audit trail", "escalations",
         parameters=(_ESCALATION_ID,), security="cs",
-        replies=(Reply(200, "the escalation", EscalationDetail), *_CS, Reply(404, "no such escalation"), _STORE_503),
+        replies=(Reply(200, "the escalation", EscalationDetail), Reply(400, "`id` is not a positive 64-bit integer"),
+                 *_CS, Reply(404, "no such escalation"), _STORE_503),
     ),
     *(Operation(
         "post", f"/v1/escalations/{{id}}/{action}", f"{action}Escalation", summary, "escalations",
         parameters=(_ESCALATION_ID,), request_model=EscalationChange, security="cs",
         replies=(Reply(200, "the escalation after the change", EscalationDetail),
-                 Reply(400, "the body is not a JSON object"), *_CS, Reply(404, "no such escalation"),
-                 Reply(409, "not possible in the escalation's state"), Reply(422, "assign needs an assignee"),
+                 Reply(400, "the body is not a JSON object, or `id` is not a positive 64-bit integer"), *_CS,
+                 Reply(404, "no such escalation"), Reply(409, "not possible in the escalation's state"),
+                 Reply(422, "a field is unknown or not a string, or assign without an assignee"),
                  _STORE_503))
       for action, summary in (("acknowledge", "Acknowledge an open escalation"),
                               ("resolve", "Resolve an escalation"), ("assign", "Assign an escalation"))),
@@ -297,13 +288,17 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get", "/metrics", "metrics", "Prometheus metrics", "operations",
+        description="On the service's port unless CARRIER_EVENTS_METRICS_PORT moves it to a port of its own; "
+                    "open unless CARRIER_EVENTS_METRICS_TOKEN is set.",
+        security="metrics",
         replies=(Reply(200, "Prometheus text exposition format 0.0.4", {"type": "string"},
-                       content_type="text/plain"), _STORE_503),
+                       content_type="text/plain"), Reply(401, "CARRIER_EVENTS_METRICS_TOKEN is set: missing or "
+                                                              "wrong token"), _STORE_503),
     ),
     Operation(
-        "get", "/openapi.json", "openapi", "This document", "operations",
+        "get", "/openapi.json", "openapi", "This document", "operations", security="read",
         replies=(Reply(200, "the OpenAPI 3.1 document of this API",
-                       {"type": "object", "description": "an OpenAPI 3.1 document"}),
+                       {"type": "object", "description": "an OpenAPI 3.1 document"}), *_READ,
                  Reply(404, "the document is not installed with the package")),
     ),
 )
@@ -318,21 +313,10 @@ def _reply(r: Reply) -> Schema:
     schema = {"$ref": REF.format(model=r.body.__name__)} if isinstance(r.body, type) else r.body
     out: Schema = {"description": r.description,
                    "headers": {name: {"$ref": f"#/components/headers/{name}"} for name in ("X-Request-Id", *r.headers)}}
+    problem = isinstance(r.body, type) and issubclass(r.body, Problem)
     if r.content_type:  # a 204 has no content
-        out["content"] = {r.content_type: {"schema": schema}}
+        out["content"] = {PROBLEM_TYPE if problem else r.content_type: {"schema": schema}}
     return out
-
-
-def _security(kind: str) -> list[Schema] | None:
-    if kind == "admin":
-        return [{"adminToken": []}]
-    if kind == "api":
-        return [{"apiToken": []}, {"adminToken": []}]
-    if kind == "cs":
-        return [{"csToken": []}, {"adminToken": []}]
-    if kind == "webhook":  # any one of them, as the source is configured; `{}`: an opened source
-        return [{WEBHOOK_SCHEMES[s][0]: []} for s in sorted(set(DEFAULT_SCHEMES.values()))] + [{}]
-    return None
 
 
 def _operation(op: Operation) -> Schema:
@@ -347,7 +331,7 @@ def _operation(op: Operation) -> Schema:
     if op.request_types:
         out["requestBody"] = {"required": True, "description": "a carrier document, stored verbatim",
                               "content": {t: {"schema": {}} for t in op.request_types}}
-    security = _security(op.security)
+    security = requirements(op.security)
     if security is not None:
         out["security"] = security
     if op.security == "webhook":
@@ -357,15 +341,7 @@ def _operation(op: Operation) -> Schema:
 
 def _components() -> Schema:
     _, defs = models_json_schema([(m, "serialization") for m in BODIES.values()], ref_template=REF)
-    admin = {"type": "http", "scheme": "bearer",
-             "description": "CARRIER_EVENTS_ADMIN_TOKEN; the admin API is disabled without it"}
-    api = {"type": "http", "scheme": "bearer",
-           "description": "CARRIER_EVENTS_API_TOKEN (the admin token works too); disabled without either"}
-    cs = {"type": "http", "scheme": "bearer",
-          "description": "CARRIER_EVENTS_CS_TOKEN (the admin token works too); disabled without either"}
-    schemes: Schema = {"adminToken": admin, "apiToken": api, "csToken": cs}
-    schemes.update({key: scheme for key, scheme in WEBHOOK_SCHEMES.values()})
-    return {"schemas": defs["$defs"], "securitySchemes": schemes, "headers": HEADERS,
+    return {"schemas": defs["$defs"], "securitySchemes": security_schemes(), "headers": HEADERS,
             "parameters": {"X-Request-Id": _parameter(_REQUEST_ID)}}
 
 
@@ -379,7 +355,9 @@ def build() -> Schema:
         "info": {"title": "carrier-events HTTP API", "version": VERSION,
                  "description": "Carrier webhook intake, the normalized event feed (CloudEvents 1.0), shipment "
                                 "state, health, and the admin view of quarantined documents. Generated by "
-                                "`python -m service schema`; do not edit by hand."},
+                                "`python -m service schema`; do not edit by hand. Errors are RFC 9457 problem "
+                                "details; `x-problem-types` lists every `type` with its title.",
+                 "x-problem-types": {TYPE_PREFIX + code: title for code, title in TITLES.items()}},
         "servers": [{"url": "http://127.0.0.1:8080", "description": "`serve` defaults (CARRIER_EVENTS_HOST/_PORT)"}],
         "tags": [{"name": n} for n in ("intake", "events", "trackings", "escalations", "admin", "operations")],
         "paths": paths,

@@ -5,17 +5,25 @@ from datetime import datetime
 
 from aiohttp import web
 
+from taxonomy.carriers import registry
+
 from ..config import SOURCES
 from ..keys import STORE, STORED
 from ..store import ReplayFilter
-from .api import _int, _require_admin
+from .api import _require_admin
+from .bodies import ReplayRequest
+from .params import check_query, integer, offset, page
+from .problems import FieldError, ProblemError
+from .requests import json_object, validated
 
 
 async def list_unmapped(request: web.Request) -> web.Response:
     """Unknown carrier codes by frequency, each with the latest description seen."""
     _require_admin(request)
-    limit = _int(request, "limit", 500, 1, 5000)
-    return web.json_response({"items": await request.app[STORE].unmapped(limit)})
+    check_query(request, ("after", "limit"))
+    limit, skip = integer(request, "limit", 500, 1, 5000), offset(request)
+    items, more = page(await request.app[STORE].unmapped(limit + 1, skip), limit)
+    return web.json_response({"items": items, "next": str(skip + limit) if more else None, "has_more": more})
 
 
 async def replay(request: web.Request) -> web.Response:
@@ -23,16 +31,16 @@ async def replay(request: web.Request) -> web.Response:
     {"states": ["quarantined", "dead"], "source", "carrier", "since", "until", "reason", "limit", "dry_run"}.
     Only events that did not exist before are published."""
     _require_admin(request)
+    check_query(request, ())
+    raw = await json_object(request, optional=True)
+    validated(ReplayRequest, raw, strict=True)  # types and names first: each wrong field named, never a 500
+    dry_run = raw.pop("dry_run", False)
     try:
-        raw = await request.json() if request.can_read_body else {}
-        if not isinstance(raw, dict):
-            raise ValueError("the body must be a JSON object")
-        dry_run = raw.pop("dry_run", False)
-        if not isinstance(dry_run, bool):
-            raise ValueError("dry_run must be true or false")
         selection = replay_filter(raw)
     except ValueError as exc:
-        return web.json_response({"error": str(exc)}, status=400)
+        field = getattr(exc, "field", None) or next((n for n in raw if str(exc).startswith(n)), None)
+        raise ProblemError(422, "invalid-field", str(exc),
+                           [FieldError(f"body.{field}" if field else "body", str(exc))]) from None
     ids = await request.app[STORE].replay(selection, dry_run=dry_run)
     if ids and not dry_run:
         request.app[STORED].set()
@@ -50,11 +58,14 @@ def replay_filter(raw: dict) -> ReplayFilter:
         states = [s.strip() for s in states.split(",") if s.strip()]
     source = raw.get("source")
     if source is not None and source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}")
+        raise _Invalid("source", f"unknown source {source!r}")
+    carrier = raw.get("carrier")
+    if carrier is not None and carrier not in registry():
+        raise _Invalid("carrier", f"unknown carrier {carrier!r} (not in the carrier registry)")
     limit = raw.get("limit", 100_000)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise ValueError("limit must be a positive integer")
-    return ReplayFilter(states=tuple(states), source=source, carrier=raw.get("carrier"),
+        raise _Invalid("limit", "limit must be a positive integer")
+    return ReplayFilter(states=tuple(states), source=source, carrier=carrier,
                         since=_moment(raw.get("since"), "since"), until=_moment(raw.get("until"), "until"),
                         reason=raw.get("reason"), limit=limit)
 
@@ -65,4 +76,12 @@ def _moment(value: object, name: str) -> datetime | None:
     try:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{name} must be an ISO 8601 date or time, not {value!r}") from None
+        raise _Invalid(name, f"{name} must be an ISO 8601 date or time, not {value!r}") from None
+
+
+class _Invalid(ValueError):
+    """A wrong value of one named field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field

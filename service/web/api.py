@@ -8,37 +8,33 @@ from taxonomy.carriers import tracking_url
 from .. import metrics, ops
 from ..cloudevents import CONTENT_TYPE
 from ..keys import BUS, DRAIN, POLLER, SETTINGS, STORE, STORED
-from .bearer import require_bearer
-
-
-def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f'{{"error": "{name} must be an integer"}}',
-                                 content_type="application/json") from None
-    return max(low, min(high, value))
+from .bearer import require_bearer, require_metrics, require_reader
+from .params import check_query, cursor, integer, known_carrier, page, path_id
+from .problems import problem
 
 
 async def get_shipment(request: web.Request) -> web.Response:
+    require_reader(request)
+    check_query(request, ())
     carrier, tn = request.match_info["carrier"].lower(), request.match_info["tracking_number"]
     found = await request.app[STORE].shipment(carrier, tn)
     if found is None:
-        return web.json_response({"error": f"no shipment {carrier}/{tn}"}, status=404)
+        known_carrier(carrier, "path")  # a typo in the slug says so, rather than "no such shipment"
+        return problem(404, "not-found", f"no shipment {carrier}/{tn}")
     found["tracking_url"] = tracking_url(found["carrier"], found["tracking_number"])  # the carrier registry's
     return web.json_response(found)
 
 
 async def get_events(request: web.Request) -> web.Response:
     """The feed: CloudEvents in outbox order after the cursor; `next` is the cursor to send next time."""
-    after = _int(request, "after", 0, 0, 2**62)
-    limit = _int(request, "limit", 100, 1, 1000)
-    rows = await request.app[STORE].events_after(after, limit)
+    require_reader(request)
+    check_query(request, ("after", "limit"))
+    after = integer(request, "after", 0, 0, 2**62)
+    limit = integer(request, "limit", 100, 1, 1000)
+    rows, more = page(await request.app[STORE].events_after(after, limit + 1), limit)
     next_cursor = rows[-1][0] if rows else after
-    body = b'{"next":' + str(next_cursor).encode() + b',"events":[' + b",".join(b for _, b in rows) + b"]}"
+    body = (b'{"next":' + str(next_cursor).encode() + b',"has_more":' + (b"true" if more else b"false") +
+            b',"events":[' + b",".join(b for _, b in rows) + b"]}")
     return web.Response(body=body, content_type="application/json",
                         headers={"X-Event-Format": CONTENT_TYPE})
 
@@ -51,13 +47,14 @@ async def not_found(request: web.Request) -> web.Response:
             _, methods = await resource.resolve(request)
             allowed |= methods
     if allowed:
-        return web.json_response({"error": f"method {request.method} not allowed here"}, status=405,
-                                 headers={"Allow": ", ".join(sorted(allowed))})
-    return web.json_response({"error": f"no such resource: {request.path}"}, status=404)
+        return problem(405, "method-not-allowed", f"method {request.method} not allowed here",
+                       headers={"Allow": ", ".join(sorted(allowed))})
+    return problem(404, "not-found", f"no such resource: {request.path}")
 
 
 async def metrics_text(request: web.Request) -> web.Response:
     """Prometheus text format; backlogs are read from the store at each scrape."""
+    require_metrics(request)
     return web.Response(body=await ops.scrape(request.app[STORE]), headers={"Content-Type": metrics.CONTENT_TYPE})
 
 
@@ -83,24 +80,24 @@ def _require_admin(request: web.Request) -> None:
 
 async def list_dlq(request: web.Request) -> web.Response:
     _require_admin(request)
-    limit = _int(request, "limit", 100, 1, 1000)
-    rows = await request.app[STORE].problems(limit)
+    check_query(request, ("after", "limit"))
+    limit = integer(request, "limit", 100, 1, 1000)
+    rows, more = page(await request.app[STORE].problems(limit + 1, cursor(request) or 0), limit)
     return web.json_response({"items": [
         {"id": str(r.id), "source": r.source, "state": r.state, "reason": r.reason, "attempts": r.attempts,
-         "received_at": r.received_at, "content_type": r.content_type, "bytes": len(r.body)} for r in rows]})
+         "received_at": r.received_at, "content_type": r.content_type, "bytes": len(r.body)} for r in rows],
+        "next": str(rows[-1].id) if more else None, "has_more": more})
 
 
 async def replay_dlq(request: web.Request) -> web.Response:
     _require_admin(request)
-    try:
-        row_id = int(request.match_info["id"])
-    except ValueError:
-        return web.json_response({"error": "id must be an integer"}, status=400)
+    check_query(request, ())
+    row_id = path_id(request)
     rows = await request.app[STORE].inbox_rows([row_id])
     if not rows:
-        return web.json_response({"error": f"no inbox row {row_id}"}, status=404)
+        return problem(404, "not-found", f"no inbox row {row_id}")
     if rows[0].state not in ("quarantined", "dead"):
-        return web.json_response({"error": f"row {row_id} is {rows[0].state}, not in the DLQ"}, status=409)
+        return problem(409, "conflict", f"row {row_id} is {rows[0].state}, not in the DLQ")
     await request.app[STORE].mark([row_id], "pending")
     request.app[STORED].set()
     return web.json_response({"id": str(row_id), "state": "pending"}, status=202)

@@ -32,12 +32,27 @@ class WebhookAccepted(BaseModel):
     duplicate: bool = Field(description="true for a byte-identical redelivery or a replayed signed delivery id")
 
 
-class Error(BaseModel):
-    """Every 4xx/5xx the service answers itself: one human-readable sentence."""
+class FieldProblem(BaseModel):
+    """One offending input of a request."""
 
     model_config = _STRICT
 
-    error: str
+    field: str = Field(description="`query.<name>`, `path.<name>`, `header.<name>` or `body.<dotted path>`")
+    message: str
+
+
+class Problem(BaseModel):
+    """Every 4xx/5xx the service answers itself, as RFC 9457 problem details (`application/problem+json`)."""
+
+    model_config = _STRICT
+
+    type: str = Field(pattern=r"^urn:carrier-events:problem:[a-z-]+$",
+                      description="stable per kind of error (see `x-problem-types`); branch on this")
+    title: str = Field(description="the type's short summary (the same for every problem of the type)")
+    status: int = Field(ge=400, le=599, description="the HTTP status, repeated")
+    detail: str = Field(description="this occurrence, in one sentence")
+    error: str = Field(description="= detail; kept for clients of API 1.x, which read `error`")
+    errors: list[FieldProblem] = Field(description="each invalid field or parameter; empty when none is to blame")
 
 
 class ShipmentSnapshot(BaseModel):
@@ -85,6 +100,7 @@ class EventsPage(BaseModel):
     model_config = _STRICT
 
     next: int = Field(ge=0, description="the cursor to pass as `after` next time (unchanged when no events)")
+    has_more: bool = Field(description="more events follow now: ask again at once rather than after a pause")
     events: list[CloudEvent]
 
 
@@ -151,6 +167,8 @@ class DlqList(BaseModel):
     model_config = _STRICT
 
     items: list[DlqItem]
+    next: str | None = Field(description="the `after` of the next page; null on the last page")
+    has_more: bool = Field(description="another page follows")
 
 
 class DlqReplay(BaseModel):
@@ -181,6 +199,8 @@ class UnmappedList(BaseModel):
     model_config = _STRICT
 
     items: list[UnmappedCode]
+    next: str | None = Field(description="the `after` of the next page; null on the last page")
+    has_more: bool = Field(description="another page follows")
 
 
 class ReplayRequest(BaseModel):
@@ -236,17 +256,16 @@ class TrackingList(BaseModel):
     model_config = _STRICT
 
     items: list[TrackingRecord]
-    next: str | None
+    next: str | None = Field(description="the `after` of the next page; null on the last page")
+    has_more: bool = Field(description="another page follows")
 
 
-class TrackingRefused(BaseModel):
-    """422 of `POST /v1/trackings`: invalid, or the carrier cannot be told from the number."""
+class TrackingRefused(Problem):
+    """422 of `POST /v1/trackings`: invalid, an unknown carrier, or the carrier cannot be told from the number."""
 
-    model_config = _STRICT
-
-    error: str
-    candidates: list[str] | None = Field(default=None, description="carriers whose format fits (several: "
-                                         "ambiguous; none: unknown)")
+    candidates: list[str] | None = Field(description="carriers whose format fits (several: ambiguous; none: "
+                                         "unknown), or the registry's slugs close to an unknown carrier; null "
+                                         "for other invalid fields")
 
 
 class BulkTrackings(BaseModel):
@@ -320,6 +339,8 @@ class EscalationList(BaseModel):
     model_config = _STRICT
 
     items: list[Escalation]
+    next: str | None = Field(description="the `after` of the next page; null on the last page")
+    has_more: bool = Field(description="another page follows")
 
 
 class EscalationChangeData(BaseModel):
@@ -360,7 +381,7 @@ class EscalationChange(BaseModel):
 BODIES: dict[str, type[BaseModel]] = {
     "cloud-event.v1": CloudEvent,
     "webhook-accepted.v1": WebhookAccepted,
-    "error.v1": Error,
+    "problem.v1": Problem,
     "events-page.v1": EventsPage,
     "shipment.v1": Shipment,
     "health.v1": Health,

@@ -11,6 +11,9 @@ from importlib.resources import files
 
 from aiohttp import web
 
+from .bearer import require_reader
+from .problems import problem
+
 
 @cache
 def _document() -> bytes | None:
@@ -21,7 +24,9 @@ def _document() -> bytes | None:
 
 
 async def openapi(request: web.Request) -> web.Response:
+    """Behind the read token like the API it describes (it names every endpoint an attacker would try)."""
+    require_reader(request)
     body = _document()
     if body is None:
-        return web.json_response({"error": "openapi.json is not installed with this package"}, status=404)
+        return problem(404, "not-found", "openapi.json is not installed with this package")
     return web.Response(body=body, content_type="application/json")

@@ -2,18 +2,28 @@
 
 Needs the admin token (or CARRIER_EVENTS_CS_TOKEN); without either the
 endpoints are disabled. The actor in the audit trail is the body's `by`
-(or the `X-Actor` header), so the trail says who did what.
+(or the `X-Actor` header), so the trail says who did what. Every filter value
+is checked (a misspelt state is a 400 naming `state`, not an empty list).
 """
 from __future__ import annotations
 
 from aiohttp import web
 
-from ..keys import ESCALATED, SETTINGS, STORE
+from taxonomy import ExceptionClass, Status
+
 from ..core.rules import TransitionRefused
-from .api import _int
+from ..keys import ESCALATED, SETTINGS, STORE
 from .bearer import require_bearer
+from .bodies import EscalationChange
+from .params import carriers, check_query, choices, integer, offset, page, path_id, text
+from .problems import invalid, problem
+from .requests import json_object, validated
 
 FILTERS = ("state", "severity", "owner_role", "exception_class", "carrier", "tracking_number", "assignee", "active")
+STATES = ("waiting", "open", "acknowledged", "resolved")
+SEVERITIES = ("low", "medium", "high", "critical")
+# An escalation's class is the event's exception class, or its status when it has none.
+CLASSES = tuple(dict.fromkeys([*(c.value for c in ExceptionClass), *(s.value for s in Status)]))
 
 
 def require_cs(request: web.Request) -> None:
@@ -22,25 +32,29 @@ def require_cs(request: web.Request) -> None:
                    variable="CARRIER_EVENTS_CS_TOKEN", required="CS token", realm="carrier-events cs")
 
 
-def _id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["id"])
-    except ValueError:
-        raise web.HTTPNotFound(text='{"error": "no such escalation"}', content_type="application/json") from None
+def _filters(request: web.Request) -> dict[str, str]:
+    check_query(request, (*FILTERS, "limit", "after"))
+    found = {"state": choices(request, "state", STATES), "severity": choices(request, "severity", SEVERITIES),
+             "exception_class": choices(request, "exception_class", CLASSES), "carrier": carriers(request),
+             "active": choices(request, "active", ("true", "false", "1", "0")),
+             **{name: text(request, name) for name in ("owner_role", "tracking_number", "assignee")}}
+    return {name: value for name, value in found.items() if value}
 
 
 async def list_escalations(request: web.Request) -> web.Response:
     require_cs(request)
-    filters = {name: request.query[name] for name in FILTERS if request.query.get(name)}
-    items = await request.app[STORE].escalations(filters, _int(request, "limit", 200, 1, 1000))
-    return web.json_response({"items": items})
+    filters = _filters(request)
+    limit, skip = integer(request, "limit", 200, 1, 1000), offset(request)
+    items, more = page(await request.app[STORE].escalations(filters, limit + 1, skip), limit)
+    return web.json_response({"items": items, "next": str(skip + limit) if more else None, "has_more": more})
 
 
 async def get_escalation(request: web.Request) -> web.Response:
     require_cs(request)
-    found = await request.app[STORE].escalation(_id(request))
+    check_query(request, ())
+    found = await request.app[STORE].escalation(path_id(request))
     if found is None:
-        return web.json_response({"error": "no such escalation"}, status=404)
+        return problem(404, "not-found", "no such escalation")
     request.app[ESCALATED].set()  # the change goes to `cs-escalations` now, not at the next poll
     return web.json_response(found)
 
@@ -48,26 +62,31 @@ async def get_escalation(request: web.Request) -> web.Response:
 async def change(request: web.Request) -> web.Response:
     """acknowledge | resolve | assign (body: {"by", "assignee" (assign), "note"})."""
     require_cs(request)
+    check_query(request, ())
     action = request.path.rstrip("/").rsplit("/", 1)[1]  # the route: acknowledge | resolve | assign
-    body = {}
-    if request.can_read_body:
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "the body must be JSON"}, status=400)
-        if not isinstance(body, dict):
-            return web.json_response({"error": "the body must be a JSON object"}, status=400)
-    actor = str(body.get("by") or request.headers.get("X-Actor") or "cs")[:100]
-    assignee = body.get("assignee")
-    if action == "assign" and (not isinstance(assignee, str) or not assignee.strip()):
-        return web.json_response({"error": "assign needs an assignee"}, status=422)
-    note = body.get("note")
+    escalation_id = path_id(request)
+    body = validated(EscalationChange, await json_object(request, optional=True), strict=True)
+    actor = (body.by or _header_text(request, "X-Actor") or "cs")[:100]
+    if action == "assign" and (body.assignee is None or not body.assignee.strip()):
+        raise invalid("body", "assignee", "assign needs an assignee", status=422, code="invalid-field")
     try:
-        found = await request.app[STORE].transition(_id(request), action, actor, assignee, str(note)[:1000]
-                                                    if note else None)
+        found = await request.app[STORE].transition(escalation_id, action, actor, body.assignee,
+                                                    body.note[:1000] if body.note else None)
     except TransitionRefused as exc:
-        return web.json_response({"error": str(exc)}, status=409)
+        return problem(409, "conflict", str(exc))
     if found is None:
-        return web.json_response({"error": "no such escalation"}, status=404)
+        return problem(404, "not-found", "no such escalation")
     request.app[ESCALATED].set()  # the change goes to `cs-escalations` now, not at the next poll
     return web.json_response(found)
+
+
+def _header_text(request: web.Request, name: str) -> str | None:
+    """A header as text for the audit trail; bytes that are not UTF-8 are no name at all."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value if value.isprintable() else None

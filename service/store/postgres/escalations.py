@@ -20,7 +20,7 @@ from .locks import lock_audit
 _COLUMNS = shapes.columns(shapes.ESCALATION_COLUMNS)
 
 
-async def listing(conn: asyncpg.Connection, filters: dict[str, str], limit: int) -> list[dict]:
+async def listing(conn: asyncpg.Connection, filters: dict[str, str], limit: int, offset: int = 0) -> list[dict]:
     """Most urgent first: severity, then the SLA due soonest."""
     wanted, active = shapes.escalation_filters(filters)
     clauses, args = [], []
@@ -30,9 +30,9 @@ async def listing(conn: asyncpg.Connection, filters: dict[str, str], limit: int)
     if active:
         clauses.append("state <> 'resolved'")
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    args.append(limit)
+    args.extend((limit, offset))
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM escalations {where} ORDER BY {shapes.SEVERITY_ORDER}, "
-                            f"sla_due_at IS NULL, sla_due_at, id LIMIT ${len(args)}", *args)
+                            f"sla_due_at IS NULL, sla_due_at, id LIMIT ${len(args) - 1} OFFSET ${len(args)}", *args)
     return [shapes.escalation(r) for r in rows]
 
 

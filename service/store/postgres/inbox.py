@@ -106,9 +106,11 @@ async def _accept_bodies(conn: asyncpg.Connection, items: list[Incoming], now: d
     return intake.by_body(keys, existing, created)
 
 
-async def rows_in_state(conn: asyncpg.Connection, states: tuple[str, ...], limit: int) -> list[InboxRow]:
+async def rows_in_state(conn: asyncpg.Connection, states: tuple[str, ...], limit: int,
+                        after: int = 0) -> list[InboxRow]:
     return [_row(r) for r in await conn.fetch(
-        f"SELECT {INBOX_COLUMNS} FROM inbox WHERE state = ANY($1::text[]) ORDER BY id LIMIT $2", list(states), limit)]
+        f"SELECT {INBOX_COLUMNS} FROM inbox WHERE state = ANY($1::text[]) AND id > $3 ORDER BY id LIMIT $2",
+        list(states), limit, after)]
 
 
 async def claim(conn: asyncpg.Connection, limit: int, lease_seconds: float) -> list[InboxRow]:

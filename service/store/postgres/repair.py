@@ -47,7 +47,7 @@ async def mark_replay(conn: asyncpg.Connection, f: ReplayFilter, now: datetime) 
     return sorted(r[0] for r in rows)
 
 
-async def unmapped_codes(conn: asyncpg.Connection, limit: int) -> list[dict]:
+async def unmapped_codes(conn: asyncpg.Connection, limit: int, offset: int = 0) -> list[dict]:
     return [shapes.unmapped(r) for r in await conn.fetch(
         f"SELECT {shapes.columns(shapes.UNMAPPED_COLUMNS)} FROM unmapped ORDER BY count DESC, mapping_table, code "
-        "LIMIT $1", limit)]
+        "LIMIT $1 OFFSET $2", limit, offset)]

@@ -161,16 +161,16 @@ class PostgresStore:
     async def shipment(self, carrier: str, tracking_number: str) -> dict | None:
         return await self._run(reads.shipment, carrier, tracking_number)
 
-    async def problems(self, limit: int) -> list[InboxRow]:
-        return await self._run(inbox.rows_in_state, ("quarantined", "dead"), limit)
+    async def problems(self, limit: int, after: int = 0) -> list[InboxRow]:
+        return await self._run(inbox.rows_in_state, ("quarantined", "dead"), limit, after)
 
     async def replay(self, selection: ReplayFilter, *, dry_run: bool = False) -> list[int]:
         if dry_run:
             return await self._run(repair.select_replay, selection)
         return await self._run(repair.mark_replay, selection, _now())
 
-    async def unmapped(self, limit: int = 500) -> list[dict]:
-        return await self._run(repair.unmapped_codes, limit)
+    async def unmapped(self, limit: int = 500, offset: int = 0) -> list[dict]:
+        return await self._run(repair.unmapped_codes, limit, offset)
 
     async def counts(self) -> dict[str, int]:
         return await self._run(reads.counts)
@@ -248,8 +248,8 @@ class PostgresStore:
     async def apply_derived(self, shipments: list[NormalizedShipment]) -> Applied:
         return await self._run(apply_derived, shipments)
 
-    async def escalations(self, filters: dict[str, str], limit: int = 200) -> list[dict]:
-        return await self._run(escalations.listing, filters, limit)
+    async def escalations(self, filters: dict[str, str], limit: int = 200, offset: int = 0) -> list[dict]:
+        return await self._run(escalations.listing, filters, limit, offset)
 
     async def escalation(self, escalation_id: int) -> dict | None:
         return await self._run(escalations.get, escalation_id)

@@ -21,7 +21,7 @@ from .actions import audit
 _COLUMNS = shapes.columns(shapes.ESCALATION_COLUMNS)
 
 
-def listing(conn: sqlite3.Connection, filters: dict[str, str], limit: int) -> list[dict]:
+def listing(conn: sqlite3.Connection, filters: dict[str, str], limit: int, offset: int = 0) -> list[dict]:
     """Most urgent first: severity, then the SLA due soonest."""
     wanted, active = shapes.escalation_filters(filters)
     clauses = [f"{column} IN ({','.join('?' * len(values))})" for column, values in wanted]
@@ -30,7 +30,7 @@ def listing(conn: sqlite3.Connection, filters: dict[str, str], limit: int) -> li
         clauses.append("state != 'resolved'")
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
     rows = conn.execute(f"SELECT {_COLUMNS} FROM escalations {where} ORDER BY {shapes.SEVERITY_ORDER}, "
-                        f"sla_due_at IS NULL, sla_due_at, id LIMIT ?", [*args, limit])
+                        f"sla_due_at IS NULL, sla_due_at, id LIMIT ? OFFSET ?", [*args, limit, offset])
     return [shapes.escalation(r) for r in rows]
 
 

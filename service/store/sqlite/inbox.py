@@ -89,10 +89,11 @@ def _row(r: tuple) -> InboxRow:
     return InboxRow(r[0], r[1], r[2], r[3], r[4], bytes(r[5]), r[6], r[7], r[8], r[9], orjson.loads(r[10]))
 
 
-def rows_in_state(conn: sqlite3.Connection, states: tuple[str, ...], limit: int) -> list[InboxRow]:
+def rows_in_state(conn: sqlite3.Connection, states: tuple[str, ...], limit: int, after: int = 0) -> list[InboxRow]:
     marks = ",".join("?" * len(states))
     return [_row(r) for r in conn.execute(
-        f"SELECT {INBOX_COLUMNS} FROM inbox WHERE state IN ({marks}) ORDER BY id LIMIT ?", (*states, limit))]
+        f"SELECT {INBOX_COLUMNS} FROM inbox WHERE state IN ({marks}) AND id > ? ORDER BY id LIMIT ?",
+        (*states, after, limit))]
 
 
 def claim(conn: sqlite3.Connection, limit: int, lease_seconds: float) -> list[InboxRow]:

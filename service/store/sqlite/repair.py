@@ -41,8 +41,8 @@ def mark_replay(conn: sqlite3.Connection, f: ReplayFilter, now: str) -> list[int
     return ids
 
 
-def unmapped_codes(conn: sqlite3.Connection, limit: int) -> list[dict]:
+def unmapped_codes(conn: sqlite3.Connection, limit: int, offset: int = 0) -> list[dict]:
     rows = conn.execute("SELECT mapping_table, code, count, sample_description, first_seen, last_seen FROM unmapped "
-                        "ORDER BY count DESC, mapping_table, code LIMIT ?", (limit,))
+                        "ORDER BY count DESC, mapping_table, code LIMIT ? OFFSET ?", (limit, offset))
     return [{"mapping_table": r[0], "code": r[1], "count": r[2], "sample_description": r[3],
              "first_seen": r[4], "last_seen": r[5]} for r in rows]

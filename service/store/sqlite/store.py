@@ -179,8 +179,8 @@ class SqliteStore:
     async def shipment(self, carrier: str, tracking_number: str) -> dict | None:
         return await self._read(reads.shipment, carrier, tracking_number)
 
-    async def problems(self, limit: int) -> list[InboxRow]:
-        return await self._read(inbox.rows_in_state, ("quarantined", "dead"), limit)
+    async def problems(self, limit: int, after: int = 0) -> list[InboxRow]:
+        return await self._read(inbox.rows_in_state, ("quarantined", "dead"), limit, after)
 
     async def replay(self, selection: ReplayFilter, *, dry_run: bool = False) -> list[int]:
         """Re-normalize stored documents (see store.repair); with dry_run only say which."""
@@ -188,8 +188,8 @@ class SqliteStore:
             return await self._read(repair.select_replay, selection)
         return await self._write(repair.mark_replay, selection, _now())
 
-    async def unmapped(self, limit: int = 500) -> list[dict]:
-        return await self._read(repair.unmapped_codes, limit)
+    async def unmapped(self, limit: int = 500, offset: int = 0) -> list[dict]:
+        return await self._read(repair.unmapped_codes, limit, offset)
 
     async def counts(self) -> dict[str, int]:
         return await self._read(reads.counts)
@@ -267,8 +267,8 @@ class SqliteStore:
     async def apply_derived(self, shipments: list[NormalizedShipment]) -> Applied:
         return await self._write(apply_derived, shipments)
 
-    async def escalations(self, filters: dict[str, str], limit: int = 200) -> list[dict]:
-        return await self._read(escalation_rows.listing, filters, limit)
+    async def escalations(self, filters: dict[str, str], limit: int = 200, offset: int = 0) -> list[dict]:
+        return await self._read(escalation_rows.listing, filters, limit, offset)
 
     async def escalation(self, escalation_id: int) -> dict | None:
         return await self._read(escalation_rows.get, escalation_id)

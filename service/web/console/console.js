@@ -76,7 +76,8 @@ async function select(id) {
   for (const tr of $("rows").children) tr.classList.toggle("selected", tr.dataset.id === id);
   const item = await api(`/v1/escalations/${encodeURIComponent(id)}`);
   render(item);
-  const shipment = await fetch(`/v1/shipments/${encodeURIComponent(item.carrier)}/${encodeURIComponent(item.tracking_number)}`)
+  const shipment = await fetch(`/v1/shipments/${encodeURIComponent(item.carrier)}/${encodeURIComponent(item.tracking_number)}`,
+    { headers: { Authorization: `Bearer ${token()}` } })
     .then((r) => (r.ok ? r.json() : null)).catch(() => null);
   renderTimeline(shipment);
 }
