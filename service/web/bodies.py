@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from taxonomy import ExceptionClass, NormalizedEvent, Status
+from taxonomy import Channel, ExceptionClass, MappedBy, NormalizedEvent, Status
 
 from .trackings import TrackingIn
 
@@ -88,6 +88,32 @@ class EventsPage(BaseModel):
     events: list[CloudEvent]
 
 
+class RelayedProvenance(BaseModel):
+    """How a stored event arrived again through another route, with the event as that route reported it."""
+
+    model_config = _STRICT
+
+    channel: Channel
+    inbox_id: str | None
+    received_at: AwareDatetime | None
+    parser: str = Field(description="the route: the parser the arrival went through")
+    parser_version: str
+    mapped_by: MappedBy
+    event_id: str = Field(description="the arrival's own v1 event_id (its retries are duplicates of it)")
+    occurred_at: AwareDatetime = Field(description="the instant as this route reported it (often rounded)")
+    carrier_code: str | None
+    description: str | None
+
+
+class EventSource(BaseModel):
+    """A further provenance of an event: the same scan relayed by another route (cross-route match)."""
+
+    model_config = _STRICT
+
+    event_id: str = Field(description="the event (in `events`) this arrival is")
+    provenance: RelayedProvenance
+
+
 class Shipment(BaseModel):
     """`GET /v1/shipments/{carrier}/{tracking_number}`: current state and the stored history, newest first."""
 
@@ -104,6 +130,9 @@ class Shipment(BaseModel):
     anomalies: list[str] = Field(description="event ids kept as history because they contradict a terminal state")
     updated_at: AwareDatetime
     events: list[NormalizedEvent]
+    sources: list[EventSource] = Field(default_factory=list, description=(
+        "further arrivals of the events through other routes (an aggregator relaying the carrier's scan): "
+        "one event per physical scan, every route it came through"))
     tracking_url: str | None = Field(None, description=_TRACKING_URL)
 
 
