@@ -167,9 +167,9 @@ async def test_a_version_3_file_gains_the_coordination_tables(tmp_path):
 async def test_a_version_4_file_gains_event_routes_from_the_stored_bodies_and_the_sources_table(tmp_path):
     path = str(tmp_path / "v4.db")
     conn = sqlite3.connect(path)
-    conn.executescript(DDL.replace("    route           TEXT,  -- the parser it arrived through first (cross-route "
-                                   "match)\n    place           TEXT,  -- its place as the cross-route match compares "
-                                   "it (service.core.relay.place_key)\n", ""))
+    v4_events = "\n".join(line for line in DDL.splitlines()
+                           if not line.lstrip().startswith(("route ", "place ", "revision ")))
+    conn.executescript(v4_events)
     assert "route" not in {r[1] for r in conn.execute("PRAGMA table_info(events)")}
     with conn:
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '4')")
@@ -182,7 +182,7 @@ async def test_a_version_4_file_gains_event_routes_from_the_stored_bodies_and_th
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
-        assert conn.execute("SELECT route, place FROM events").fetchall() == [("ups.track_json", None)]
+        assert conn.execute("SELECT route, place, revision FROM events").fetchall() == [("ups.track_json", None, 1)]
         assert conn.execute("SELECT COUNT(*) FROM event_sources").fetchone() == (0,)
     finally:
         conn.close()

@@ -31,7 +31,7 @@ from parsers.normalize import NormalizedShipment, Outcome
 from taxonomy import Channel, ExceptionClass, NormalizedEvent, Status
 from taxonomy.state import STAGE, ShipmentState, fold
 
-from ..cloudevents import Snapshot, cloud_event, encode, event_data, routing_key
+from ..cloudevents import Snapshot, cloud_event, correction_event, encode, event_data, routing_key
 from ..rows import Normalized, OutboxRow
 from .relay import Candidate, Source, match, place_key, route_of, source
 
@@ -48,6 +48,8 @@ class Known:
     exception_class: ExceptionClass | None
     route: str | None = None  # the parser it arrived through first (None: stored before routes were kept)
     place: str | None = None  # `relay.place_key` of its location
+    inbox_id: int | None = None  # the document it came from
+    revision: int = 1  # 1 as first published; each correction adds one
 
 
 class Alias(NamedTuple):
@@ -75,6 +77,20 @@ class EventRow:
     body: bytes  # the NormalizedEvent contract as JSON
     route: str | None = None
     place: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A stored event derived again from its own document with another status or class (a replay after a
+    mapping or parser fix): the row is rewritten and the event published again as a correction."""
+
+    event_id: str
+    carrier: str
+    tracking_number: str
+    status: str
+    exception_class: str | None
+    body: bytes
+    revision: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +143,7 @@ class Applied:
     new_events: int = 0
     duplicate_events: int = 0
     relayed_events: int = 0  # arrivals matched to a stored event through another route
+    corrected_events: int = 0  # stored events re-derived with another status or class, published again
     outbox_seqs: list[int] = field(default_factory=list)
     # With a lease: the new outbox rows, already leased to the caller's relay
     outbox_rows: list[OutboxRow] = field(default_factory=list)
@@ -142,6 +159,7 @@ class Plan:
     inbox: list[InboxOutcome] = field(default_factory=list)
     unmapped: list[tuple[str, str, str]] = field(default_factory=list)  # (table, code, description)
     sources: list[Source] = field(default_factory=list)  # further provenances of stored events
+    corrections: list[Correction] = field(default_factory=list)
     report: Applied = field(default_factory=Applied)
 
 
@@ -215,9 +233,16 @@ def _plan_shipment(plan: Plan, shipment: NormalizedShipment, history: list[Known
     seen = {k.event_id for k in history} | {a.alias_id for a in aliases}
     candidates: list[Candidate] | None = None  # built once, only when an event has a new id
     fresh: list[NormalizedEvent] = []
+    corrected: dict[str, NormalizedEvent] = {}
+    own = {k.event_id: k for k in history if k.inbox_id == inbox_id} if inbox_id is not None else {}
     for event in shipment.events:
         if event.event_id in seen:
-            plan.report.duplicate_events += 1
+            stored = own.get(event.event_id)
+            if (stored is not None and event.event_id not in corrected
+                    and (stored.status, stored.exception_class) != (event.status, event.exception_class)):
+                corrected[event.event_id] = event  # its own document, derived again differently: a correction
+            else:
+                plan.report.duplicate_events += 1
             continue
         seen.add(event.event_id)
         if history and event.provenance.channel is not Channel.DERIVED:
@@ -231,9 +256,11 @@ def _plan_shipment(plan: Plan, shipment: NormalizedShipment, history: list[Known
                 plan.report.relayed_events += 1
                 continue
         fresh.append(event)
-    if not fresh and history:
+    if not fresh and not corrected and history:
         return
     state = fold(history)
+    if corrected:
+        state = _correct(plan, history, list(corrected.values()), state, traceparent, received_epoch)
     last = max((_order(k) for k in history), default=None)
     fresh.sort(key=lambda e: e.occurred_at)
     for event in fresh:
@@ -242,7 +269,7 @@ def _plan_shipment(plan: Plan, shipment: NormalizedShipment, history: list[Known
         plan.events.append(EventRow(event.event_id, event.carrier, event.tracking_number, event.occurred_at,
                                     event.status.value, event.exception_class.value if event.exception_class
                                     else None, inbox_id, orjson.dumps(data), route, place))
-        known = Known(event.event_id, event.occurred_at, event.status, event.exception_class, route, place)
+        known = Known(event.event_id, event.occurred_at, event.status, event.exception_class, route, place, inbox_id)
         history.append(known)
         status_before = state.status
         if last is None or _order(known) >= last:
@@ -257,6 +284,29 @@ def _plan_shipment(plan: Plan, shipment: NormalizedShipment, history: list[Known
         plan.report.fresh.append(event)
         plan.report.new_events += 1
     plan.shipments[(shipment.carrier, shipment.tracking_number)] = _shipment_row(shipment, state)
+
+
+def _correct(plan: Plan, history: list[Known], events: list[NormalizedEvent], state: ShipmentState,
+             traceparent: str | None, received_epoch: float | None) -> ShipmentState:
+    """Rewrite the corrected events in `history`, refold the state after each, publish each as a correction."""
+    index = {k.event_id: i for i, k in enumerate(history)}
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        old = history[index[event.event_id]]
+        revision = old.revision + 1
+        history[index[event.event_id]] = Known(event.event_id, event.occurred_at, event.status, event.exception_class,
+                                               old.route, old.place, old.inbox_id, revision)
+        status_before, state = state.status, fold(history)
+        data = event_data(event)
+        plan.corrections.append(Correction(event.event_id, event.carrier, event.tracking_number, event.status.value,
+                                           event.exception_class.value if event.exception_class else None,
+                                           orjson.dumps(data), revision))
+        snapshot = Snapshot(status_before, state.status, state.exception_class,
+                            anomaly=event.event_id in state.anomalies)
+        message = correction_event(cloud_event(event, snapshot, data), revision)
+        plan.outbox.append(OutboxDraft(message["id"], routing_key(event), encode(message), traceparent,
+                                       received_epoch))
+        plan.report.corrected_events += 1
+    return state
 
 
 def _candidates(history: list[Known], aliases: list[Alias]) -> list[Candidate]:

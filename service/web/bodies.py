@@ -69,9 +69,16 @@ class CloudEvent(BaseModel):
     model_config = _STRICT
 
     specversion: Literal["1.0"]
-    id: str = Field(pattern=r"^[0-9a-f]{32}$", description="= data.event.event_id; dedupe on it")
+    id: str = Field(pattern=r"^[0-9a-f]{32}(-r[0-9]+)?$", description=(
+        "= data.event.event_id; dedupe on it. A correction's id is `<event_id>-r<revision>`"))
     source: str = Field(pattern=r"^/carriers/[a-z0-9_]+$")
-    type: Literal["shipment.event.v1"]  # cloudevents.EVENT_TYPE (a test keeps them equal)
+    # cloudevents.EVENT_TYPE and CORRECTED_TYPE (a test keeps them equal)
+    type: Literal["shipment.event.v1", "shipment.event.corrected.v1"] = Field(description=(
+        "`shipment.event.corrected.v1`: a stored event derived again from its own document (a replay after a "
+        "mapping or parser fix) with another status or class; the same data.event.event_id, a `revision`, the "
+        "shipment snapshot recomputed"))
+    revision: int = Field(1, ge=1, description=(
+        "1 as first published, 2 for the first correction, and so on (absent from events stored before it)"))
     subject: str = Field(description="the tracking number")
     time: AwareDatetime = Field(description="occurred_at, UTC, whole seconds")
     datacontenttype: Literal["application/json"]

@@ -33,10 +33,11 @@ async def _histories(conn: asyncpg.Connection, keys: list[ShipmentKey]) -> dict[
         return out
     for r in await conn.fetch(
             "SELECT e.carrier, e.tracking_number, e.event_id, e.occurred_at, e.status, e.exception_class, e.route, "
-            "e.place FROM events e JOIN unnest($1::text[], $2::text[]) AS x(c, t) ON e.carrier = x.c "
+            "e.place, e.inbox_id, e.revision FROM events e JOIN unnest($1::text[], $2::text[]) AS x(c, t) ON e.carrier = x.c "
             "AND e.tracking_number = x.t ORDER BY e.carrier, e.tracking_number, e.event_id",
             [k[0] for k in keys], [k[1] for k in keys]):
-        out[(r[0], r[1])].append(Known(r[2], r[3], Status(r[4]), ExceptionClass(r[5]) if r[5] else None, r[6], r[7]))
+        out[(r[0], r[1])].append(Known(r[2], r[3], Status(r[4]), ExceptionClass(r[5]) if r[5] else None, r[6], r[7],
+                                       r[8], r[9]))
     return out
 
 
@@ -93,6 +94,12 @@ async def _write(conn: asyncpg.Connection, plan: Plan, lease_seconds: float | No
             [x.carrier for x in e], [x.tracking_number for x in e], [x.occurred_at for x in e], [x.status for x in e],
             [x.exception_class for x in e], [x.inbox_id for x in e], [x.body for x in e], [x.route for x in e],
             [x.place for x in e])
+    if plan.corrections:
+        await conn.executemany(
+            "UPDATE events SET status = $1, exception_class = $2, body = $3, revision = $4 WHERE carrier = $5 "
+            "AND tracking_number = $6 AND event_id = $7",
+            [(c.status, c.exception_class, c.body, c.revision, c.carrier, c.tracking_number, c.event_id)
+             for c in plan.corrections])
     if plan.sources:
         await conn.executemany(
             "INSERT INTO event_sources (carrier, tracking_number, alias_id, event_id, route, parser_version, channel, "

@@ -28,9 +28,10 @@ def _histories(conn: sqlite3.Connection, keys: list[ShipmentKey]) -> dict[Shipme
     out: dict[ShipmentKey, list[Known]] = {}
     for carrier, tn in keys:
         out[(carrier, tn)] = [
-            Known(r[0], datetime.fromisoformat(r[1]), Status(r[2]), ExceptionClass(r[3]) if r[3] else None, r[4], r[5])
-            for r in conn.execute("SELECT event_id, occurred_at, status, exception_class, route, place FROM events "
-                                  "WHERE carrier = ? AND tracking_number = ? ORDER BY event_id", (carrier, tn))]
+            Known(r[0], datetime.fromisoformat(r[1]), Status(r[2]), ExceptionClass(r[3]) if r[3] else None, *r[4:])
+            for r in conn.execute("SELECT event_id, occurred_at, status, exception_class, route, place, inbox_id, "
+                                  "revision FROM events WHERE carrier = ? AND tracking_number = ? ORDER BY event_id",
+                                  (carrier, tn))]
     return out
 
 
@@ -75,6 +76,10 @@ def _write(conn: sqlite3.Connection, plan: Plan, lease_seconds: float | None) ->
                      "inbox_id, body, route, place) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [(e.event_id, e.carrier, e.tracking_number, utc_text(e.occurred_at), e.status, e.exception_class,
                        e.inbox_id, e.body, e.route, e.place) for e in plan.events])
+    conn.executemany("UPDATE events SET status = ?, exception_class = ?, body = ?, revision = ? WHERE carrier = ? "
+                     "AND tracking_number = ? AND event_id = ?",
+                     [(c.status, c.exception_class, c.body, c.revision, c.carrier, c.tracking_number, c.event_id)
+                      for c in plan.corrections])
     conn.executemany("INSERT INTO event_sources (carrier, tracking_number, alias_id, event_id, route, parser_version, "
                      "channel, inbox_id, received_at, occurred_at, carrier_code, description, mapped_by, recorded_at) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",

@@ -15,7 +15,8 @@ before version 3 did not always record it.
   budgets shared by processes.
 - 5: the cross-route match: `events.route` (backfilled from each stored
   event's `provenance.parser`) and `events.place` (left empty on stored
-  events: an empty place is compatible with any), and `event_sources`.
+  events: an empty place is compatible with any), and `event_sources`;
+  `events.revision` (1; corrections after a replay add one).
 """
 from __future__ import annotations
 

@@ -37,7 +37,8 @@ budgets   token buckets shared by every process (a carrier API's poll rate).
 
 # 3: events keyed by shipment (no separate history index); outbox without a unique event_id index
 # 4: leases and budgets (duties and rate budgets shared by processes)
-# 5: cross-route match: events.route and events.place, event_sources (further provenances of an event)
+# 5: cross-route match: events.route and events.place, event_sources (further provenances of an event);
+#    corrections: events.revision
 VERSION = 5
 
 
@@ -53,6 +54,7 @@ def events_table(name: str = "events") -> str:
     body            BLOB NOT NULL,
     route           TEXT,  -- the parser it arrived through first (cross-route match)
     place           TEXT,  -- its place as the cross-route match compares it (service.core.relay.place_key)
+    revision        INTEGER NOT NULL DEFAULT 1,  -- 1 as first published, each correction adds one
     PRIMARY KEY (carrier, tracking_number, event_id)
 ) WITHOUT ROWID;"""
 
@@ -78,7 +80,8 @@ OUTBOX_INDEX = "CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE s
 # Columns added after version 1, added to older files when they are opened.
 ADDED_COLUMNS = (("inbox", "received_epoch", "REAL"), ("trackings", "poll_failures", "INTEGER NOT NULL DEFAULT 0"),
                  ("inbox", "traceparent", "TEXT"), ("outbox", "traceparent", "TEXT"),
-                 ("outbox", "received_epoch", "REAL"), ("events", "route", "TEXT"), ("events", "place", "TEXT"))
+                 ("outbox", "received_epoch", "REAL"), ("events", "route", "TEXT"), ("events", "place", "TEXT"),
+                 ("events", "revision", "INTEGER NOT NULL DEFAULT 1"))
 
 DDL_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
