@@ -68,6 +68,13 @@ async def test_a_replay_after_a_mapping_fix_corrects_the_stored_event(aiohttp_cl
                                    'text = "Parcel entered a wormhole" }\n"ZQ" = { status = "exception", '
                                    'exception_class = "lost", text = "Parcel entered a wormhole" }\n')
     client = await aiohttp_client(create_app(settings(db, str(maps))))
+    dry = await client.post("/v1/admin/replay", json={"states": ["done"], "dry_run": True}, headers=ADMIN)
+    assert dry.status == 200
+    assert (await dry.json())["changes"] == [  # by carrier and code: the arrival scan would not change
+        {"carrier": "ups", "carrier_code": "ZQ", "change": "corrected", "events": 1,
+         "from": {"status": "exception", "exception_class": "other"},
+         "to": {"status": "exception", "exception_class": "lost"}}]
+    assert await feed(client) == before  # a dry run changes nothing
     resp = await client.post("/v1/admin/replay", json={"states": ["done"], "source": "ups"}, headers=ADMIN)
     assert resp.status == 202 and (await resp.json())["count"] == 1
     await settle(client)

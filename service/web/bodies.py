@@ -229,7 +229,28 @@ class ReplayRequest(BaseModel):
     until: str | None = Field(default=None, description="received before (ISO 8601; no offset = UTC)")
     reason: str | None = Field(default=None, description="substring of the quarantine/dead reason")
     limit: int = Field(default=100_000, ge=1)
-    dry_run: bool = Field(default=False, description="only say which rows would be replayed")
+    dry_run: bool = Field(default=False, description=(
+        "only say which rows would be replayed and what that would change, by carrier and code"))
+
+
+class StatusAndClass(BaseModel):
+    model_config = _STRICT
+
+    status: Status
+    exception_class: ExceptionClass | None
+
+
+class ReplayChange(BaseModel):
+    """Events a replay would publish: `corrected` (a stored event with another status or class) or `new`."""
+
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_name=True)
+
+    carrier: str
+    carrier_code: str | None
+    change: Literal["corrected", "new"]
+    from_: StatusAndClass | None = Field(alias="from")
+    to: StatusAndClass
+    events: int = Field(ge=1)
 
 
 class ReplayResult(BaseModel):
@@ -240,6 +261,9 @@ class ReplayResult(BaseModel):
     count: int = Field(ge=0)
     ids: list[str] = Field(description="the first 1000 inbox row ids, ascending")
     dry_run: bool
+    changes: list[ReplayChange] | None = Field(None, description=(
+        "dry run only: what the replay would change with today's parsers and mapping tables, by carrier and "
+        "code, most frequent first"))
 
 
 class TrackingRecord(BaseModel):
