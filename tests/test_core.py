@@ -12,7 +12,7 @@ from parsers.normalize import NormalizedShipment, Outcome
 from service.actions.policy import load_policy
 from service.core.actions import (ActiveEscalation, Notify, Open, RecentNotification, Refs, Registration, Repeat,
                                   Resolve, ShipmentView, Supersede, decide, message)
-from service.core.apply import InboxState, Known, plan_batch, plan_derived
+from service.core.apply import Alias, InboxState, Known, plan_batch, plan_derived
 from service.core.rules import Budget, TransitionRefused, pause_budget, raised, take_token, transition_target
 from taxonomy import Channel, ExceptionClass, MappedBy, NormalizedEvent, Provenance, Status, TimeBasis, event_id
 from taxonomy.state import fold
@@ -70,6 +70,48 @@ def test_the_same_document_twice_in_a_batch_has_one_effect():
     doc = outcome(event(0, Status.PICKED_UP))
     plan = plan_batch([(1, doc), (1, doc)], {1: InboxState("claimed", None)}, {})
     assert plan.report.new_events == 1 and plan.report.skipped == 1
+
+
+def stored_from(inbox_id: int, e: NormalizedEvent) -> Known:
+    return Known(e.event_id, e.occurred_at, e.status, e.exception_class, "test", None, inbox_id)
+
+
+def test_a_document_derived_again_with_another_class_corrects_its_event_and_others_are_duplicates():
+    scan, lost = event(0, Status.IN_TRANSIT), event(60, Status.EXCEPTION, ExceptionClass.OTHER)
+    fixed = NormalizedEvent.model_validate({**lost.model_dump(), "exception_class": "lost"})
+    history = {("ups", TN): [stored_from(1, scan), stored_from(1, lost)]}
+    plan = plan_batch([(1, outcome(scan, fixed))], {1: InboxState("claimed", None)}, history)
+    [correction] = plan.corrections
+    assert (correction.event_id, correction.exception_class, correction.revision) == (lost.event_id, "lost", 2)
+    [message] = [orjson.loads(d.body) for d in plan.outbox]
+    assert (message["id"], message["type"], message["revision"]) == (
+        f"{lost.event_id}-r2", "shipment.event.corrected.v1", 2)
+    assert message["data"]["shipment"]["exception_class"] == "lost"
+    assert plan.shipments[("ups", TN)].exception_class == "lost"
+    assert (plan.report.duplicate_events, plan.report.corrected_events, plan.events) == (1, 1, [])
+    # the same document from another row is a plain duplicate: only its own document corrects an event
+    other = plan_batch([(2, outcome(scan, fixed))], {2: InboxState("claimed", None)}, history)
+    assert other.corrections == [] and other.outbox == []
+
+
+def test_a_document_derived_again_with_other_times_corrects_its_events_keeping_their_ids():
+    first, second = event(0, Status.PICKED_UP), event(60, Status.IN_TRANSIT)
+    history = {("ups", TN): [stored_from(1, first), stored_from(1, second)]}
+    shifted = [event(300, Status.PICKED_UP), event(360, Status.IN_TRANSIT)]  # a time zone fixed: five hours on
+    plan = plan_batch([(1, outcome(*shifted))], {1: InboxState("claimed", None)}, history)
+    assert [(c.event_id, c.occurred_at, c.revision) for c in plan.corrections] == [
+        (first.event_id, shifted[0].occurred_at, 2), (second.event_id, shifted[1].occurred_at, 2)]
+    assert plan.events == [] and [s.alias_id for s in plan.sources] == [e.event_id for e in shifted]
+    assert plan.shipments[("ups", TN)].last_occurred_at == shifted[1].occurred_at
+    # once more: the new ids are known aliases, nothing happens
+    again = plan_batch([(1, outcome(*shifted))], {1: InboxState("claimed", None)},
+                       {("ups", TN): [stored_from(1, e) for e in (first, second)]},
+                       aliases={("ups", TN): [Alias(s.alias_id, s.event_id, s.route) for s in plan.sources]})
+    assert again.outbox == [] and again.report.duplicate_events == 2
+    # a document now yielding another number of scans pairs nothing: new events, the old ones stay
+    more = plan_batch([(1, outcome(*shifted, event(420, Status.OUT_FOR_DELIVERY)))],
+                      {1: InboxState("claimed", None)}, history)
+    assert more.corrections == [] and len(more.events) == 3
 
 
 def test_derived_events_follow_the_same_rules():

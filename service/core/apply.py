@@ -81,7 +81,7 @@ class EventRow:
 
 @dataclass(frozen=True, slots=True)
 class Correction:
-    """A stored event derived again from its own document with another status or class (a replay after a
+    """A stored event derived again from its own document with another status, class or time (a replay after a
     mapping or parser fix): the row is rewritten and the event published again as a correction."""
 
     event_id: str
@@ -91,6 +91,7 @@ class Correction:
     exception_class: str | None
     body: bytes
     revision: int
+    occurred_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +257,8 @@ def _plan_shipment(plan: Plan, shipment: NormalizedShipment, history: list[Known
                 plan.report.relayed_events += 1
                 continue
         fresh.append(event)
+    if own and fresh:
+        fresh = _retimed(plan, shipment, own, fresh, corrected, aliases, inbox_id)
     if not fresh and not corrected and history:
         return
     state = fold(history)
@@ -286,6 +289,25 @@ def _plan_shipment(plan: Plan, shipment: NormalizedShipment, history: list[Known
     plan.shipments[(shipment.carrier, shipment.tracking_number)] = _shipment_row(shipment, state)
 
 
+def _retimed(plan: Plan, shipment: NormalizedShipment, own: dict[str, Known], fresh: list[NormalizedEvent],
+             corrected: dict[str, NormalizedEvent], aliases: list[Alias], inbox_id: int | None) -> list[NormalizedEvent]:
+    """A document derived again whose stored events are no longer among its ids while as many new ones appear:
+    a parser fix changed their times (the v1 id hashes the instant). The same bytes yield the same scans in the
+    same order, so they pair up in time order and each stored event is corrected, keeping its event_id; its
+    new id is recorded as an alias (its later arrivals are duplicates). Other counts pair nothing."""
+    derived = {e.event_id for e in shipment.events}
+    orphans = sorted((k for k in own.values() if k.event_id not in derived), key=_order)
+    if len(orphans) != len(fresh):
+        return fresh
+    for old, event in zip(orphans, sorted(fresh, key=_order)):
+        corrected[old.event_id] = NormalizedEvent.model_validate({**event.model_dump(), "event_id": old.event_id})
+        again = source(event, Candidate(old.event_id, old.occurred_at, old.status, old.exception_class, old.place,
+                                        frozenset()), inbox_id)
+        plan.sources.append(again)
+        aliases.append(Alias(again.alias_id, old.event_id, again.route))
+    return []
+
+
 def _correct(plan: Plan, history: list[Known], events: list[NormalizedEvent], state: ShipmentState,
              traceparent: str | None, received_epoch: float | None) -> ShipmentState:
     """Rewrite the corrected events in `history`, refold the state after each, publish each as a correction."""
@@ -299,7 +321,7 @@ def _correct(plan: Plan, history: list[Known], events: list[NormalizedEvent], st
         data = event_data(event)
         plan.corrections.append(Correction(event.event_id, event.carrier, event.tracking_number, event.status.value,
                                            event.exception_class.value if event.exception_class else None,
-                                           orjson.dumps(data), revision))
+                                           orjson.dumps(data), revision, event.occurred_at))
         snapshot = Snapshot(status_before, state.status, state.exception_class,
                             anomaly=event.event_id in state.anomalies)
         message = correction_event(cloud_event(event, snapshot, data), revision)

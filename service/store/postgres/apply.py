@@ -96,10 +96,10 @@ async def _write(conn: asyncpg.Connection, plan: Plan, lease_seconds: float | No
             [x.place for x in e])
     if plan.corrections:
         await conn.executemany(
-            "UPDATE events SET status = $1, exception_class = $2, body = $3, revision = $4 WHERE carrier = $5 "
-            "AND tracking_number = $6 AND event_id = $7",
-            [(c.status, c.exception_class, c.body, c.revision, c.carrier, c.tracking_number, c.event_id)
-             for c in plan.corrections])
+            "UPDATE events SET status = $1, exception_class = $2, body = $3, revision = $4, occurred_at = $8 "
+            "WHERE carrier = $5 AND tracking_number = $6 AND event_id = $7",
+            [(c.status, c.exception_class, c.body, c.revision, c.carrier, c.tracking_number, c.event_id,
+              c.occurred_at) for c in plan.corrections])
     if plan.sources:
         await conn.executemany(
             "INSERT INTO event_sources (carrier, tracking_number, alias_id, event_id, route, parser_version, channel, "

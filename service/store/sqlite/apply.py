@@ -76,10 +76,10 @@ def _write(conn: sqlite3.Connection, plan: Plan, lease_seconds: float | None) ->
                      "inbox_id, body, route, place) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [(e.event_id, e.carrier, e.tracking_number, utc_text(e.occurred_at), e.status, e.exception_class,
                        e.inbox_id, e.body, e.route, e.place) for e in plan.events])
-    conn.executemany("UPDATE events SET status = ?, exception_class = ?, body = ?, revision = ? WHERE carrier = ? "
-                     "AND tracking_number = ? AND event_id = ?",
-                     [(c.status, c.exception_class, c.body, c.revision, c.carrier, c.tracking_number, c.event_id)
-                      for c in plan.corrections])
+    conn.executemany("UPDATE events SET status = ?, exception_class = ?, body = ?, revision = ?, occurred_at = ? "
+                     "WHERE carrier = ? AND tracking_number = ? AND event_id = ?",
+                     [(c.status, c.exception_class, c.body, c.revision, utc_text(c.occurred_at), c.carrier,
+                       c.tracking_number, c.event_id) for c in plan.corrections])
     conn.executemany("INSERT INTO event_sources (carrier, tracking_number, alias_id, event_id, route, parser_version, "
                      "channel, inbox_id, received_at, occurred_at, carrier_code, description, mapped_by, recorded_at) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
