@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta, timezone
 
-from service.core.relay import TOLERANCE, Candidate, compatible, match, place_key
+from service.core.relay import TOLERANCE, Candidate, Window, compatible, match, place_key
 from taxonomy import Channel, ExceptionClass, MappedBy, NormalizedEvent, Provenance, Status, TimeBasis
 from taxonomy.models import Location
 
@@ -52,3 +52,12 @@ def test_a_route_never_matches_itself_and_the_closest_scan_wins():
     assert match(arrival("aftership.json"), [stored(routes=("fedex.track_json", "aftership.json"))]) is None
     near, far = stored(AT + timedelta(seconds=10)), stored(AT - timedelta(seconds=40))
     assert match(arrival("aftership.json"), [far, near]) is near
+
+
+def test_a_window_of_sorted_candidates_finds_the_same_scan_as_the_full_list():
+    candidates = [stored(AT + timedelta(minutes=m)) for m in range(-30, 31, 5)]
+    window = Window(list(reversed(candidates)))
+    for seconds in (-900, -40, 0, 20, 290, 1900):
+        relay = arrival("aftership.json", AT + timedelta(seconds=seconds))
+        assert match(relay, window) == match(relay, candidates)
+    assert match(arrival("aftership.json", AT + timedelta(seconds=20)), window).occurred_at == AT

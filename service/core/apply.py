@@ -33,7 +33,7 @@ from taxonomy.state import STAGE, ShipmentState, fold
 
 from ..cloudevents import Snapshot, cloud_event, correction_event, encode, event_data, routing_key
 from ..rows import Normalized, OutboxRow
-from .relay import Candidate, Source, match, place_key, route_of, source
+from .relay import Candidate, Source, Window, match, place_key, route_of, source
 
 ShipmentKey = tuple[str, str]  # (carrier, tracking number)
 
@@ -232,7 +232,7 @@ def _plan_shipment(plan: Plan, shipment: NormalizedShipment, history: list[Known
                    traceparent: str | None, received_epoch: float | None, aliases: list[Alias]) -> None:
     """Extend `history` (and `aliases`) in place with the shipment's new events, adding their effects to the plan."""
     seen = {k.event_id for k in history} | {a.alias_id for a in aliases}
-    candidates: list[Candidate] | None = None  # built once, only when an event has a new id
+    candidates: Window | None = None  # built once, only when an event has a new id
     fresh: list[NormalizedEvent] = []
     corrected: dict[str, NormalizedEvent] = {}
     own = {k.event_id: k for k in history if k.inbox_id == inbox_id} if inbox_id is not None else {}
@@ -331,13 +331,13 @@ def _correct(plan: Plan, history: list[Known], events: list[NormalizedEvent], st
     return state
 
 
-def _candidates(history: list[Known], aliases: list[Alias]) -> list[Candidate]:
+def _candidates(history: list[Known], aliases: list[Alias]) -> Window:
     routes: dict[str, set[str]] = {}
     for alias in aliases:
         routes.setdefault(alias.event_id, set()).add(alias.route)
-    return [Candidate(k.event_id, k.occurred_at, k.status, k.exception_class, k.place,
-                      frozenset(routes.get(k.event_id, set()) | ({k.route} if k.route else set())))
-            for k in history]
+    return Window([Candidate(k.event_id, k.occurred_at, k.status, k.exception_class, k.place,
+                             frozenset(routes.get(k.event_id, set()) | ({k.route} if k.route else set())))
+                   for k in history])
 
 
 def _shipment_row(shipment: NormalizedShipment, state: ShipmentState) -> ShipmentRow:

@@ -27,6 +27,7 @@ message on the feed or the bus.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -115,11 +116,22 @@ def compatible(a: str | None, b: str | None) -> bool:
     return True
 
 
-def match(event: NormalizedEvent, candidates: list[Candidate]) -> Candidate | None:
+class Window:
+    """A shipment's candidates sorted by instant: a match looks only at those within the tolerance."""
+
+    def __init__(self, candidates: list[Candidate]) -> None:
+        self.items = sorted(candidates, key=lambda c: c.occurred_at)
+        self.times = [c.occurred_at for c in self.items]
+
+    def near(self, at: datetime) -> list[Candidate]:
+        return self.items[bisect_left(self.times, at - TOLERANCE):bisect_right(self.times, at + TOLERANCE)]
+
+
+def match(event: NormalizedEvent, candidates: list[Candidate] | Window) -> Candidate | None:
     """The stored event this arrival is the same scan as, through another route; None: a new scan."""
     route, place = route_of(event), place_key(event.location)
     best: tuple[timedelta, Candidate] | None = None
-    for c in candidates:
+    for c in candidates.near(event.occurred_at) if isinstance(candidates, Window) else candidates:
         gap = abs(c.occurred_at - event.occurred_at)
         if (gap > TOLERANCE or route in c.routes or c.status is not event.status
                 or c.exception_class is not event.exception_class or not compatible(c.place, place)):
