@@ -67,3 +67,28 @@ async def test_messages_of_two_documents_go_out_in_occurred_order(client, settin
     await post(client, ups(TN, [IN_TRANSIT, OUT_FOR_DELIVERY]))
     await post(client, ups(TN, [IN_TRANSIT, OUT_FOR_DELIVERY, ATTEMPT, scan("D", "FS", "Delivered", 1)]))
     assert [n["template"] for n in sent(settings)] == ["out_for_delivery", "delivered"]
+
+
+async def test_an_unsent_message_about_an_older_state_is_superseded_by_the_newer_one(db):
+    """In the store, without the stage's own loop: two documents acted on before anything is sent."""
+    from service import normalizer
+    from service.actions.policy import load_policy
+    from service.rows import Tracking
+    from service.store import Incoming, open_store
+
+    store = open_store(db)
+    await store.open()
+    try:
+        await store.start_actions()
+        await store.register([Tracking("ups", TN, "SO-7", {"email": "ada@example.com"}, "en")])
+        policy = load_policy()
+        for scans in ([IN_TRANSIT, OUT_FOR_DELIVERY, ATTEMPT], [IN_TRANSIT, scan("D", "FS", "Delivered", 1)]):
+            [accepted] = await store.accept([Incoming("ups", ups(TN, scans), "application/json", {})])
+            await normalizer.process(store, await store.inbox_rows([accepted.id]))
+            await store.act(policy, 200)
+        rows = {r["template"]: r for r in await store.notifications_for("ups", TN)}
+        assert (rows["delivered"]["state"], rows["delivery_attempted"]["state"]) == ("pending", "suppressed")
+        assert "superseded by a later state" in rows["delivery_attempted"]["reason"]
+        assert [n.template for n in await store.claim_notifications()] == ["delivered"]
+    finally:
+        await store.close()
