@@ -47,8 +47,13 @@ def test_a_relay_rounded_to_the_minute_matches_and_near_misses_do_not():
     assert match(arrival("aftership.json", location=None), [stored()]) == stored()
 
 
-def test_a_route_never_matches_itself_and_the_closest_scan_wins():
+def test_a_route_never_matches_itself_two_direct_routes_never_match_and_the_closest_scan_wins():
     assert match(arrival("fedex.track_json", AT + timedelta(seconds=5)), [stored()]) is None
+    # the carrier's webhook and its API report a scan alike (one v1 id): different ids are different scans
+    assert match(arrival("fedex.soap_xml", AT + timedelta(seconds=5)), [stored()]) is None
+    assert match(arrival("fedex.track_json"), [stored(routes=("aftership.json",))]) == stored(
+        routes=("aftership.json",))
+    assert match(arrival("easypost.json"), [stored(routes=("aftership.json",))]) is not None  # two relays
     assert match(arrival("aftership.json"), [stored(routes=("fedex.track_json", "aftership.json"))]) is None
     near, far = stored(AT + timedelta(seconds=10)), stored(AT - timedelta(seconds=40))
     assert match(arrival("aftership.json"), [far, near]) is near

@@ -11,6 +11,10 @@ up, an arriving event with a new id is the same scan as a stored one when
 - the stored event did not come through this route already (a route is the
   parser: `ups.track_json`, `easypost.json`, ...; a route reports each scan
   once, so two scans of one route are never merged),
+- one side is an aggregator's relay (a parser of a registry entry of kind
+  `aggregator`): a carrier's own routes (its webhook, its tracking API)
+  report the same scan with the same code and text, so their v1 ids already
+  coincide, and two of their scans with different ids are different scans,
 - the instants are within `TOLERANCE` (60 s: a time rounded or truncated to
   the minute still matches, a scan ten minutes later does not),
 - the normalized status and exception class are equal,
@@ -30,8 +34,10 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from taxonomy import ExceptionClass, NormalizedEvent, Status
+from taxonomy.carriers import registry
 from taxonomy.models import Location
 
 TOLERANCE = timedelta(seconds=60)
@@ -88,6 +94,16 @@ def route_of(event: NormalizedEvent) -> str:
     return event.provenance.parser
 
 
+@cache
+def _aggregators() -> frozenset[str]:
+    return frozenset(registry().aggregators())
+
+
+def is_relay(route: str) -> bool:
+    """A route through an aggregator: its parser belongs to a registry entry of kind `aggregator`."""
+    return route.split(".", 1)[0] in _aggregators()
+
+
 def place_key(location: Location | None) -> str | None:
     """`postcode|city|country`, normalized for comparison; None without any of them."""
     if location is None:
@@ -130,11 +146,13 @@ class Window:
 def match(event: NormalizedEvent, candidates: list[Candidate] | Window) -> Candidate | None:
     """The stored event this arrival is the same scan as, through another route; None: a new scan."""
     route, place = route_of(event), place_key(event.location)
+    relayed = is_relay(route)
     best: tuple[timedelta, Candidate] | None = None
     for c in candidates.near(event.occurred_at) if isinstance(candidates, Window) else candidates:
         gap = abs(c.occurred_at - event.occurred_at)
         if (gap > TOLERANCE or route in c.routes or c.status is not event.status
-                or c.exception_class is not event.exception_class or not compatible(c.place, place)):
+                or c.exception_class is not event.exception_class or not compatible(c.place, place)
+                or not (relayed or any(is_relay(r) for r in c.routes))):
             continue
         if best is None or gap < best[0]:
             best = (gap, c)
