@@ -176,3 +176,16 @@ async def test_escalation_changes_survive_a_restart_without_a_broker_and_arrive_
     assert cs_queue.changes() == [("high.cs_claims.lost", "opened"), ("high.cs_claims.lost", "resolved")], [
         (m["routing_key"], m["event"]["data"]["change"]) for m in cs_queue.messages]
     await third.close()
+
+
+async def test_customer_messages_follow_the_shipment_through_the_broker(client, settings):
+    """The notification bar in broker mode: an old document tells nobody; a fresh three-scan one, one message."""
+    from tests.test_customer_messages import ATTEMPT as FRESH_ATTEMPT, FIXTURE, IN_TRANSIT, JANUARY_TN, OUT_FOR_DELIVERY
+
+    await register(client, JANUARY_TN)
+    await post(client, FIXTURE.read_bytes())
+    assert sent(settings) == []
+    await register(client)
+    await post(client, ups(TN, [IN_TRANSIT, OUT_FOR_DELIVERY, FRESH_ATTEMPT]))
+    [note] = sent(settings)
+    assert (note["template"], note["recipient"]["email"]) == ("delivery_attempted", "ada@example.com")
