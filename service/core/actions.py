@@ -5,9 +5,10 @@ escalations, their registration (customer, locale, order) and their recent
 notifications into a `ShipmentView`, then calls `decide` for each event in
 feed order and writes the effects, and after the batch `message` for each
 shipment: customer messages follow the shipment, not the scan (one at most,
-about its state after the batch; see `service.core.notify`). `decide` also records its effects in the
-view, so a later event of the same batch sees an escalation an earlier one
-opened, exactly as if each event had its own transaction.
+about its state after the batch; see `service.core.notify`). `decide` also
+records its effects in the view, so a later event of the same batch sees an
+escalation an earlier one opened, exactly as if each event had its own
+transaction.
 
 Escalations opened within a batch have no database id yet: they are named
 by negative numbers (`EscalationRef`), which the adapter maps to the ids it
