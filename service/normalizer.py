@@ -125,6 +125,8 @@ def _observe(results: list[Normalized], applied: Applied) -> None:
         metrics.DUPLICATES.labels("event").inc(applied.duplicate_events)
     if applied.relayed_events:
         metrics.DUPLICATES.labels("relayed").inc(applied.relayed_events)
+    if applied.corrected_events:
+        log.info("%d stored event(s) corrected by documents derived again", applied.corrected_events)
     for event in applied.fresh:
         metrics.EVENTS.labels(event.carrier, event.status.value).inc()
         provenance = event.provenance
