@@ -220,16 +220,24 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
 
-    async def run() -> list[int]:
+    async def run() -> dict:
         store = open_store(settings.db, sqlite_synchronous=settings.sqlite_synchronous)
         await store.open()
         try:
-            return await store.replay(selection, dry_run=args.dry_run)
+            ids = await store.replay(selection, dry_run=args.dry_run)
+            answer: dict = {"count": len(ids), "ids": [str(i) for i in ids], "dry_run": args.dry_run,
+                            "changes": None}
+            if args.dry_run:  # what would change, by carrier and code, with the local tables too
+                from taxonomy.mapping import use_local_tables
+
+                from .replay_preview import preview
+                use_local_tables(settings.maps_dir)
+                answer["changes"] = await preview(store, ids)
+            return answer
         finally:
             await store.close()
 
-    ids = asyncio.run(run())
-    print(orjson.dumps({"count": len(ids), "ids": [str(i) for i in ids], "dry_run": args.dry_run}).decode())
+    print(orjson.dumps(asyncio.run(run())).decode())
     return 0
 
 
@@ -275,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--until", default=None, help="received before (ISO 8601)")
     replay.add_argument("--reason", default=None, help="text the quarantine reason contains")
     replay.add_argument("--limit", type=int, default=None, help="at most this many documents")
-    replay.add_argument("--dry-run", action="store_true", help="only list the documents that would be replayed")
+    replay.add_argument("--dry-run", action="store_true", help="only list the documents that would be replayed "
+                        "and what that would change, by carrier and code")
     replay.set_defaults(func=_replay)
     config = sub.add_parser("config", help="print the effective configuration (flags, CARRIER_EVENTS_* "
                             "variables, defaults) with secrets masked; exit 2 naming every invalid variable")

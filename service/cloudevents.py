@@ -20,6 +20,10 @@ from taxonomy.models import utc_text
 
 CONTENT_TYPE = "application/cloudevents+json"
 EVENT_TYPE = "shipment.event.v1"
+# A stored event derived again from its own document with another status or class (a replay after a mapping
+# or parser fix): the same `data.event.event_id`, a `revision` (2, 3, ...) and its own CloudEvent id
+# `<event_id>-r<revision>`, so consumers deduping on the id still receive it.
+CORRECTED_TYPE = "shipment.event.corrected.v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,7 @@ def cloud_event(event: NormalizedEvent, snapshot: Snapshot, data: dict | None = 
         "subject": event.tracking_number,
         "time": utc_text(event.occurred_at),
         "datacontenttype": "application/json",
+        "revision": 1,
         "data": {
             "event": data if data is not None else event_data(event),
             "shipment": {
@@ -91,6 +96,11 @@ def cloud_event(event: NormalizedEvent, snapshot: Snapshot, data: dict | None = 
             },
         },
     }
+
+
+def correction_event(message: dict, revision: int) -> dict:
+    """`message` (a `cloud_event`) as the correction of its event: CORRECTED_TYPE, `revision`, its own id."""
+    return {**message, "id": f"{message['id']}-r{revision}", "type": CORRECTED_TYPE, "revision": revision}
 
 
 def encode(message: dict) -> bytes:

@@ -138,6 +138,10 @@ def _observe(results: list[Normalized], applied: Applied) -> None:
             metrics.UNMAPPED.labels(carrier_of_table(table)).inc()
     if applied.duplicate_events:
         metrics.DUPLICATES.labels("event").inc(applied.duplicate_events)
+    if applied.relayed_events:
+        metrics.DUPLICATES.labels("relayed").inc(applied.relayed_events)
+    if applied.corrected_events:
+        log.info("%d stored event(s) corrected by documents derived again", applied.corrected_events)
     for event in applied.fresh:
         metrics.EVENTS.labels(event.carrier, event.status.value).inc()
         provenance = event.provenance

@@ -13,6 +13,7 @@ import json
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
@@ -39,12 +40,26 @@ def ups(tn: str, scans: list[tuple[str, str, str, str, str]]) -> bytes:
         {"trackingNumber": tn, "activity": activity}]}]}}).encode()
 
 
-ARRIVED = ("I", "AR", "Arrived at Facility", "20260310", "080000")
-WEATHER = ("X", "7W", "Severe weather conditions have delayed delivery.", "20260311", "090000")
-DELIVERED = ("D", "FS", "Delivered", "20260312", "141500")
-LOST = ("X", "AJ", "Merchandise is missing. UPS will notify the sender with additional details.", "20260311", "100000")
-ATTEMPT = ("X", "48", "The receiver was not available for delivery. We'll make a second attempt the next business day.",
-           "20260311", "113000")
+NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+ATLANTA = ZoneInfo("America/New_York")
+
+
+def scan(kind: str, code: str, text: str, hours_ago: float) -> tuple[str, str, str, str, str]:
+    """A scan `hours_ago` before this hour, in Atlanta wall time as UPS reports it: fresh news to the policy."""
+    local = (NOW - timedelta(hours=hours_ago)).astimezone(ATLANTA)
+    return kind, code, text, local.strftime("%Y%m%d"), local.strftime("%H%M%S")
+
+
+def occurred(hours_ago: float) -> datetime:
+    return NOW - timedelta(hours=hours_ago)
+
+
+ARRIVED = scan("I", "AR", "Arrived at Facility", 60)
+WEATHER = scan("X", "7W", "Severe weather conditions have delayed delivery.", 40)
+DELIVERED = scan("D", "FS", "Delivered", 20)
+LOST = scan("X", "AJ", "Merchandise is missing. UPS will notify the sender with additional details.", 39)
+ATTEMPT = scan("X", "48", "The receiver was not available for delivery. We'll make a second attempt the next "
+               "business day.", 38)
 
 
 @pytest.fixture
@@ -131,14 +146,15 @@ async def test_an_attempted_delivery_notification_carries_the_carriers_next_step
     [note] = sent(settings)
     assert note["template"] == "delivery_attempted"
     assert "We'll make a second attempt the next business day." in note["text"]
-    assert "on March 11 at 11:30" in note["text"]  # the scan's local wall time, as the carrier reported it
+    local = occurred(38).astimezone(ATLANTA)
+    assert f"on {local:%B %d at %H:%M}" in note["text"]  # the scan's wall time, as UPS reported it
 
 
 async def test_the_same_exception_three_times_is_one_notification_and_one_escalation(client, settings):
     await register(client)
     scans = [ARRIVED]
-    for day in ("11", "12", "13"):  # three distinct scans of the same problem on three days
-        scans.append(("X", "ZR", "The address is incorrect", f"202603{day}", "090000"))
+    for hours_ago in (30, 20, 10):  # three distinct scans of the same problem
+        scans.append(scan("X", "ZR", "The address is incorrect", hours_ago))
         await post(client, ups(TN, scans))
     assert [n["template"] for n in sent(settings)] == ["address_issue"]
     [escalation] = await escalations(client)
@@ -158,7 +174,7 @@ async def test_a_stalled_shipment_is_found_by_the_sweep_and_escalated(client, se
     await register(client)
     await post(client, ups(TN, [ARRIVED]))
     engine = client.app[ACTIONS]
-    later = datetime(2026, 3, 10, 13, 0, tzinfo=timezone.utc) + timedelta(hours=73)  # in transit: 72 h allowed
+    later = occurred(60) + timedelta(hours=73)  # in transit: 72 h allowed
     assert await engine.sweep(now=later) == 1
     assert await engine.sweep(now=later + timedelta(hours=1)) == 0  # the same silence: the same event, once
     await settle(client)
@@ -175,20 +191,20 @@ async def test_the_sweep_leaves_shipments_customer_service_is_already_working_on
     await register(client)
     await post(client, ups(TN, [ARRIVED, LOST]))  # an open claim
     engine = client.app[ACTIONS]
-    ten_days_later = datetime(2026, 3, 21, tzinfo=timezone.utc)  # exception: 96 h of silence allowed
+    ten_days_later = occurred(39) + timedelta(days=10)  # exception: 96 h of silence allowed
     assert await engine.sweep(now=ten_days_later) == 0  # silence is expected while the claim runs
     [claim] = await escalations(client)
     await client.post(f"/v1/escalations/{claim['id']}/resolve", json={"by": "alan"}, headers=CS)
     assert await engine.sweep(now=ten_days_later) == 1  # closed, and still no scan: now it is stalled
-    assert await engine.sweep(now=datetime(2026, 6, 1, tzinfo=timezone.utc)) == 0  # the same event, once
+    assert await engine.sweep(now=ten_days_later + timedelta(days=72)) == 0  # the same event, once
 
 
 async def test_the_sweep_ignores_silence_older_than_its_horizon(client):
     """Shipments abandoned long ago (history loaded, a long outage) are not a storm of stalled cases."""
     await post(client, ups(TN, [ARRIVED]))
     engine = client.app[ACTIONS]
-    assert await engine.sweep(now=datetime(2026, 4, 10, tzinfo=timezone.utc)) == 0  # 31 days of silence
-    assert await engine.sweep(now=datetime(2026, 3, 20, tzinfo=timezone.utc)) == 1  # within the horizon
+    assert await engine.sweep(now=occurred(60) + timedelta(days=31)) == 0  # 31 days of silence
+    assert await engine.sweep(now=occurred(60) + timedelta(days=10)) == 1  # within the horizon
 
 
 async def test_waiting_escalations_open_and_sla_breaches_raise_the_severity(client):

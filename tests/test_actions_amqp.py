@@ -21,8 +21,8 @@ from service.config import SOURCES, Settings
 from service.keys import ACTIONS, STORE
 from service.web.bodies import EscalationChanged
 from tests.reading import READ_TOKEN, READER
-from tests.test_actions import (ARRIVED, ATTEMPT, CS, DELIVERED, LOST, TN, WEATHER, escalations, register, sent,
-                                ups)
+from tests.test_actions import (ARRIVED, ATTEMPT, CS, DELIVERED, LOST, TN, WEATHER, escalations, occurred, register,
+                                scan, sent, ups)
 from tests.test_amqp_support import (  # noqa: F401 - fixtures
     AMQP_URL, RETRY_MS, aiohttp_client, broker, client, eventually, topology)
 
@@ -128,8 +128,8 @@ async def test_an_attempted_delivery_tells_the_customer_the_carriers_next_step(c
 async def test_the_same_exception_three_times_is_one_notification_and_one_escalation(client, settings, cs_queue):
     await register(client)
     scans = [ARRIVED]
-    for day in ("11", "12", "13"):
-        scans.append(("X", "ZR", "The address is incorrect", f"202603{day}", "090000"))
+    for hours_ago in (30, 20, 10):
+        scans.append(scan("X", "ZR", "The address is incorrect", hours_ago))
         await post(client, ups(TN, scans))
     assert [n["template"] for n in sent(settings)] == ["address_issue"]
     [escalation] = await escalations(client)
@@ -142,7 +142,7 @@ async def test_the_same_exception_three_times_is_one_notification_and_one_escala
 async def test_a_stalled_shipment_is_found_by_the_sweep(client, settings):
     await register(client)
     await post(client, ups(TN, [ARRIVED]))
-    later = datetime(2026, 3, 10, 13, 0, tzinfo=timezone.utc) + timedelta(hours=73)
+    later = occurred(60) + timedelta(hours=73)
     assert await client.app[ACTIONS].sweep(now=later) == 1
     await client.app[ACTIONS].act()
     await client.app[ACTIONS].send_due()
@@ -177,3 +177,16 @@ async def test_escalation_changes_survive_a_restart_without_a_broker_and_arrive_
     assert cs_queue.changes() == [("high.cs_claims.lost", "opened"), ("high.cs_claims.lost", "resolved")], [
         (m["routing_key"], m["event"]["data"]["change"]) for m in cs_queue.messages]
     await third.close()
+
+
+async def test_customer_messages_follow_the_shipment_through_the_broker(client, settings):
+    """The notification bar in broker mode: an old document tells nobody; a fresh three-scan one, one message."""
+    from tests.test_customer_messages import ATTEMPT as FRESH_ATTEMPT, FIXTURE, IN_TRANSIT, JANUARY_TN, OUT_FOR_DELIVERY
+
+    await register(client, JANUARY_TN)
+    await post(client, FIXTURE.read_bytes())
+    assert sent(settings) == []
+    await register(client)
+    await post(client, ups(TN, [IN_TRANSIT, OUT_FOR_DELIVERY, FRESH_ATTEMPT]))
+    [note] = sent(settings)
+    assert (note["template"], note["recipient"]["email"]) == ("delivery_attempted", "ada@example.com")

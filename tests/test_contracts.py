@@ -21,7 +21,7 @@ from service.amqp.relay import event_properties, raw_properties
 from service.amqp.topology import NORMALIZE_KEY, Topology
 from service.app import create_app
 from service.cli import build_parser
-from service.cloudevents import CONTENT_TYPE, EVENT_TYPE, routing_key
+from service.cloudevents import CONTENT_TYPE, CORRECTED_TYPE, EVENT_TYPE, routing_key
 from service.config import SOURCES, Settings
 from service.contracts import openapi
 from service.keys import BUS, STORE
@@ -74,7 +74,7 @@ def test_schema_command_writes_the_current_directory_by_default(tmp_path: Path):
 
 
 def test_body_models_follow_the_code_they_describe():
-    assert CloudEvent.model_fields["type"].annotation.__args__ == (EVENT_TYPE,)
+    assert CloudEvent.model_fields["type"].annotation.__args__ == (EVENT_TYPE, CORRECTED_TYPE)
 
 
 # --- OpenAPI against the router ------------------------------------------------------------------------------

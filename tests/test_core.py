@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from parsers.normalize import NormalizedShipment, Outcome
 from service.actions.policy import load_policy
 from service.core.actions import (ActiveEscalation, Notify, Open, RecentNotification, Refs, Registration, Repeat,
-                                  Resolve, ShipmentView, decide)
-from service.core.apply import InboxState, Known, plan_batch, plan_derived
+                                  Resolve, ShipmentView, Supersede, decide, message)
+from service.core.apply import Alias, InboxState, Known, plan_batch, plan_derived
 from service.core.rules import Budget, TransitionRefused, pause_budget, raised, take_token, transition_target
 from taxonomy import Channel, ExceptionClass, MappedBy, NormalizedEvent, Provenance, Status, TimeBasis, event_id
 from taxonomy.state import fold
@@ -72,6 +72,48 @@ def test_the_same_document_twice_in_a_batch_has_one_effect():
     assert plan.report.new_events == 1 and plan.report.skipped == 1
 
 
+def stored_from(inbox_id: int, e: NormalizedEvent) -> Known:
+    return Known(e.event_id, e.occurred_at, e.status, e.exception_class, "test", None, inbox_id)
+
+
+def test_a_document_derived_again_with_another_class_corrects_its_event_and_others_are_duplicates():
+    scan, lost = event(0, Status.IN_TRANSIT), event(60, Status.EXCEPTION, ExceptionClass.OTHER)
+    fixed = NormalizedEvent.model_validate({**lost.model_dump(), "exception_class": "lost"})
+    history = {("ups", TN): [stored_from(1, scan), stored_from(1, lost)]}
+    plan = plan_batch([(1, outcome(scan, fixed))], {1: InboxState("claimed", None)}, history)
+    [correction] = plan.corrections
+    assert (correction.event_id, correction.exception_class, correction.revision) == (lost.event_id, "lost", 2)
+    [message] = [orjson.loads(d.body) for d in plan.outbox]
+    assert (message["id"], message["type"], message["revision"]) == (
+        f"{lost.event_id}-r2", "shipment.event.corrected.v1", 2)
+    assert message["data"]["shipment"]["exception_class"] == "lost"
+    assert plan.shipments[("ups", TN)].exception_class == "lost"
+    assert (plan.report.duplicate_events, plan.report.corrected_events, plan.events) == (1, 1, [])
+    # the same document from another row is a plain duplicate: only its own document corrects an event
+    other = plan_batch([(2, outcome(scan, fixed))], {2: InboxState("claimed", None)}, history)
+    assert other.corrections == [] and other.outbox == []
+
+
+def test_a_document_derived_again_with_other_times_corrects_its_events_keeping_their_ids():
+    first, second = event(0, Status.PICKED_UP), event(60, Status.IN_TRANSIT)
+    history = {("ups", TN): [stored_from(1, first), stored_from(1, second)]}
+    shifted = [event(300, Status.PICKED_UP), event(360, Status.IN_TRANSIT)]  # a time zone fixed: five hours on
+    plan = plan_batch([(1, outcome(*shifted))], {1: InboxState("claimed", None)}, history)
+    assert [(c.event_id, c.occurred_at, c.revision) for c in plan.corrections] == [
+        (first.event_id, shifted[0].occurred_at, 2), (second.event_id, shifted[1].occurred_at, 2)]
+    assert plan.events == [] and [s.alias_id for s in plan.sources] == [e.event_id for e in shifted]
+    assert plan.shipments[("ups", TN)].last_occurred_at == shifted[1].occurred_at
+    # once more: the new ids are known aliases, nothing happens
+    again = plan_batch([(1, outcome(*shifted))], {1: InboxState("claimed", None)},
+                       {("ups", TN): [stored_from(1, e) for e in (first, second)]},
+                       aliases={("ups", TN): [Alias(s.alias_id, s.event_id, s.route) for s in plan.sources]})
+    assert again.outbox == [] and again.report.duplicate_events == 2
+    # a document now yielding another number of scans pairs nothing: new events, the old ones stay
+    more = plan_batch([(1, outcome(*shifted, event(420, Status.OUT_FOR_DELIVERY)))],
+                      {1: InboxState("claimed", None)}, history)
+    assert more.corrections == [] and len(more.events) == 3
+
+
 def test_derived_events_follow_the_same_rules():
     delivered = event(0, Status.DELIVERED)
     plan = plan_derived([shipment(event(-60, Status.EXCEPTION, ExceptionClass.STALLED))],
@@ -113,13 +155,20 @@ POLICY = load_policy()
 NOW = datetime(2026, 3, 11, 12, tzinfo=timezone.utc)
 
 
-def cloud(status: Status, cls: ExceptionClass | None = None, *, current: bool = True, eid: str = "e1") -> dict:
-    shown = (status.value, cls.value if cls else None) if current else ("delivered", None)
+def cloud(status: Status, cls: ExceptionClass | None = None, *, current: bool = True, eid: str = "e1",
+          at: str = "2026-03-11T09:00:00Z", after: tuple[str, str | None] | None = None) -> dict:
+    """An outbox message; `after` is the shipment's state after it (default: the event's own, or delivered)."""
+    shown = after or ((status.value, cls.value if cls else None) if current else ("delivered", None))
     return {"id": eid, "data": {
         "event": {"event_id": eid, "carrier": "ups", "tracking_number": TN, "status": status.value,
-                  "exception_class": cls.value if cls else None, "description": "d",
-                  "occurred_at": "2026-03-11T09:00:00Z"},
+                  "exception_class": cls.value if cls else None, "description": "d", "occurred_at": at},
         "shipment": {"status": shown[0], "exception_class": shown[1], "anomaly": False}}}
+
+
+def walk(view: ShipmentView, *events: dict, now: datetime = NOW) -> list:
+    """What the actions stage does with a batch of one shipment: decide each event, then the one message."""
+    effects = [e for cloud_event in events for e in decide(cloud_event, view, POLICY, now, Refs())]
+    return effects + message(view, POLICY, now)
 
 
 ADA = Registration("100", {"email": "ada@example.com", "name": "Ada"}, "en", "Shop")
@@ -140,7 +189,7 @@ def test_a_problem_opens_one_escalation_and_the_same_problem_again_repeats_it():
 
 def test_a_delivery_resolves_what_it_clears_and_notifies_once_per_channel():
     view = ShipmentView([ActiveEscalation(7, 0, "weather_delay")], ADA)
-    effects = decide(cloud(Status.DELIVERED), view, POLICY, NOW, Refs())
+    effects = walk(view, cloud(Status.DELIVERED))
     assert isinstance(effects[0], Resolve) and effects[0].escalation == 7 and view.escalations == []
     notes = [e for e in effects if isinstance(e, Notify)]
     assert [(n.template, n.state, n.recipient) for n in notes] == [("delivered", "pending", "ada@example.com")]
@@ -148,12 +197,42 @@ def test_a_delivery_resolves_what_it_clears_and_notifies_once_per_channel():
 
 def test_a_notification_already_sent_lately_is_suppressed_and_one_without_recipient_skipped():
     recent = [RecentNotification("other", "delivered", "file", "2026-03-11T11:00:00Z")]
-    [note] = [e for e in decide(cloud(Status.DELIVERED), ShipmentView([], ADA, recent), POLICY, NOW, Refs())
-              if isinstance(e, Notify)]
+    [note] = [e for e in walk(ShipmentView([], ADA, recent), cloud(Status.DELIVERED)) if isinstance(e, Notify)]
     assert note.state == "suppressed"
-    [bare] = [e for e in decide(cloud(Status.DELIVERED), ShipmentView(), POLICY, NOW, Refs())
-              if isinstance(e, Notify)]
+    [bare] = [e for e in walk(ShipmentView(), cloud(Status.DELIVERED)) if isinstance(e, Notify)]
     assert bare.state == "skipped" and "no recipient" in bare.reason
+
+
+def test_a_document_of_several_scans_is_one_message_about_the_last_state():
+    view = ShipmentView(registration=ADA)
+    effects = walk(view, cloud(Status.IN_TRANSIT, eid="a", at="2026-03-11T06:00:00Z"),
+                   cloud(Status.OUT_FOR_DELIVERY, eid="b", at="2026-03-11T07:00:00Z"),
+                   cloud(Status.DELIVERY_ATTEMPTED, ExceptionClass.RECIPIENT_UNAVAILABLE, eid="c"))
+    notes = [e for e in effects if isinstance(e, Notify)]
+    assert [(n.event_id, n.template, n.state) for n in notes] == [("c", "delivery_attempted", "pending")]
+    [supersede] = [e for e in effects if isinstance(e, Supersede)]
+    assert supersede.keep == {notes[0].key}
+    assert walk(view) == []  # the next batch starts without a candidate
+
+
+def test_a_problem_cleared_in_the_same_document_sends_nothing_but_customer_service_still_sees_it():
+    view = ShipmentView(registration=ADA)
+    effects = walk(view, cloud(Status.EXCEPTION, ExceptionClass.ADDRESS_ISSUE, eid="a", at="2026-03-11T06:00:00Z"),
+                   cloud(Status.IN_TRANSIT, eid="b"))
+    assert [type(e) for e in effects] == [Open, Resolve]  # opened (waiting) and cleared: no message
+    # a late scan of the batch leaves the state elsewhere than the candidate's: nothing either
+    late = cloud(Status.IN_TRANSIT, eid="z", at="2026-03-10T06:00:00Z", after=("exception", "weather_delay"))
+    assert [e for e in walk(ShipmentView(registration=ADA), cloud(Status.DELIVERED), late)
+            if isinstance(e, Notify)] == []
+
+
+def test_events_older_than_the_freshness_horizon_notify_nobody_but_still_escalate():
+    assert POLICY.defaults.fresh_hours == 72
+    stale = cloud(Status.EXCEPTION, ExceptionClass.WEATHER_DELAY, at="2026-03-08T11:59:00Z")  # 72 h 1 min before
+    effects = walk(ShipmentView(registration=ADA), stale)
+    assert [type(e) for e in effects] == [Open]
+    fresh = cloud(Status.EXCEPTION, ExceptionClass.WEATHER_DELAY, at="2026-03-08T12:01:00Z")
+    assert [n.template for n in walk(ShipmentView(registration=ADA), fresh) if isinstance(n, Notify)] == ["delay"]
 
 
 def test_escalation_transitions_and_severity_steps():

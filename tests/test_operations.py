@@ -179,11 +179,12 @@ def test_replay_command_marks_documents_and_a_broken_local_table_stops_the_start
     asyncio.run(seed())
     run = [sys.executable, "-m", "service", "replay", "--db", db]
     dry = subprocess.run([*run, "--dry-run", "--reason", "unparseable"], capture_output=True, text=True, cwd=ROOT)
-    assert dry.returncode == 0 and json.loads(dry.stdout) == {"count": 1, "ids": ["1"], "dry_run": True}
+    assert dry.returncode == 0 and json.loads(dry.stdout) == {"count": 1, "ids": ["1"], "dry_run": True,
+                                                       "changes": []}
     miss = subprocess.run([*run, "--source", "fedex"], capture_output=True, text=True, cwd=ROOT)
     assert json.loads(miss.stdout)["count"] == 0
     real = subprocess.run([*run, "--since", "2000-01-01"], capture_output=True, text=True, cwd=ROOT)
-    assert json.loads(real.stdout) == {"count": 1, "ids": ["1"], "dry_run": False}
+    assert json.loads(real.stdout) == {"count": 1, "ids": ["1"], "dry_run": False, "changes": None}
     bad = subprocess.run([*run, "--state", "pending"], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "states" in bad.stderr
 

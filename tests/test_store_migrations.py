@@ -72,7 +72,7 @@ async def test_a_version_2_file_is_upgraded_in_place_and_keeps_its_rows_and_curs
         assert [(r[1], r[5]) for r in conn.execute("PRAGMA table_info(events)") if r[5]] == [
             ("event_id", 3), ("carrier", 1), ("tracking_number", 2)]
         assert [r[1] for r in conn.execute("PRAGMA index_list(outbox)")] == ["outbox_unsent"]
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
         assert conn.execute("SELECT seq, event_id, sent_at FROM outbox ORDER BY seq").fetchall() == [
             (10, "e1", "2026-03-02T09:00:01Z"), (20, "e2", None)]
         assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone() == (30,)
@@ -159,7 +159,31 @@ async def test_a_version_3_file_gains_the_coordination_tables(tmp_path):
         await store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
+    finally:
+        conn.close()
+
+
+async def test_a_version_4_file_gains_event_routes_from_the_stored_bodies_and_the_sources_table(tmp_path):
+    path = str(tmp_path / "v4.db")
+    conn = sqlite3.connect(path)
+    v4_events = "\n".join(line for line in DDL.splitlines()
+                           if not line.lstrip().startswith(("route ", "place ", "revision ")))
+    conn.executescript(v4_events)
+    assert "route" not in {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+    with conn:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '4')")
+        conn.execute("INSERT INTO events VALUES ('e1', 'ups', ?, '2026-03-01T08:00:00Z', 'picked_up', NULL, 1, ?)",
+                     (TN, b'{"event_id": "e1", "provenance": {"parser": "ups.track_json"}}'))
+    conn.close()
+    store = Store(path)
+    await store.open()
+    await store.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
+        assert conn.execute("SELECT route, place, revision FROM events").fetchall() == [("ups.track_json", None, 1)]
+        assert conn.execute("SELECT COUNT(*) FROM event_sources").fetchone() == (0,)
     finally:
         conn.close()
 
@@ -195,6 +219,9 @@ async def test_a_postgresql_database_of_the_previous_schema_is_upgraded_and_keep
         await conn.execute("INSERT INTO outbox (seq, event_id, routing_key, body, created_at) "
                            "VALUES (nextval('outbox_seq'), 'e1', 'x.none.ups', '{}', now())")
         assert await conn.fetchval("SELECT to_regclass('leases')") is None
+        await conn.execute("INSERT INTO events (carrier, tracking_number, event_id, occurred_at, status, body) "
+                           "VALUES ('ups', '1ZOLD', 'e0', now(), 'in_transit', "
+                           "convert_to('{\"provenance\": {\"parser\": \"ups.track_json\"}}', 'UTF8'))")
     finally:
         await conn.close()
     store = PostgresStore(pg_empty_url)
@@ -207,5 +234,11 @@ async def test_a_postgresql_database_of_the_previous_schema_is_upgraded_and_keep
         applied = await normalizer.process(store, await store.inbox_rows([accepted.id]))
         assert applied.outbox_seqs == [2]  # the feed continues after the old rows
         assert [item.seq for item in await store.events_after(0, 10)] == [1, 2]
+        conn = await asyncpg.connect(pg_empty_url)
+        try:  # version 3: the stored event's route comes from its body; sources start empty
+            assert await conn.fetchval("SELECT route FROM events WHERE event_id = 'e0'") == "ups.track_json"
+            assert await conn.fetchval("SELECT COUNT(*) FROM event_sources") == 0
+        finally:
+            await conn.close()
     finally:
         await store.close()

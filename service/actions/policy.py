@@ -64,6 +64,8 @@ class Rule(_Strict):
 class Defaults(_Strict):
     channels: tuple[Literal["file", "smtp", "webhook"], ...] = ("file",)
     suppress_hours: float = Field(default=24, ge=0)
+    # An event older than this is history, not news: no customer message (escalations still see it).
+    fresh_hours: float = Field(default=72, gt=0)
 
 
 class Sweep(_Strict):

@@ -33,7 +33,7 @@ from aio_pika.abc import AbstractRobustChannel
 from pamqp.commands import Basic
 
 from .. import metrics, tracing
-from ..cloudevents import CONTENT_TYPE, EVENT_TYPE
+from ..cloudevents import CONTENT_TYPE, CORRECTED_TYPE, EVENT_TYPE
 from ..duties import Duty
 from ..rows import InboxRow, OutboxRow
 from ..store.ports import Coordination, EscalationChanges, Inbox, Outbox
@@ -75,8 +75,10 @@ def raw_properties(row: InboxRow, attempt: int = 0, traceparent: str | None = No
 
 
 def event_properties(event_id: str, traceparent: str | None = None) -> Properties:
-    """A CloudEvent in structured mode; message_id = the event id, so subscribers can dedupe."""
-    return Properties(delivery_mode=2, content_type=CONTENT_TYPE, message_id=event_id, message_type=EVENT_TYPE,
+    """A CloudEvent in structured mode; message_id = the CloudEvent id, so subscribers can dedupe (a
+    correction's id is `<event_id>-r<revision>`, and its type `shipment.event.corrected.v1`)."""
+    kind = CORRECTED_TYPE if "-r" in event_id else EVENT_TYPE
+    return Properties(delivery_mode=2, content_type=CONTENT_TYPE, message_id=event_id, message_type=kind,
                       headers={tracing.HEADER: traceparent} if traceparent else None)
 
 

@@ -17,7 +17,7 @@ from pydantic.json_schema import models_json_schema
 from taxonomy import ExceptionClass, Status
 
 from ..amqp.topology import NORMALIZE_KEY, Topology
-from ..cloudevents import CONTENT_TYPE, EVENT_TYPE
+from ..cloudevents import CONTENT_TYPE, CORRECTED_TYPE, EVENT_TYPE
 from ..config import SOURCES, Settings
 from ..store.shapes import CHANGE_TYPE
 from ..web.bodies import CloudEvent, EscalationChanged
@@ -63,6 +63,11 @@ def _messages() -> Doc:
         "shipmentEvent": {
             "name": "shipmentEvent", "title": "Normalized shipment event",
             "summary": "A CloudEvents 1.0 event in structured JSON mode: the same bytes as on GET /v1/events.",
+            "description": f"Since the corrections step (additive): a stored event derived again from its own "
+                           f"document with another status or class (a replay after a mapping or parser fix) is "
+                           f"published again with CloudEvent and AMQP type `{CORRECTED_TYPE}`, the same "
+                           f"`data.event.event_id`, a `revision` (2, 3, ...), the shipment snapshot recomputed, "
+                           f"and id = message_id = `<event_id>-r<revision>`.",
             "contentType": CONTENT_TYPE,
             "headers": {"type": "object", "description": "the event carries its own attributes (see "
                         "x-amqp-properties); with tracing on, `traceparent` (W3C) continues the trace",

@@ -3,9 +3,12 @@
 Pure: the store adapter loads, for the shipments of a batch, their active
 escalations, their registration (customer, locale, order) and their recent
 notifications into a `ShipmentView`, then calls `decide` for each event in
-feed order and writes the effects. `decide` also records its effects in the
-view, so a later event of the same batch sees an escalation an earlier one
-opened, exactly as if each event had its own transaction.
+feed order and writes the effects, and after the batch `message` for each
+shipment: customer messages follow the shipment, not the scan (one at most,
+about its state after the batch; see `service.core.notify`). `decide` also
+records its effects in the view, so a later event of the same batch sees an
+escalation an earlier one opened, exactly as if each event had its own
+transaction.
 
 Escalations opened within a batch have no database id yet: they are named
 by negative numbers (`EscalationRef`), which the adapter maps to the ids it
@@ -13,7 +16,6 @@ gets when it writes the `Open` effect.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -21,6 +23,10 @@ from taxonomy import TERMINAL_STATUSES, ExceptionClass, Status
 from taxonomy.models import utc_text
 
 from ..actions.policy import Escalate, Policy
+from .notify import Notify, Pending, RecentNotification, Registration, Supersede, note, settle
+
+__all__ = ["Acted", "ActiveEscalation", "Effect", "EscalationRef", "Notify", "Open", "RecentNotification", "Refs",
+           "Registration", "Repeat", "Resolve", "ShipmentView", "Supersede", "decide", "is_current", "message"]
 
 EscalationRef = int  # a stored escalation's id, or a negative number for one opened in this batch
 
@@ -32,22 +38,6 @@ class ActiveEscalation:
     kind: str
 
 
-@dataclass(frozen=True, slots=True)
-class Registration:
-    order_id: str | None
-    customer: dict
-    locale: str | None
-    merchant: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class RecentNotification:
-    key: str
-    template: str
-    channel: str
-    created_at: str  # RFC 3339 UTC
-
-
 @dataclass(slots=True)
 class ShipmentView:
     """What the policy needs to know of one shipment; `decide` keeps it current within a batch."""
@@ -55,6 +45,7 @@ class ShipmentView:
     escalations: list[ActiveEscalation] = field(default_factory=list)  # active (not resolved) ones
     registration: Registration | None = None
     recent: list[RecentNotification] = field(default_factory=list)  # pending or sent lately
+    pending: Pending = field(default_factory=Pending)  # this batch's candidate for the customer message
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,22 +77,7 @@ class Open:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
-class Notify:
-    key: str  # (event, template, channel, recipient): one send each, ever
-    event_id: str
-    carrier: str
-    tracking_number: str
-    template: str
-    channel: str
-    recipient: str | None
-    locale: str | None
-    state: str  # pending | skipped | suppressed
-    reason: str | None
-    context: dict
-
-
-Effect = Resolve | Repeat | Open | Notify
+Effect = Resolve | Repeat | Open | Notify | Supersede
 
 
 @dataclass(slots=True)
@@ -122,7 +98,7 @@ class Acted:
             self.repeats += 1
         elif isinstance(effect, Resolve):
             self.resolved += 1
-        elif inserted:
+        elif isinstance(effect, Notify) and inserted:
             self.notifications[effect.state] = self.notifications.get(effect.state, 0) + 1
 
     def tally(self) -> tuple[int, int, int, int]:
@@ -155,8 +131,14 @@ def is_current(cloud_event: dict) -> bool:
 
 
 def decide(cloud_event: dict, view: ShipmentView, policy: Policy, now: datetime, refs: Refs) -> list[Effect]:
-    """The effects of one event (in the order they must be written); `view` is updated with them."""
-    if not is_current(cloud_event):
+    """The escalation effects of one event (in the order they must be written); `view` is updated with them.
+
+    Every event of the batch goes through here, in feed order, so the shipment's single customer message
+    (`message`, once the batch is walked) knows the state after the batch; escalations look at each event
+    that is the shipment's state, however old (customer service still wants to know)."""
+    current = is_current(cloud_event)
+    note(view.pending, cloud_event, current)
+    if not current:
         return []
     event = cloud_event["data"]["event"]
     status = Status(event["status"])
@@ -168,10 +150,18 @@ def decide(cloud_event: dict, view: ShipmentView, policy: Policy, now: datetime,
     index, rule = found
     if rule.escalate:
         effects.append(_escalate(view, index, rule.escalate, event, (cls or status).value, now, refs))
-    if rule.notify:
-        effects.extend(_notify(view, policy, rule.notify.template, rule.notify.channels or policy.defaults.channels,
-                               cloud_event, now))
     return effects
+
+
+def message(view: ShipmentView, policy: Policy, now: datetime) -> list[Notify | Supersede]:
+    """After the batch: at most one customer message for the shipment, about its state now (`notify.settle`)."""
+    return settle(view.pending, view.registration, view.recent, policy, now)
+
+
+def candidate_time(view: ShipmentView) -> str:
+    """When the shipment's candidate event occurred: a batch's messages are written in occurred order."""
+    candidate = view.pending.candidate
+    return candidate["data"]["event"]["occurred_at"] if candidate else ""
 
 
 def _resolve_cleared(view: ShipmentView, policy: Policy, status: Status, event_id: str) -> list[Resolve]:
@@ -199,46 +189,3 @@ def _escalate(view: ShipmentView, rule_index: int, rule: Escalate, event: dict, 
                 utc_text(now + timedelta(hours=rule.wait_hours)) if waiting else utc_text(now),
                 None if waiting else utc_text(now + timedelta(hours=rule.sla_hours)), event_id,
                 f"event {event_id}" + (f"; opens in {rule.wait_hours:g} h unless cleared" if waiting else ""))
-
-
-def notification_key(event_id: str, template: str, channel: str, recipient: str | None) -> str:
-    return hashlib.sha256("|".join((event_id, template, channel, recipient or "")).encode()).hexdigest()
-
-
-def _notify(view: ShipmentView, policy: Policy, template: str, channels, cloud_event: dict,
-            now: datetime) -> list[Notify]:
-    event, shipment = cloud_event["data"]["event"], cloud_event["data"]["shipment"]
-    carrier, tn = event["carrier"], event["tracking_number"]
-    reg = view.registration
-    customer = reg.customer if reg else {}
-    context = {"customer": customer, "order_id": reg.order_id if reg else None,
-               "merchant": reg.merchant if reg else None,
-               "shipment": {"carrier": carrier, "tracking_number": tn, "status": shipment["status"],
-                            "exception_class": shipment.get("exception_class"),
-                            "estimated_delivery": event.get("estimated_delivery")},
-               # the scan's own wall time: a customer in Atlanta reads 11:30, not 15:30 UTC
-               "event": {"description": event["description"],
-                         "occurred_at": event.get("occurred_at_local") or event["occurred_at"],
-                         "location": event.get("location") or {}, "carrier_code": event.get("carrier_code")}}
-    since, stamp = utc_text(now - timedelta(hours=policy.defaults.suppress_hours)), utc_text(now)
-    out = []
-    for channel in channels:
-        recipient = _recipient(channel, customer)
-        key = notification_key(event["event_id"], template, channel, recipient)
-        if recipient is None:
-            state, reason = "skipped", f"no recipient for the {channel} channel: register the shipment's customer"
-        elif any(n.template == template and n.channel == channel and n.created_at >= since and n.key != key
-                 for n in view.recent):
-            state, reason = "suppressed", f"the same notification went out within {policy.defaults.suppress_hours:g} h"
-        else:
-            state, reason = "pending", None
-            view.recent.append(RecentNotification(key, template, channel, stamp))
-        out.append(Notify(key, event["event_id"], carrier, tn, template, channel, recipient,
-                          reg.locale if reg else None, state, reason, context))
-    return out
-
-
-def _recipient(channel: str, customer: dict) -> str | None:
-    if channel == "smtp":
-        return customer.get("email")
-    return customer.get("email") or customer.get("phone")  # file and webhook: whoever the merchant can reach

@@ -2,9 +2,12 @@
 
 Replaying is marking stored rows `pending` again: whichever normalizer runs
 (in `serve`, a `worker`, embedded or RabbitMQ) takes them as if they had just
-arrived. Effects stay idempotent, so a replay publishes only events that did
-not exist before: a document quarantined until a parser or mapping fix now
-yields its events once, and a second replay yields nothing.
+arrived. Effects stay idempotent: a document quarantined until a parser or
+mapping fix now yields its events once; an event its own document now yields
+with another status or class is corrected (`service.core.apply`: rewritten,
+published again as `shipment.event.corrected.v1` with a higher revision); a
+second replay yields nothing. The dry run's report of what would change:
+`service.replay_preview`.
 """
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ import orjson
 
 from taxonomy.models import utc_text
 
+from ..core.relay import source_json
 from ..rows import EscalationChange
 
 CHANGE_TYPE = "escalation.changed.v1"
@@ -28,6 +29,8 @@ UNMAPPED_COLUMNS = ("mapping_table", "code", "count", "sample_description", "fir
 NOTIFICATION_COLUMNS = ("key", "event_id", "template", "channel", "recipient", "state", "reason", "attempts",
                         "created_at", "updated_at")
 AUDIT_COLUMNS = ("at", "actor", "action", "detail")
+SOURCE_COLUMNS = ("event_id", "route", "parser_version", "channel", "inbox_id", "received_at", "occurred_at",
+                  "carrier_code", "description", "mapped_by", "alias_id")
 
 
 def columns(names: Sequence[str], prefix: str = "") -> str:
@@ -76,10 +79,19 @@ def tracking(r: Sequence) -> dict:
             "next_poll_at": text_time(r[9]), "last_polled_at": text_time(r[10]), "poll_state": r[11]}
 
 
-def shipment(carrier: str, tracking_number: str, r: Sequence, events: list[dict]) -> dict:
+def shipment(carrier: str, tracking_number: str, r: Sequence, events: list[dict],
+             sources: Sequence[Sequence] = ()) -> dict:
+    """`sources`: rows of SOURCE_COLUMNS, the events' further arrivals through other routes."""
     return {"carrier": carrier, "tracking_number": tracking_number, "status": r[0], "exception_class": r[1],
             "last_event_id": r[2], "last_occurred_at": text_time(r[3]), "estimated_delivery": r[4],
-            "signed_by": r[5], "anomalies": _json(r[6]), "updated_at": text_time(r[7]), "events": events}
+            "signed_by": r[5], "anomalies": _json(r[6]), "updated_at": text_time(r[7]), "events": events,
+            "sources": [source(x) for x in sources]}
+
+
+def source(r: Sequence) -> dict:
+    """One further provenance of a stored event (`service.core.relay`): which event, how it arrived again."""
+    return {"event_id": r[0], "provenance": source_json(r[1], r[2], r[3], r[4], r[5], text_time(r[6]), r[7], r[8],
+                                                         r[9], r[10])}
 
 
 def unmapped(r: Sequence) -> dict:

@@ -9,6 +9,7 @@ from taxonomy.carriers import registry
 
 from ..config import SOURCES
 from ..keys import STORE, STORED
+from ..replay_preview import preview
 from ..store import ReplayFilter
 from .api import _require_admin
 from .bodies import ReplayRequest
@@ -44,8 +45,10 @@ async def replay(request: web.Request) -> web.Response:
     ids = await request.app[STORE].replay(selection, dry_run=dry_run)
     if ids and not dry_run:
         request.app[STORED].set()
-    return web.json_response({"count": len(ids), "ids": [str(i) for i in ids[:1000]], "dry_run": dry_run},
-                             status=200 if dry_run else 202)
+    # a dry run says what the replay would change, by carrier and code (service.replay_preview)
+    answer = {"count": len(ids), "ids": [str(i) for i in ids[:1000]], "dry_run": dry_run,
+              "changes": await preview(request.app[STORE], ids) if dry_run else None}
+    return web.json_response(answer, status=200 if dry_run else 202)
 
 
 def replay_filter(raw: dict) -> ReplayFilter:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from taxonomy import ExceptionClass, NormalizedEvent, Status
+from taxonomy import Channel, ExceptionClass, MappedBy, NormalizedEvent, Status
 
 from .trackings import TrackingIn
 
@@ -84,9 +84,16 @@ class CloudEvent(BaseModel):
     model_config = _STRICT
 
     specversion: Literal["1.0"]
-    id: str = Field(pattern=r"^[0-9a-f]{32}$", description="= data.event.event_id; dedupe on it")
+    id: str = Field(pattern=r"^[0-9a-f]{32}(-r[0-9]+)?$", description=(
+        "= data.event.event_id; dedupe on it. A correction's id is `<event_id>-r<revision>`"))
     source: str = Field(pattern=r"^/carriers/[a-z0-9_]+$")
-    type: Literal["shipment.event.v1"]  # cloudevents.EVENT_TYPE (a test keeps them equal)
+    # cloudevents.EVENT_TYPE and CORRECTED_TYPE (a test keeps them equal)
+    type: Literal["shipment.event.v1", "shipment.event.corrected.v1"] = Field(description=(
+        "`shipment.event.corrected.v1`: a stored event derived again from its own document (a replay after a "
+        "mapping or parser fix) with another status or class; the same data.event.event_id, a `revision`, the "
+        "shipment snapshot recomputed"))
+    revision: int = Field(1, ge=1, description=(
+        "1 as first published, 2 for the first correction, and so on (absent from events stored before it)"))
     subject: str = Field(description="the tracking number")
     time: AwareDatetime = Field(description="occurred_at, UTC, whole seconds")
     datacontenttype: Literal["application/json"]
@@ -102,6 +109,32 @@ class EventsPage(BaseModel):
     next: int = Field(ge=0, description="the cursor to pass as `after` next time (unchanged when no events)")
     has_more: bool = Field(description="more events follow now: ask again at once rather than after a pause")
     events: list[CloudEvent]
+
+
+class RelayedProvenance(BaseModel):
+    """How a stored event arrived again through another route, with the event as that route reported it."""
+
+    model_config = _STRICT
+
+    channel: Channel
+    inbox_id: str | None
+    received_at: AwareDatetime | None
+    parser: str = Field(description="the route: the parser the arrival went through")
+    parser_version: str
+    mapped_by: MappedBy
+    event_id: str = Field(description="the arrival's own v1 event_id (its retries are duplicates of it)")
+    occurred_at: AwareDatetime = Field(description="the instant as this route reported it (often rounded)")
+    carrier_code: str | None
+    description: str | None
+
+
+class EventSource(BaseModel):
+    """A further provenance of an event: the same scan relayed by another route (cross-route match)."""
+
+    model_config = _STRICT
+
+    event_id: str = Field(description="the event (in `events`) this arrival is")
+    provenance: RelayedProvenance
 
 
 class Shipment(BaseModel):
@@ -120,6 +153,9 @@ class Shipment(BaseModel):
     anomalies: list[str] = Field(description="event ids kept as history because they contradict a terminal state")
     updated_at: AwareDatetime
     events: list[NormalizedEvent]
+    sources: list[EventSource] = Field(default_factory=list, description=(
+        "further arrivals of the events through other routes (an aggregator relaying the carrier's scan): "
+        "one event per physical scan, every route it came through"))
     tracking_url: str | None = Field(None, description=_TRACKING_URL)
 
 
@@ -216,7 +252,28 @@ class ReplayRequest(BaseModel):
     until: str | None = Field(default=None, description="received before (ISO 8601; no offset = UTC)")
     reason: str | None = Field(default=None, description="substring of the quarantine/dead reason")
     limit: int = Field(default=100_000, ge=1)
-    dry_run: bool = Field(default=False, description="only say which rows would be replayed")
+    dry_run: bool = Field(default=False, description=(
+        "only say which rows would be replayed and what that would change, by carrier and code"))
+
+
+class StatusAndClass(BaseModel):
+    model_config = _STRICT
+
+    status: Status
+    exception_class: ExceptionClass | None
+
+
+class ReplayChange(BaseModel):
+    """Events a replay would publish: `corrected` (a stored event with another status or class) or `new`."""
+
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_name=True)
+
+    carrier: str
+    carrier_code: str | None
+    change: Literal["corrected", "new"]
+    from_: StatusAndClass | None = Field(alias="from")
+    to: StatusAndClass
+    events: int = Field(ge=1)
 
 
 class ReplayResult(BaseModel):
@@ -227,6 +284,9 @@ class ReplayResult(BaseModel):
     count: int = Field(ge=0)
     ids: list[str] = Field(description="the first 1000 inbox row ids, ascending")
     dry_run: bool
+    changes: list[ReplayChange] | None = Field(None, description=(
+        "dry run only: what the replay would change with today's parsers and mapping tables, by carrier and "
+        "code, most frequent first"))
 
 
 class TrackingRecord(BaseModel):

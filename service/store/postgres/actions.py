@@ -19,7 +19,8 @@ from taxonomy.models import utc_text
 
 from ...actions.policy import Policy
 from ...core.actions import (Acted, ActiveEscalation, Effect, EscalationRef, Notify, Open, RecentNotification, Refs,
-                             Registration, Repeat, Resolve, ShipmentView, decide, is_current)
+                             Registration, Repeat, Resolve, ShipmentView, Supersede, candidate_time, decide,
+                             is_current, message)
 from ...core.rules import raised
 from ...rows import DueNotification
 from .. import shapes
@@ -70,16 +71,20 @@ async def act(conn: asyncpg.Connection, policy: Policy, limit: int, now: datetim
             cursor = seq
             report.events += 1
             before = report.tally()
-            if is_current(cloud_event):
-                event = cloud_event["data"]["event"]
-                view = views[(event["carrier"], event["tracking_number"])]
+            event = cloud_event["data"]["event"]
+            view = views.get((event["carrier"], event["tracking_number"]))
+            if view is not None:  # a shipment without a current event in the batch has nothing to act on
                 for effect in decide(cloud_event, view, policy, now, refs):
-                    if not audit_locked and not isinstance(effect, Notify):
+                    if not audit_locked:
                         await lock_audit(conn)
                         audit_locked = True
                     report.count(effect, await _write(conn, effect, ids, now))
             if traceparent:
                 report.trace(traceparent, cloud_event["id"], before)
+        # one customer message at most per shipment, about its state after the batch, in occurred order
+        for view in sorted(views.values(), key=candidate_time):
+            for effect in message(view, policy, now):
+                report.count(effect, await _write(conn, effect, ids, now))
         await conn.execute("UPDATE meta SET value = $2 WHERE key = $1", CURSOR_KEY, str(cursor))
     return report
 
@@ -106,6 +111,11 @@ async def _write(conn: asyncpg.Connection, effect: Effect, ids: dict[EscalationR
         await conn.execute("UPDATE escalations SET state = 'resolved', resolved_at = $2, updated_at = $2 WHERE id = $1",
                            escalation_id, now)
         await audit(conn, escalation_id, now, "policy", "resolved", effect.detail)
+    elif isinstance(effect, Supersede):
+        await conn.execute("UPDATE notifications SET state = 'suppressed', reason = $1, next_attempt_at = NULL, "
+                           "updated_at = $2 WHERE carrier = $3 AND tracking_number = $4 AND state = 'pending' "
+                           "AND NOT (key = ANY($5::text[]))", effect.reason, now, effect.carrier,
+                           effect.tracking_number, sorted(effect.keep))
     else:
         return await _notify(conn, effect, now)
     return True

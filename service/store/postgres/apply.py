@@ -21,7 +21,7 @@ from parsers.normalize import NormalizedShipment
 from taxonomy import ExceptionClass, Status
 from taxonomy.models import utc_text
 
-from ...core.apply import (Applied, InboxState, Known, Plan, ShipmentKey, plan_batch, plan_derived,
+from ...core.apply import (Alias, Applied, InboxState, Known, Plan, ShipmentKey, plan_batch, plan_derived,
                            shipments_named)
 from ...rows import ActiveShipment, Normalized
 from .locks import lock_feed, lock_shipments
@@ -32,11 +32,24 @@ async def _histories(conn: asyncpg.Connection, keys: list[ShipmentKey]) -> dict[
     if not keys:
         return out
     for r in await conn.fetch(
-            "SELECT e.carrier, e.tracking_number, e.event_id, e.occurred_at, e.status, e.exception_class "
-            "FROM events e JOIN unnest($1::text[], $2::text[]) AS x(c, t) ON e.carrier = x.c "
+            "SELECT e.carrier, e.tracking_number, e.event_id, e.occurred_at, e.status, e.exception_class, e.route, "
+            "e.place, e.inbox_id, e.revision FROM events e JOIN unnest($1::text[], $2::text[]) AS x(c, t) ON e.carrier = x.c "
             "AND e.tracking_number = x.t ORDER BY e.carrier, e.tracking_number, e.event_id",
             [k[0] for k in keys], [k[1] for k in keys]):
-        out[(r[0], r[1])].append(Known(r[2], r[3], Status(r[4]), ExceptionClass(r[5]) if r[5] else None))
+        out[(r[0], r[1])].append(Known(r[2], r[3], Status(r[4]), ExceptionClass(r[5]) if r[5] else None, r[6], r[7],
+                                       r[8], r[9]))
+    return out
+
+
+async def _aliases(conn: asyncpg.Connection, keys: list[ShipmentKey]) -> dict[ShipmentKey, list[Alias]]:
+    out: dict[ShipmentKey, list[Alias]] = {k: [] for k in keys}
+    if not keys:
+        return out
+    for r in await conn.fetch(
+            "SELECT s.carrier, s.tracking_number, s.alias_id, s.event_id, s.route FROM event_sources s "
+            "JOIN unnest($1::text[], $2::text[]) AS x(c, t) ON s.carrier = x.c AND s.tracking_number = x.t",
+            [k[0] for k in keys], [k[1] for k in keys]):
+        out[(r[0], r[1])].append(Alias(r[2], r[3], r[4]))
     return out
 
 
@@ -49,7 +62,7 @@ async def apply_outcomes(conn: asyncpg.Connection, results: list[Normalized],
         keys = shipments_named([(i, r) for i, r in results if inbox.get(i, InboxState("", None)).state
                                 not in ("done", "quarantined", "")])
         await lock_shipments(conn, keys)
-        plan = plan_batch(results, inbox, await _histories(conn, keys), traces)
+        plan = plan_batch(results, inbox, await _histories(conn, keys), traces, await _aliases(conn, keys))
         return await _write(conn, plan, lease_seconds)
 
 
@@ -76,10 +89,24 @@ async def _write(conn: asyncpg.Connection, plan: Plan, lease_seconds: float | No
         e = plan.events
         await conn.execute(
             "INSERT INTO events (event_id, carrier, tracking_number, occurred_at, status, exception_class, inbox_id, "
-            "body) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], "
-            "$7::bigint[], $8::bytea[])", [x.event_id for x in e], [x.carrier for x in e],
-            [x.tracking_number for x in e], [x.occurred_at for x in e], [x.status for x in e],
-            [x.exception_class for x in e], [x.inbox_id for x in e], [x.body for x in e])
+            "body, route, place) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], "
+            "$5::text[], $6::text[], $7::bigint[], $8::bytea[], $9::text[], $10::text[])", [x.event_id for x in e],
+            [x.carrier for x in e], [x.tracking_number for x in e], [x.occurred_at for x in e], [x.status for x in e],
+            [x.exception_class for x in e], [x.inbox_id for x in e], [x.body for x in e], [x.route for x in e],
+            [x.place for x in e])
+    if plan.corrections:
+        await conn.executemany(
+            "UPDATE events SET status = $1, exception_class = $2, body = $3, revision = $4, occurred_at = $8 "
+            "WHERE carrier = $5 AND tracking_number = $6 AND event_id = $7",
+            [(c.status, c.exception_class, c.body, c.revision, c.carrier, c.tracking_number, c.event_id,
+              c.occurred_at) for c in plan.corrections])
+    if plan.sources:
+        await conn.executemany(
+            "INSERT INTO event_sources (carrier, tracking_number, alias_id, event_id, route, parser_version, channel, "
+            "inbox_id, received_at, occurred_at, carrier_code, description, mapped_by, recorded_at) VALUES ($1, $2, "
+            "$3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING",
+            [(x.carrier, x.tracking_number, x.alias_id, x.event_id, x.route, x.parser_version, x.channel, x.inbox_id,
+              x.received_at, x.occurred_at, x.carrier_code, x.description, x.mapped_by, now) for x in plan.sources])
     if plan.shipments:
         s = [plan.shipments[k] for k in sorted(plan.shipments)]
         await conn.execute(

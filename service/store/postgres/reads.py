@@ -16,7 +16,10 @@ async def shipment(conn: asyncpg.Connection, carrier: str, tracking_number: str)
     events = [orjson.loads(r[0]) for r in await conn.fetch(
         "SELECT body FROM events WHERE carrier = $1 AND tracking_number = $2 ORDER BY occurred_at DESC, event_id",
         carrier, tracking_number)]
-    return shapes.shipment(carrier, tracking_number, row, events)
+    sources = await conn.fetch(f"SELECT {shapes.columns(shapes.SOURCE_COLUMNS)} FROM event_sources WHERE "
+                               "carrier = $1 AND tracking_number = $2 ORDER BY occurred_at, alias_id",
+                               carrier, tracking_number)
+    return shapes.shipment(carrier, tracking_number, row, events, sources)
 
 
 async def counts(conn: asyncpg.Connection) -> dict[str, int]:

@@ -188,9 +188,36 @@ CREATE TABLE budgets (
 );
 """
 
+# The cross-route match: the route and place of each event, and its further arrivals through other routes
+# (an aggregator relaying the carrier's scan), keyed by the arrival's own v1 event id so its retries are
+# duplicates. Stored events get their route from their body; their place stays empty (compatible with any).
+# Corrections: `revision`, 1 as first published, one more for each correction after a replay.
+V3_SOURCES = """
+ALTER TABLE events ADD COLUMN route TEXT, ADD COLUMN place TEXT, ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
+UPDATE events SET route = convert_from(body, 'UTF8')::jsonb #>> '{provenance,parser}';
+CREATE TABLE event_sources (
+    carrier         TEXT NOT NULL,
+    tracking_number TEXT NOT NULL,
+    alias_id        TEXT NOT NULL,
+    event_id        TEXT NOT NULL,
+    route           TEXT NOT NULL,
+    parser_version  TEXT NOT NULL,
+    channel         TEXT NOT NULL,
+    inbox_id        BIGINT,
+    received_at     TEXT,
+    occurred_at     TIMESTAMPTZ NOT NULL,
+    carrier_code    TEXT,
+    description     TEXT,
+    mapped_by       TEXT NOT NULL,
+    recorded_at     TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (carrier, tracking_number, alias_id)
+);
+"""
+
 # (version, what it does, SQL): applied in order, each in its own transaction, recorded in schema_migrations.
 STEPS: tuple[tuple[int, str, str], ...] = (
     (1, "inbox, events, shipments, outbox, deliveries, unmapped, trackings, escalations, notifications", V1_BASE),
     (2, "leases and budgets: duties and rate budgets shared by processes", V2_COORDINATION),
+    (3, "cross-route match and corrections: events.route, .place, .revision, event_sources", V3_SOURCES),
 )
 VERSION = STEPS[-1][0]

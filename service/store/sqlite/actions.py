@@ -17,7 +17,8 @@ from taxonomy.models import utc_text
 
 from ...actions.policy import Policy
 from ...core.actions import (Acted, ActiveEscalation, Effect, EscalationRef, Notify, Open, RecentNotification, Refs,
-                             Registration, Repeat, Resolve, ShipmentView, decide, is_current)
+                             Registration, Repeat, Resolve, ShipmentView, Supersede, candidate_time, decide,
+                             is_current, message)
 from ...core.rules import raised
 from ...rows import DueNotification
 
@@ -62,15 +63,19 @@ def act(conn: sqlite3.Connection, policy: Policy, limit: int, now: datetime) -> 
             report.events += 1
             cloud_event = orjson.loads(body)
             before = report.tally()
-            if is_current(cloud_event):
-                event = cloud_event["data"]["event"]
-                key = (event["carrier"], event["tracking_number"])
-                if key not in views:
-                    views[key] = _view(conn, *key, since)
+            event = cloud_event["data"]["event"]
+            key = (event["carrier"], event["tracking_number"])
+            if key not in views and is_current(cloud_event):
+                views[key] = _view(conn, *key, since)
+            if key in views:  # a shipment without a current event in the batch has nothing to act on
                 for effect in decide(cloud_event, views[key], policy, now, refs):
                     report.count(effect, _write(conn, effect, ids, stamp))
             if traceparent:
                 report.trace(traceparent, cloud_event["id"], before)
+        # one customer message at most per shipment, about its state after the batch, in occurred order
+        for view in sorted(views.values(), key=candidate_time):
+            for effect in message(view, policy, now):
+                report.count(effect, _write(conn, effect, ids, stamp))
         conn.execute("UPDATE meta SET value = ? WHERE key = ?", (str(cursor), CURSOR_KEY))
     return report
 
@@ -93,6 +98,11 @@ def _write(conn: sqlite3.Connection, effect: Effect, ids: dict[EscalationRef, in
         conn.execute("UPDATE escalations SET state = 'resolved', resolved_at = ?, updated_at = ? WHERE id = ?",
                      (stamp, stamp, escalation_id))
         audit(conn, escalation_id, stamp, "policy", "resolved", effect.detail)
+    elif isinstance(effect, Supersede):
+        conn.execute("UPDATE notifications SET state = 'suppressed', reason = ?, next_attempt_at = NULL, "
+                     "updated_at = ? WHERE carrier = ? AND tracking_number = ? AND state = 'pending' "
+                     f"AND key NOT IN ({', '.join('?' * len(effect.keep))})",
+                     (effect.reason, stamp, effect.carrier, effect.tracking_number, *sorted(effect.keep)))
     else:
         return _notify(conn, effect, stamp)
     return True

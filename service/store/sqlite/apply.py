@@ -15,7 +15,7 @@ from parsers.normalize import NormalizedShipment
 from taxonomy import ExceptionClass, Status
 from taxonomy.models import utc_text
 
-from ...core.apply import (Applied, InboxState, Known, Plan, ShipmentKey, plan_batch, plan_derived,
+from ...core.apply import (Alias, Applied, InboxState, Known, Plan, ShipmentKey, plan_batch, plan_derived,
                            shipments_named)
 from ...rows import ActiveShipment, Normalized
 
@@ -28,10 +28,17 @@ def _histories(conn: sqlite3.Connection, keys: list[ShipmentKey]) -> dict[Shipme
     out: dict[ShipmentKey, list[Known]] = {}
     for carrier, tn in keys:
         out[(carrier, tn)] = [
-            Known(r[0], datetime.fromisoformat(r[1]), Status(r[2]), ExceptionClass(r[3]) if r[3] else None)
-            for r in conn.execute("SELECT event_id, occurred_at, status, exception_class FROM events "
-                                  "WHERE carrier = ? AND tracking_number = ? ORDER BY event_id", (carrier, tn))]
+            Known(r[0], datetime.fromisoformat(r[1]), Status(r[2]), ExceptionClass(r[3]) if r[3] else None, *r[4:])
+            for r in conn.execute("SELECT event_id, occurred_at, status, exception_class, route, place, inbox_id, "
+                                  "revision FROM events WHERE carrier = ? AND tracking_number = ? ORDER BY event_id",
+                                  (carrier, tn))]
     return out
+
+
+def _aliases(conn: sqlite3.Connection, keys: list[ShipmentKey]) -> dict[ShipmentKey, list[Alias]]:
+    return {(carrier, tn): [Alias(*r) for r in conn.execute(
+        "SELECT alias_id, event_id, route FROM event_sources WHERE carrier = ? AND tracking_number = ?",
+        (carrier, tn))] for carrier, tn in keys}
 
 
 def apply_outcomes(conn: sqlite3.Connection, results: list[Normalized],
@@ -45,7 +52,8 @@ def apply_outcomes(conn: sqlite3.Connection, results: list[Normalized],
         marks = ",".join("?" * len(results))
         inbox = {r[0]: InboxState(r[1], r[2]) for r in conn.execute(
             f"SELECT id, state, received_epoch FROM inbox WHERE id IN ({marks})", [i for i, _ in results])}
-        plan = plan_batch(results, inbox, _histories(conn, shipments_named(results)), traces)
+        keys = shipments_named(results)
+        plan = plan_batch(results, inbox, _histories(conn, keys), traces, _aliases(conn, keys))
         return _write(conn, plan, lease_seconds)
 
 
@@ -65,9 +73,19 @@ def _write(conn: sqlite3.Connection, plan: Plan, lease_seconds: float | None) ->
             "sample_description = excluded.sample_description, last_seen = excluded.last_seen",
             [(table, code, description[:500], now, now) for table, code, description in plan.unmapped])
     conn.executemany("INSERT INTO events (event_id, carrier, tracking_number, occurred_at, status, exception_class, "
-                     "inbox_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     "inbox_id, body, route, place) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [(e.event_id, e.carrier, e.tracking_number, utc_text(e.occurred_at), e.status, e.exception_class,
-                       e.inbox_id, e.body) for e in plan.events])
+                       e.inbox_id, e.body, e.route, e.place) for e in plan.events])
+    conn.executemany("UPDATE events SET status = ?, exception_class = ?, body = ?, revision = ?, occurred_at = ? "
+                     "WHERE carrier = ? AND tracking_number = ? AND event_id = ?",
+                     [(c.status, c.exception_class, c.body, c.revision, utc_text(c.occurred_at), c.carrier,
+                       c.tracking_number, c.event_id) for c in plan.corrections])
+    conn.executemany("INSERT INTO event_sources (carrier, tracking_number, alias_id, event_id, route, parser_version, "
+                     "channel, inbox_id, received_at, occurred_at, carrier_code, description, mapped_by, recorded_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                     [(x.carrier, x.tracking_number, x.alias_id, x.event_id, x.route, x.parser_version, x.channel,
+                       x.inbox_id, x.received_at, utc_text(x.occurred_at), x.carrier_code, x.description, x.mapped_by,
+                       now) for x in plan.sources])
     conn.executemany(
         "INSERT INTO shipments (carrier, tracking_number, status, exception_class, last_event_id, "
         "last_occurred_at, estimated_delivery, signed_by, anomalies, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "

@@ -13,6 +13,10 @@ before version 3 did not always record it.
   HTTP feed's cursors) and the AUTOINCREMENT high-water mark are carried over.
 - 4: `leases` and `budgets`, the coordination tables of duties and rate
   budgets shared by processes.
+- 5: the cross-route match: `events.route` (backfilled from each stored
+  event's `provenance.parser`) and `events.place` (left empty on stored
+  events: an empty place is compatible with any), and `event_sources`;
+  `events.revision` (1; corrections after a replay add one).
 """
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from .schema import ADDED_COLUMNS, COORDINATION, DDL, LATEST, OUTBOX_INDEX, VERSION, events_table, outbox_table
+from .schema import (ADDED_COLUMNS, COORDINATION, DDL, LATEST, OUTBOX_INDEX, SOURCES, VERSION, events_table,
+                     outbox_table)
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +112,13 @@ def _v4(conn: sqlite3.Connection) -> list[str]:
     return ["leases and budgets added"]
 
 
+def _v5(conn: sqlite3.Connection) -> list[str]:
+    _statements(conn, SOURCES)
+    conn.execute("UPDATE events SET route = json_extract(CAST(body AS TEXT), '$.provenance.parser') "
+                 "WHERE route IS NULL")
+    return ["event routes and event_sources added"]
+
+
 def _statements(conn: sqlite3.Connection, script: str) -> None:
     """A script's statements inside the current transaction (`executescript` would commit first)."""
     for statement in script.split(";"):
@@ -136,4 +148,4 @@ def _rebuild_outbox(conn: sqlite3.Connection) -> None:
     conn.execute(OUTBOX_INDEX)
 
 
-STEPS: tuple[tuple[int, Callable[[sqlite3.Connection], list[str]]], ...] = ((3, _v3), (4, _v4))
+STEPS: tuple[tuple[int, Callable[[sqlite3.Connection], list[str]]], ...] = ((3, _v3), (4, _v4), (5, _v5))

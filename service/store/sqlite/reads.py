@@ -19,7 +19,9 @@ def shipment(conn: sqlite3.Connection, carrier: str, tracking_number: str) -> di
     events = [orjson.loads(body) for (body,) in conn.execute(
         "SELECT body FROM events WHERE carrier = ? AND tracking_number = ? ORDER BY occurred_at DESC, event_id",
         (carrier, tracking_number))]
-    return shapes.shipment(carrier, tracking_number, row, events)
+    sources = conn.execute(f"SELECT {shapes.columns(shapes.SOURCE_COLUMNS)} FROM event_sources WHERE carrier = ? "
+                           "AND tracking_number = ? ORDER BY occurred_at, alias_id", (carrier, tracking_number))
+    return shapes.shipment(carrier, tracking_number, row, events, sources.fetchall())
 
 
 def counts(conn: sqlite3.Connection) -> dict[str, int]:

@@ -37,7 +37,9 @@ budgets   token buckets shared by every process (a carrier API's poll rate).
 
 # 3: events keyed by shipment (no separate history index); outbox without a unique event_id index
 # 4: leases and budgets (duties and rate budgets shared by processes)
-VERSION = 4
+# 5: cross-route match: events.route and events.place, event_sources (further provenances of an event);
+#    corrections: events.revision
+VERSION = 5
 
 
 def events_table(name: str = "events") -> str:
@@ -50,6 +52,9 @@ def events_table(name: str = "events") -> str:
     exception_class TEXT,
     inbox_id        INTEGER,
     body            BLOB NOT NULL,
+    route           TEXT,  -- the parser it arrived through first (cross-route match)
+    place           TEXT,  -- its place as the cross-route match compares it (service.core.relay.place_key)
+    revision        INTEGER NOT NULL DEFAULT 1,  -- 1 as first published, each correction adds one
     PRIMARY KEY (carrier, tracking_number, event_id)
 ) WITHOUT ROWID;"""
 
@@ -75,7 +80,8 @@ OUTBOX_INDEX = "CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE s
 # Columns added after version 1, added to older files when they are opened.
 ADDED_COLUMNS = (("inbox", "received_epoch", "REAL"), ("trackings", "poll_failures", "INTEGER NOT NULL DEFAULT 0"),
                  ("inbox", "traceparent", "TEXT"), ("outbox", "traceparent", "TEXT"),
-                 ("outbox", "received_epoch", "REAL"))
+                 ("outbox", "received_epoch", "REAL"), ("events", "route", "TEXT"), ("events", "place", "TEXT"),
+                 ("events", "revision", "INTEGER NOT NULL DEFAULT 1"))
 
 DDL_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -223,4 +229,25 @@ CREATE TABLE IF NOT EXISTS budgets (
     paused_until REAL NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 """
-LATEST = DDL + COORDINATION
+# Further arrivals of a stored event through other routes (an aggregator relaying the carrier's scan): one
+# row each, keyed by the arrival's own v1 event id, so its retries are duplicates.
+SOURCES = """
+CREATE TABLE IF NOT EXISTS event_sources (
+    carrier         TEXT NOT NULL,
+    tracking_number TEXT NOT NULL,
+    alias_id        TEXT NOT NULL,
+    event_id        TEXT NOT NULL,
+    route           TEXT NOT NULL,
+    parser_version  TEXT NOT NULL,
+    channel         TEXT NOT NULL,
+    inbox_id        INTEGER,
+    received_at     TEXT,
+    occurred_at     TEXT NOT NULL,
+    carrier_code    TEXT,
+    description     TEXT,
+    mapped_by       TEXT NOT NULL,
+    recorded_at     TEXT NOT NULL,
+    PRIMARY KEY (carrier, tracking_number, alias_id)
+) WITHOUT ROWID;
+"""
+LATEST = DDL + COORDINATION + SOURCES
