@@ -17,6 +17,7 @@ from service.app import create_app
 from service.config import SOURCES, Settings
 from service.keys import ACTIONS
 from taxonomy.mapping import use_local_tables
+from tests.reading import READ_TOKEN, READER
 from tests.test_actions import scan
 from tests.test_operations import settle
 
@@ -42,12 +43,12 @@ def shipped_tables_afterwards():
 
 
 def settings(db: str, maps_dir: str | None = None) -> Settings:
-    return Settings(db=db, open_sources=frozenset(SOURCES), admin_token="ops-token", cs_token="cs-token",
+    return Settings(db=db, open_sources=frozenset(SOURCES), admin_token="ops-token", cs_token="cs-token", read_token=READ_TOKEN,
                     maps_dir=maps_dir)
 
 
 async def feed(client) -> list[dict]:
-    return (await (await client.get("/v1/events?after=0&limit=1000")).json())["events"]
+    return (await (await client.get("/v1/events?after=0&limit=1000", headers=READER)).json())["events"]
 
 
 async def test_a_replay_after_a_mapping_fix_corrects_the_stored_event(aiohttp_client, tmp_path, db):
@@ -86,7 +87,7 @@ async def test_a_replay_after_a_mapping_fix_corrects_the_stored_event(aiohttp_cl
     assert correction["data"]["event"]["event_id"] == event_id
     assert (correction["data"]["event"]["exception_class"], correction["data"]["shipment"]["exception_class"]) == (
         "lost", "lost")
-    shipment = await (await client.get(f"/v1/shipments/ups/{TN}")).json()
+    shipment = await (await client.get(f"/v1/shipments/ups/{TN}", headers=READER)).json()
     assert (shipment["status"], shipment["exception_class"]) == ("exception", "lost")
     assert [e["exception_class"] for e in shipment["events"] if e["event_id"] == event_id] == ["lost"]
     assert len(shipment["events"]) == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from service.keys import STORE
+from tests.reading import READER
 from tests.test_actions import (TN, client, escalations, post, register, scan, sent,  # noqa: F401 - fixtures
                                 settings, ups)
 
@@ -27,7 +28,7 @@ async def test_a_january_2025_document_posted_today_tells_the_customer_nothing(c
     await post(client, FIXTURE.read_bytes())
     assert sent(settings) == []
     assert await client.app[STORE].notifications_for("ups", JANUARY_TN) == []
-    shipment = await (await client.get(f"/v1/shipments/ups/{JANUARY_TN}")).json()
+    shipment = await (await client.get(f"/v1/shipments/ups/{JANUARY_TN}", headers=READER)).json()
     assert (shipment["status"], shipment["exception_class"]) == ("exception", "weather_delay")
     # customer service still looks at old events: the delay waits for CS, the corrected address was resolved
     assert sorted((e["exception_class"], e["state"]) for e in await escalations(client)) == [

@@ -17,6 +17,7 @@ from service.keys import BUS, STORE
 from taxonomy import Status
 from taxonomy.models import Location
 from tests import relays
+from tests.reading import READER
 from tests.test_actions import client, settings  # noqa: F401 - fixtures
 
 # (direct fixture, carrier's webhook source, aggregator source, relay composer)
@@ -42,12 +43,12 @@ async def drained(client) -> None:
 
 
 async def feed(client, tn: str) -> list[dict]:
-    events = (await (await client.get("/v1/events?after=0&limit=500")).json())["events"]
+    events = (await (await client.get("/v1/events?after=0&limit=500", headers=READER)).json())["events"]
     return [e for e in events if e["subject"] == tn]
 
 
 async def shipment(client, carrier: str, tn: str) -> dict:
-    return await (await client.get(f"/v1/shipments/{carrier}/{tn}")).json()
+    return await (await client.get(f"/v1/shipments/{carrier}/{tn}", headers=READER)).json()
 
 
 @pytest.mark.parametrize("fixture,carrier,aggregator,relay", PAIRS, ids=[p[2] for p in PAIRS])
