@@ -72,7 +72,7 @@ async def test_a_version_2_file_is_upgraded_in_place_and_keeps_its_rows_and_curs
         assert [(r[1], r[5]) for r in conn.execute("PRAGMA table_info(events)") if r[5]] == [
             ("event_id", 3), ("carrier", 1), ("tracking_number", 2)]
         assert [r[1] for r in conn.execute("PRAGMA index_list(outbox)")] == ["outbox_unsent"]
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
         assert conn.execute("SELECT seq, event_id, sent_at FROM outbox ORDER BY seq").fetchall() == [
             (10, "e1", "2026-03-02T09:00:01Z"), (20, "e2", None)]
         assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone() == (30,)
@@ -159,7 +159,7 @@ async def test_a_version_3_file_gains_the_coordination_tables(tmp_path):
         await store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
     finally:
         conn.close()
 

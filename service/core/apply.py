@@ -40,6 +40,8 @@ class Known:
     occurred_at: datetime
     status: Status
     exception_class: ExceptionClass | None
+    # Derived events only (a sweep's `stalled`, `delivery_overdue`): the latest real scan it followed
+    basis: datetime | None = None
 
 
 class InboxState(NamedTuple):
@@ -57,6 +59,7 @@ class EventRow:
     exception_class: str | None
     inbox_id: int | None
     body: bytes  # the NormalizedEvent contract as JSON
+    basis: datetime | None = None  # derived events: see `Known.basis`
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +148,7 @@ def plan_batch(results: list[Normalized], inbox: dict[int, InboxState],
     `traces`: inbox id -> the normalize span's traceparent, carried into its outbox rows."""
     plan, traces = Plan(), traces or {}
     states = {i: s.state for i, s in inbox.items()}
-    histories = {k: list(v) for k, v in histories.items()}
+    tracks: dict[ShipmentKey, Track] = {}
     for inbox_id, result in results:
         if states.get(inbox_id) in (None, "done", "quarantined"):
             plan.report.skipped += 1
@@ -160,24 +163,26 @@ def plan_batch(results: list[Normalized], inbox: dict[int, InboxState],
         before = plan.report.new_events
         received = inbox[inbox_id].received_epoch
         for shipment in result.shipments:
-            history = histories.setdefault((shipment.carrier, shipment.tracking_number), [])
-            _plan_shipment(plan, shipment, history, inbox_id, traces.get(inbox_id), received)
+            track = _track(tracks, histories, (shipment.carrier, shipment.tracking_number))
+            _plan_shipment(plan, shipment, track, inbox_id, traces.get(inbox_id), received)
         if plan.report.new_events > before and received is not None:
             plan.report.received.append(received)
         notes = "; ".join(f"{e.kind}: {e.message}" for e in result.errors) or None
         plan.inbox.append(InboxOutcome(inbox_id, "done", notes))
         states[inbox_id] = "done"  # the same row twice in one batch has one effect
         plan.report.done += 1
+    _finish_rows(plan, tracks)
     return plan
 
 
 def plan_derived(shipments: list[NormalizedShipment], histories: dict[ShipmentKey, list[Known]]) -> Plan:
     """Events the service derived itself (no inbox document): the same rules, state and outbox."""
     plan = Plan()
-    histories = {k: list(v) for k, v in histories.items()}
+    tracks: dict[ShipmentKey, Track] = {}
     for shipment in shipments:
-        history = histories.setdefault((shipment.carrier, shipment.tracking_number), [])
-        _plan_shipment(plan, shipment, history, None, None, None)
+        track = _track(tracks, histories, (shipment.carrier, shipment.tracking_number))
+        _plan_shipment(plan, shipment, track, None, None, None, derived=True)
+    _finish_rows(plan, tracks)
     return plan
 
 
@@ -185,42 +190,117 @@ def _order(k: Known | NormalizedEvent) -> tuple[datetime, int]:
     return k.occurred_at, STAGE[k.status]
 
 
-def _plan_shipment(plan: Plan, shipment: NormalizedShipment, history: list[Known], inbox_id: int | None,
-                   traceparent: str | None, received_epoch: float | None) -> None:
-    """Extend `history` in place with the shipment's new events, adding their effects to the plan."""
-    seen = {k.event_id for k in history}
+# Late scans (earlier than the latest known) of one shipment in one batch that each refold the history
+# exactly; past this many the rest are folded in once (see `_plan_shipment`), so no document costs
+# O(history) per event.
+REFOLD_LIMIT = 32
+
+
+@dataclass(slots=True)
+class Track:
+    """One shipment while a batch is planned: its history folded once, then extended event by event."""
+
+    history: list[Known]
+    seen: set[str]
+    state: ShipmentState
+    last: tuple[datetime, int] | None
+    shipment: NormalizedShipment | None = None  # the latest document's view, for the shipments row
+    refolds: int = 0
+
+
+def _track(tracks: dict[ShipmentKey, Track], histories: dict[ShipmentKey, list[Known]], key: ShipmentKey) -> Track:
+    track = tracks.get(key)
+    if track is None:
+        history = list(histories.get(key, ()))
+        track = tracks[key] = Track(history, {k.event_id for k in history}, fold(history),
+                                    max((_order(k) for k in history), default=None))
+    return track
+
+
+def _plan_shipment(plan: Plan, shipment: NormalizedShipment, track: Track, inbox_id: int | None,
+                   traceparent: str | None, received_epoch: float | None, derived: bool = False) -> None:
+    """Extend the shipment's track with its new events, adding their effects to the plan.
+
+    Events later than everything known extend the state in place (what a
+    refold would end with); an earlier one (a late scan) refolds the history,
+    at most `REFOLD_LIMIT` times per shipment and batch. Late scans beyond that
+    are added together: each is published with the state as it stood, and the
+    last of them with the state after all of them (one refold), so the feed
+    still tells every status change, once.
+    """
     fresh: list[NormalizedEvent] = []
     for event in shipment.events:
-        if event.event_id in seen:
+        if event.event_id in track.seen:
             plan.report.duplicate_events += 1
             continue
-        seen.add(event.event_id)
+        track.seen.add(event.event_id)
         fresh.append(event)
-    if not fresh and history:
+    if not fresh and track.history:
         return
-    state = fold(history)
-    last = max((_order(k) for k in history), default=None)
-    fresh.sort(key=lambda e: e.occurred_at)
+    track.shipment = shipment
+    fresh.sort(key=_order)
+    deferred: tuple[int, NormalizedEvent, dict, Status] | None = None  # the last late scan added together
     for event in fresh:
         data = event_data(event)
+        known = Known(event.event_id, event.occurred_at, event.status, event.exception_class,
+                      _basis(track) if derived else None)
         plan.events.append(EventRow(event.event_id, event.carrier, event.tracking_number, event.occurred_at,
                                     event.status.value, event.exception_class.value if event.exception_class
-                                    else None, inbox_id, orjson.dumps(data)))
-        known = Known(event.event_id, event.occurred_at, event.status, event.exception_class)
-        history.append(known)
+                                    else None, inbox_id, orjson.dumps(data), known.basis))
+        track.history.append(known)
+        state, order = track.state, _order(known)
         status_before = state.status
-        if last is None or _order(known) >= last:
-            state.apply(known)  # the latest of all: fold(history) would end with exactly this step
-            last = _order(known)
+        if track.last is None or order >= track.last:
+            if deferred is not None:
+                deferred = _settle_deferred(plan, track, deferred)
+                state, status_before = track.state, track.state.status
+            if state.supersedes(known):
+                track.state = state = fold(track.history)  # a real scan voids a derived event: refold
+            else:
+                state.apply(known)  # the latest of all: fold(history) would end with exactly this step
+            track.last = order
+            anomaly = bool(state.anomalies) and state.anomalies[-1] == event.event_id
+        elif track.refolds < REFOLD_LIMIT:
+            track.refolds += 1
+            track.state = state = fold(track.history)  # an earlier scan arrived late: recomputed from the start
+            anomaly = event.event_id in state.anomalies
         else:
-            state = fold(history)  # an earlier scan arrived late: the state is recomputed from the start
-        snapshot = Snapshot(status_before, state.status, state.exception_class,
-                            anomaly=event.event_id in state.anomalies)
+            if deferred is None:
+                deferred = (len(plan.outbox), event, data, status_before)
+            else:
+                deferred = (len(plan.outbox), event, data, deferred[3])
+            anomaly = False
+        snapshot = Snapshot(status_before, state.status, state.exception_class, anomaly=anomaly)
         plan.outbox.append(OutboxDraft(event.event_id, routing_key(event),
                                        encode(cloud_event(event, snapshot, data)), traceparent, received_epoch))
         plan.report.fresh.append(event)
         plan.report.new_events += 1
-    plan.shipments[(shipment.carrier, shipment.tracking_number)] = _shipment_row(shipment, state)
+    if deferred is not None:
+        _settle_deferred(plan, track, deferred)
+
+
+def _basis(track: Track) -> datetime | None:
+    """The latest real scan a derived event follows: a real scan later than it voids the derived one."""
+    return max((k.occurred_at for k in track.history if k.basis is None), default=None)
+
+
+def _settle_deferred(plan: Plan, track: Track, deferred: tuple[int, NormalizedEvent, dict, Status]) -> None:
+    """Fold once after late scans added together; the last of them is published with the resulting state."""
+    index, event, data, status_before = deferred
+    track.state = state = fold(track.history)
+    snapshot = Snapshot(status_before, state.status, state.exception_class,
+                        anomaly=event.event_id in state.anomalies)
+    draft = plan.outbox[index]
+    plan.outbox[index] = OutboxDraft(draft.event_id, draft.routing_key, encode(cloud_event(event, snapshot, data)),
+                                     draft.traceparent, draft.received_epoch)
+    return None
+
+
+def _finish_rows(plan: Plan, tracks: dict[ShipmentKey, Track]) -> None:
+    """Each shipment's row once, after the batch: its final state and the latest document's details."""
+    for key, track in tracks.items():
+        if track.shipment is not None:
+            plan.shipments[key] = _shipment_row(track.shipment, track.state)
 
 
 def _shipment_row(shipment: NormalizedShipment, state: ShipmentState) -> ShipmentRow:

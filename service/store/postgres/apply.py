@@ -32,11 +32,11 @@ async def _histories(conn: asyncpg.Connection, keys: list[ShipmentKey]) -> dict[
     if not keys:
         return out
     for r in await conn.fetch(
-            "SELECT e.carrier, e.tracking_number, e.event_id, e.occurred_at, e.status, e.exception_class "
+            "SELECT e.carrier, e.tracking_number, e.event_id, e.occurred_at, e.status, e.exception_class, e.basis "
             "FROM events e JOIN unnest($1::text[], $2::text[]) AS x(c, t) ON e.carrier = x.c "
             "AND e.tracking_number = x.t ORDER BY e.carrier, e.tracking_number, e.event_id",
             [k[0] for k in keys], [k[1] for k in keys]):
-        out[(r[0], r[1])].append(Known(r[2], r[3], Status(r[4]), ExceptionClass(r[5]) if r[5] else None))
+        out[(r[0], r[1])].append(Known(r[2], r[3], Status(r[4]), ExceptionClass(r[5]) if r[5] else None, r[6]))
     return out
 
 
@@ -76,10 +76,10 @@ async def _write(conn: asyncpg.Connection, plan: Plan, lease_seconds: float | No
         e = plan.events
         await conn.execute(
             "INSERT INTO events (event_id, carrier, tracking_number, occurred_at, status, exception_class, inbox_id, "
-            "body) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], "
-            "$7::bigint[], $8::bytea[])", [x.event_id for x in e], [x.carrier for x in e],
+            "body, basis) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], "
+            "$6::text[], $7::bigint[], $8::bytea[], $9::timestamptz[])", [x.event_id for x in e], [x.carrier for x in e],
             [x.tracking_number for x in e], [x.occurred_at for x in e], [x.status for x in e],
-            [x.exception_class for x in e], [x.inbox_id for x in e], [x.body for x in e])
+            [x.exception_class for x in e], [x.inbox_id for x in e], [x.body for x in e], [x.basis for x in e])
     if plan.shipments:
         s = [plan.shipments[k] for k in sorted(plan.shipments)]
         await conn.execute(

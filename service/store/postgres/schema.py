@@ -192,5 +192,7 @@ CREATE TABLE budgets (
 STEPS: tuple[tuple[int, str, str], ...] = (
     (1, "inbox, events, shipments, outbox, deliveries, unmapped, trackings, escalations, notifications", V1_BASE),
     (2, "leases and budgets: duties and rate budgets shared by processes", V2_COORDINATION),
+    (3, "events.basis: a derived event's latest real scan (a real scan after it voids the derived event)",
+     "ALTER TABLE events ADD COLUMN basis TIMESTAMPTZ"),
 )
 VERSION = STEPS[-1][0]

@@ -28,8 +28,9 @@ def _histories(conn: sqlite3.Connection, keys: list[ShipmentKey]) -> dict[Shipme
     out: dict[ShipmentKey, list[Known]] = {}
     for carrier, tn in keys:
         out[(carrier, tn)] = [
-            Known(r[0], datetime.fromisoformat(r[1]), Status(r[2]), ExceptionClass(r[3]) if r[3] else None)
-            for r in conn.execute("SELECT event_id, occurred_at, status, exception_class FROM events "
+            Known(r[0], datetime.fromisoformat(r[1]), Status(r[2]), ExceptionClass(r[3]) if r[3] else None,
+                  datetime.fromisoformat(r[4]) if r[4] else None)
+            for r in conn.execute("SELECT event_id, occurred_at, status, exception_class, basis FROM events "
                                   "WHERE carrier = ? AND tracking_number = ? ORDER BY event_id", (carrier, tn))]
     return out
 
@@ -65,9 +66,9 @@ def _write(conn: sqlite3.Connection, plan: Plan, lease_seconds: float | None) ->
             "sample_description = excluded.sample_description, last_seen = excluded.last_seen",
             [(table, code, description[:500], now, now) for table, code, description in plan.unmapped])
     conn.executemany("INSERT INTO events (event_id, carrier, tracking_number, occurred_at, status, exception_class, "
-                     "inbox_id, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     "inbox_id, body, basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [(e.event_id, e.carrier, e.tracking_number, utc_text(e.occurred_at), e.status, e.exception_class,
-                       e.inbox_id, e.body) for e in plan.events])
+                       e.inbox_id, e.body, utc_text(e.basis) if e.basis else None) for e in plan.events])
     conn.executemany(
         "INSERT INTO shipments (carrier, tracking_number, status, exception_class, last_event_id, "
         "last_occurred_at, estimated_delivery, signed_by, anomalies, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "

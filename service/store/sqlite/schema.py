@@ -37,7 +37,8 @@ budgets   token buckets shared by every process (a carrier API's poll rate).
 
 # 3: events keyed by shipment (no separate history index); outbox without a unique event_id index
 # 4: leases and budgets (duties and rate budgets shared by processes)
-VERSION = 4
+# 5: events.basis (a derived event's latest real scan: a real scan after it voids the derived event)
+VERSION = 5
 
 
 def events_table(name: str = "events") -> str:
@@ -50,6 +51,7 @@ def events_table(name: str = "events") -> str:
     exception_class TEXT,
     inbox_id        INTEGER,
     body            BLOB NOT NULL,
+    basis           TEXT,
     PRIMARY KEY (carrier, tracking_number, event_id)
 ) WITHOUT ROWID;"""
 
@@ -75,7 +77,7 @@ OUTBOX_INDEX = "CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE s
 # Columns added after version 1, added to older files when they are opened.
 ADDED_COLUMNS = (("inbox", "received_epoch", "REAL"), ("trackings", "poll_failures", "INTEGER NOT NULL DEFAULT 0"),
                  ("inbox", "traceparent", "TEXT"), ("outbox", "traceparent", "TEXT"),
-                 ("outbox", "received_epoch", "REAL"))
+                 ("outbox", "received_epoch", "REAL"), ("events", "basis", "TEXT"))
 
 DDL_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
