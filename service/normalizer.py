@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 
@@ -19,12 +20,18 @@ from taxonomy import Channel, ErrorEntry, Status
 from taxonomy.mapping import carrier_of as carrier_of_table
 
 from . import metrics, tracing
-from .core.apply import Applied
+from .core.apply import PART_EVENTS, Applied, split
 from .rows import InboxRow, Normalized
 from .store.ports import Apply, Normalizing
 
 log = logging.getLogger(__name__)
 _CHANNELS = {c.value: c for c in Channel}
+
+# Documents larger than this are parsed on a worker thread, not the event loop: parsing a few megabytes
+# takes a second or more, which on the loop would hold every webhook's 202 and /readyz that long. Small
+# ones (nearly all) are parsed in place: a thread hop would cost more than their parse.
+OFF_LOOP_BYTES = 32 * 1024
+_PARSER = ThreadPoolExecutor(1, thread_name_prefix="normalize")  # one at a time: parsing is CPU-bound
 
 
 def requested_number(row: InboxRow) -> str | None:
@@ -73,31 +80,57 @@ async def process(store: Apply, rows: list[InboxRow], *, quarantine_unmapped: bo
                   parents: dict[int, str] | None = None, lease_outbox: float | None = None) -> Applied:
     """Normalize rows (yielding to the loop between documents) and apply them in one transaction.
 
+    A document of more than `PART_EVENTS` events is applied in parts first, one transaction each (see
+    `service.core.apply.split`); its last part goes with the rest of the batch.
+
+    Large documents are parsed on a worker thread (`OFF_LOOP_BYTES`), so intake keeps answering meanwhile.
+
     With tracing on, each document gets a `normalize` span, a child of
     `parents[row.id]` (the broker message's context) or else of the context
     stored with the row; its context goes into the document's outbox rows.
     `lease_outbox`: see `Store.apply` (a consumer handing new events to its relay).
     """
-    results: list[Normalized] = []
+    parsed: list[tuple[int, list[Outcome | str]]] = []  # each document as its parts (most: one)
     spans = {}
     kind = tracing.CONSUMER if parents else tracing.INTERNAL
     for row in rows:
         started = tracing.start("normalize", (parents or {}).get(row.id) or row.traceparent, kind,
                                 {"inbox.id": row.id, "webhook.source": row.source, "channel": row.channel})
-        outcome = normalize_row(row)
+        if len(row.body) > OFF_LOOP_BYTES:
+            outcome = await asyncio.get_running_loop().run_in_executor(_PARSER, normalize_row, row)
+        else:
+            outcome = normalize_row(row)
         outcome = strict_mapping(outcome) if quarantine_unmapped else outcome
-        results.append(Normalized(row.id, outcome))
+        parsed.append((row.id, split(outcome)))
         if started is not None:
             spans[row.id] = started
             _describe(started, outcome)
         await asyncio.sleep(0)  # intake requests interleave with a long batch
     try:
-        applied = await store.apply(results, {i: tracing.traceparent_of(sp) for i, sp in spans.items()},
-                                    lease_outbox)
+        applied = Applied()
+        for i, parts in parsed:  # a large document's leading parts, each in its own transaction
+            for part in parts[:-1]:
+                leading = [Normalized(i, part, final=False)]
+                merge(applied, await store.apply(leading, _traces(spans, leading), lease_outbox))
+        final = [Normalized(i, parts[-1]) for i, parts in parsed]
+        merge(applied, await store.apply(final, _traces(spans, final), lease_outbox))
     finally:
         tracing.end(spans)
-    _observe(results, applied)
+    _observe(final, applied)
     return applied
+
+
+def _traces(spans: dict, items: list[Normalized]) -> dict[int, str]:
+    return {n.inbox_id: tracing.traceparent_of(spans[n.inbox_id]) for n in items if n.inbox_id in spans}
+
+
+def merge(into: Applied, other: Applied) -> Applied:
+    """Two transactions' reports as one (a large document's parts and the rest of its batch)."""
+    for name in ("done", "quarantined", "skipped", "new_events", "duplicate_events"):
+        setattr(into, name, getattr(into, name) + getattr(other, name))
+    for name in ("outbox_seqs", "outbox_rows", "fresh", "received"):
+        getattr(into, name).extend(getattr(other, name))
+    return into
 
 
 def _describe(span, outcome: Outcome | str) -> None:
@@ -112,7 +145,8 @@ def _describe(span, outcome: Outcome | str) -> None:
 
 
 def _observe(results: list[Normalized], applied: Applied) -> None:
-    for _, result in results:
+    for item in results:
+        result = item.outcome
         if isinstance(result, str):
             metrics.DOCUMENTS.labels("unknown", "none", "failed", "none").inc()
             continue

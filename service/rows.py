@@ -56,6 +56,9 @@ class Normalized(NamedTuple):
 
     inbox_id: int
     outcome: Outcome | str
+    # False: a part of a large document's events (see `service.core.apply.split`), applied in its own
+    # transaction; the document is finished only by its final part.
+    final: bool = True
 
 
 class OutboxRow(NamedTuple):

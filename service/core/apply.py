@@ -16,7 +16,7 @@ earlier one refolds it, so a long history costs O(n log n) once, not per event.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import NamedTuple
 
@@ -130,7 +130,7 @@ class Plan:
 
 def shipments_named(results: list[Normalized]) -> list[ShipmentKey]:
     """The shipments a batch may change, sorted: the histories to load and the locks to take, in order."""
-    keys = {(s.carrier, s.tracking_number) for _, r in results if not isinstance(r, str) and r.ok
+    keys = {(s.carrier, s.tracking_number) for n in results if not isinstance(r := n[1], str) and r.ok
             for s in r.shipments}
     return sorted(keys)
 
@@ -149,9 +149,15 @@ def plan_batch(results: list[Normalized], inbox: dict[int, InboxState],
     plan, traces = Plan(), traces or {}
     states = {i: s.state for i, s in inbox.items()}
     tracks: dict[ShipmentKey, Track] = {}
-    for inbox_id, result in results:
+    for item in results:
+        inbox_id, result, final = item[0], item[1], getattr(item, "final", True)
         if states.get(inbox_id) in (None, "done", "quarantined"):
             plan.report.skipped += 1
+            continue
+        if not final and not isinstance(result, str):  # a part of a large document: its events only
+            for shipment in result.shipments:
+                track = _track(tracks, histories, (shipment.carrier, shipment.tracking_number))
+                _plan_shipment(plan, shipment, track, inbox_id, traces.get(inbox_id), inbox[inbox_id].received_epoch)
             continue
         if not isinstance(result, str) and result.unmapped:
             plan.unmapped.extend(result.unmapped)
@@ -173,6 +179,38 @@ def plan_batch(results: list[Normalized], inbox: dict[int, InboxState],
         plan.report.done += 1
     _finish_rows(plan, tracks)
     return plan
+
+
+# A document with more events than this is applied in parts of about this many events, each its own
+# transaction, so a 20,000-scan document never holds the store (and intake's commits) for long.
+PART_EVENTS = 1000
+
+
+def split(outcome: Outcome | str, size: int = PART_EVENTS) -> list[Outcome | str]:
+    """A large outcome as parts of at most `size` events (in time order per shipment), the last one final.
+
+    Every part but the last holds only events; the last holds the rest, with
+    the document's errors and unknown codes, and finishes the inbox row. A
+    crash between parts loses nothing: the row is still unfinished, and its
+    redelivery finds the parts already stored as duplicates.
+    """
+    if isinstance(outcome, str) or not outcome.ok or sum(len(s.events) for s in outcome.shipments) <= size:
+        return [outcome]
+    parts: list[Outcome | str] = []
+    current: list[NormalizedShipment] = []
+    room = size
+    for shipment in outcome.shipments:
+        events = sorted(shipment.events, key=_order)
+        while len(events) > room:
+            if room:
+                current.append(replace(shipment, events=events[:room][::-1]))
+            parts.append(replace(outcome, shipments=current, errors=[], unmapped=[]))
+            events, current, room = events[room:], [], size
+        if events or not shipment.events:
+            current.append(replace(shipment, events=events[::-1]))
+            room -= len(events)
+    parts.append(replace(outcome, shipments=current))
+    return parts
 
 
 def plan_derived(shipments: list[NormalizedShipment], histories: dict[ShipmentKey, list[Known]]) -> Plan:

@@ -45,7 +45,7 @@ def apply_outcomes(conn: sqlite3.Connection, results: list[Normalized],
     with conn:
         marks = ",".join("?" * len(results))
         inbox = {r[0]: InboxState(r[1], r[2]) for r in conn.execute(
-            f"SELECT id, state, received_epoch FROM inbox WHERE id IN ({marks})", [i for i, _ in results])}
+            f"SELECT id, state, received_epoch FROM inbox WHERE id IN ({marks})", [r.inbox_id for r in results])}
         plan = plan_batch(results, inbox, _histories(conn, shipments_named(results)), traces)
         return _write(conn, plan, lease_seconds)
 
