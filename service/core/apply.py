@@ -126,6 +126,7 @@ class Plan:
     inbox: list[InboxOutcome] = field(default_factory=list)
     unmapped: list[tuple[str, str, str]] = field(default_factory=list)  # (table, code, description)
     report: Applied = field(default_factory=Applied)
+    tracks: dict[ShipmentKey, "Track"] = field(default_factory=dict)  # each shipment after the plan
 
 
 def shipments_named(results: list[Normalized]) -> list[ShipmentKey]:
@@ -142,13 +143,15 @@ def _reason(result: Outcome | str) -> str:
 
 
 def plan_batch(results: list[Normalized], inbox: dict[int, InboxState],
-               histories: dict[ShipmentKey, list[Known]], traces: dict[int, str] | None = None) -> Plan:
+               histories: dict[ShipmentKey, list[Known]], traces: dict[int, str] | None = None,
+               tracks: dict[ShipmentKey, Track] | None = None) -> Plan:
     """`results`: (inbox id, outcome or why it failed); `inbox`: the rows' states as stored;
-    `histories`: every shipment of `shipments_named(results)` (missing = no events yet);
+    `histories`: every shipment of `shipments_named(results)` (missing = no events yet), except those
+    given in `tracks` (still valid tracks from a `TrackCache`, extended in place);
     `traces`: inbox id -> the normalize span's traceparent, carried into its outbox rows."""
     plan, traces = Plan(), traces or {}
     states = {i: s.state for i, s in inbox.items()}
-    tracks: dict[ShipmentKey, Track] = {}
+    tracks = plan.tracks = dict(tracks or {})
     for item in results:
         inbox_id, result, final = item[0], item[1], getattr(item, "final", True)
         if states.get(inbox_id) in (None, "done", "quarantined"):
@@ -183,7 +186,7 @@ def plan_batch(results: list[Normalized], inbox: dict[int, InboxState],
 
 # A document with more events than this is applied in parts of about this many events, each its own
 # transaction, so a 20,000-scan document never holds the store (and intake's commits) for long.
-PART_EVENTS = 1000
+PART_EVENTS = 250
 
 
 def split(outcome: Outcome | str, size: int = PART_EVENTS) -> list[Outcome | str]:
@@ -244,6 +247,39 @@ class Track:
     last: tuple[datetime, int] | None
     shipment: NormalizedShipment | None = None  # the latest document's view, for the shipments row
     refolds: int = 0
+
+
+class TrackCache:
+    """Long histories kept between the transactions of one large document's parts.
+
+    Each part would otherwise read and refold the whole history written by
+    the parts before it (O(n^2) over the document). A track is taken out
+    while a transaction uses it and put back only after its commit; it is
+    used again only if the store still holds exactly as many events for the
+    shipment as the track knows (events are never deleted, so equal counts
+    mean the same set: nobody else wrote in between).
+    """
+
+    MIN_HISTORY = 500  # shorter histories are cheap to read again
+    SIZE = 8
+
+    def __init__(self) -> None:
+        self._tracks: dict[ShipmentKey, Track] = {}
+
+    def candidates(self) -> set[ShipmentKey]:
+        return set(self._tracks)
+
+    def take(self, key: ShipmentKey, stored_events: int) -> Track | None:
+        track = self._tracks.pop(key, None)
+        return track if track is not None and len(track.history) == stored_events else None
+
+    def put(self, tracks: dict[ShipmentKey, Track]) -> None:
+        for key, track in tracks.items():
+            if len(track.history) >= self.MIN_HISTORY:
+                self._tracks.pop(key, None)
+                self._tracks[key] = track
+        while len(self._tracks) > self.SIZE:
+            del self._tracks[next(iter(self._tracks))]
 
 
 def _track(tracks: dict[ShipmentKey, Track], histories: dict[ShipmentKey, list[Known]], key: ShipmentKey) -> Track:

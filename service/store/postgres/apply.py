@@ -22,8 +22,8 @@ from parsers.normalize import NormalizedShipment
 from taxonomy import ExceptionClass, Status
 from taxonomy.models import utc_text
 
-from ...core.apply import (Applied, InboxState, Known, Plan, ShipmentKey, plan_batch, plan_derived,
-                           shipments_named)
+from ...core.apply import (Applied, InboxState, Known, Plan, ShipmentKey, Track, TrackCache, plan_batch,
+                           plan_derived, shipments_named)
 from ...rows import ActiveShipment, Normalized
 from .locks import lock_feed, lock_shipments
 
@@ -41,19 +41,35 @@ async def _histories(conn: asyncpg.Connection, keys: list[ShipmentKey]) -> dict[
     return out
 
 
-async def apply_outcomes(conn: asyncpg.Connection, results: list[Normalized],
-                         traces: dict[int, str] | None, lease_seconds: float | None) -> Applied:
+async def _cached(conn: asyncpg.Connection, keys: list[ShipmentKey],
+                  cache: TrackCache | None) -> dict[ShipmentKey, Track]:
+    """The cache's tracks of these shipments that are still exact (see `TrackCache`); after the locks."""
+    found: dict[ShipmentKey, Track] = {}
+    for key in sorted(set(keys) & (cache.candidates() if cache else set())):
+        stored = await conn.fetchval("SELECT COUNT(*) FROM events WHERE carrier = $1 AND tracking_number = $2", *key)
+        track = cache.take(key, stored) if cache else None
+        if track is not None:
+            found[key] = track
+    return found
+
+
+async def apply_outcomes(conn: asyncpg.Connection, results: list[Normalized], traces: dict[int, str] | None,
+                         lease_seconds: float | None, cache: TrackCache | None = None) -> Applied:
     async with conn.transaction():
         inbox = {r[0]: InboxState(r[1], r[2]) for r in await conn.fetch(
             "SELECT id, state, received_epoch FROM inbox WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
-            sorted({r.inbox_id for r in results}))}
-        keys = shipments_named([r for r in results if inbox.get(r.inbox_id, InboxState("", None)).state
+            sorted({r[0] for r in results}))}
+        keys = shipments_named([r for r in results if inbox.get(r[0], InboxState("", None)).state
                                 not in ("done", "quarantined", "")])
         await lock_shipments(conn, keys)
-        histories = await _histories(conn, keys)
+        tracks = await _cached(conn, keys, cache)
+        histories = await _histories(conn, [k for k in keys if k not in tracks])
         # Planning a large batch takes a while (a 20,000-scan document: a third of a second): off the loop
-        plan = await asyncio.to_thread(plan_batch, results, inbox, histories, traces)
-        return await _write(conn, plan, lease_seconds)
+        plan = await asyncio.to_thread(plan_batch, results, inbox, histories, traces, tracks)
+        applied = await _write(conn, plan, lease_seconds)
+    if cache is not None:
+        cache.put(plan.tracks)
+    return applied
 
 
 async def apply_derived(conn: asyncpg.Connection, shipments: list[NormalizedShipment]) -> Applied:

@@ -15,8 +15,8 @@ from parsers.normalize import NormalizedShipment
 from taxonomy import ExceptionClass, Status
 from taxonomy.models import utc_text
 
-from ...core.apply import (Applied, InboxState, Known, Plan, ShipmentKey, plan_batch, plan_derived,
-                           shipments_named)
+from ...core.apply import (Applied, InboxState, Known, Plan, ShipmentKey, Track, TrackCache, plan_batch,
+                           plan_derived, shipments_named)
 from ...rows import ActiveShipment, Normalized
 
 
@@ -35,19 +35,36 @@ def _histories(conn: sqlite3.Connection, keys: list[ShipmentKey]) -> dict[Shipme
     return out
 
 
-def apply_outcomes(conn: sqlite3.Connection, results: list[Normalized],
-                   traces: dict[int, str] | None = None, lease_seconds: float | None = None) -> Applied:
+def _cached(conn: sqlite3.Connection, keys: list[ShipmentKey], cache: TrackCache | None) -> dict[ShipmentKey, Track]:
+    """The cache's tracks of these shipments that are still exact (see `TrackCache`)."""
+    found: dict[ShipmentKey, Track] = {}
+    for key in set(keys) & (cache.candidates() if cache else set()):
+        stored = conn.execute("SELECT COUNT(*) FROM events WHERE carrier = ? AND tracking_number = ?", key).fetchone()
+        track = cache.take(key, stored[0]) if cache else None
+        if track is not None:
+            found[key] = track
+    return found
+
+
+def apply_outcomes(conn: sqlite3.Connection, results: list[Normalized], traces: dict[int, str] | None = None,
+                   lease_seconds: float | None = None, cache: TrackCache | None = None) -> Applied:
     """One transaction for a batch of inbox rows: (inbox id, outcome or the reason it failed).
 
     `lease_seconds`: the new outbox rows are leased to the caller's relay for that long and returned in
     `outbox_rows`, so it publishes them from memory; other relays take them only if the lease runs out.
+    `cache`: long histories kept between transactions (a large document's parts).
     """
     with conn:
         marks = ",".join("?" * len(results))
         inbox = {r[0]: InboxState(r[1], r[2]) for r in conn.execute(
-            f"SELECT id, state, received_epoch FROM inbox WHERE id IN ({marks})", [r.inbox_id for r in results])}
-        plan = plan_batch(results, inbox, _histories(conn, shipments_named(results)), traces)
-        return _write(conn, plan, lease_seconds)
+            f"SELECT id, state, received_epoch FROM inbox WHERE id IN ({marks})", [r[0] for r in results])}
+        keys = shipments_named(results)
+        tracks = _cached(conn, keys, cache)
+        plan = plan_batch(results, inbox, _histories(conn, [k for k in keys if k not in tracks]), traces, tracks)
+        applied = _write(conn, plan, lease_seconds)
+    if cache is not None:
+        cache.put(plan.tracks)
+    return applied
 
 
 def apply_derived(conn: sqlite3.Connection, shipments: list[NormalizedShipment]) -> Applied:
