@@ -20,6 +20,7 @@ from taxonomy import Channel, ErrorEntry, Status
 from taxonomy.mapping import carrier_of as carrier_of_table
 
 from . import metrics, tracing
+from .cardinality import carrier_label
 from .core.apply import PART_EVENTS, Applied, split
 from .rows import InboxRow, Normalized
 from .store.ports import Apply, Normalizing
@@ -151,18 +152,18 @@ def _observe(results: list[Normalized], applied: Applied) -> None:
             metrics.DOCUMENTS.labels("unknown", "none", "failed", "none").inc()
             continue
         fallback = "none" if result.fallback_level is None else str(result.fallback_level)
-        metrics.DOCUMENTS.labels(result.carrier or "unknown", result.parser or "none",
+        metrics.DOCUMENTS.labels(carrier_label(result.carrier), result.parser or "none",
                                  "normalized" if result.ok else "quarantined", fallback).inc()
         for table, _code, _text in result.unmapped:
-            metrics.UNMAPPED.labels(carrier_of_table(table)).inc()
+            metrics.UNMAPPED.labels(carrier_label(carrier_of_table(table))).inc()
     if applied.duplicate_events:
         metrics.DUPLICATES.labels("event").inc(applied.duplicate_events)
     for event in applied.fresh:
-        metrics.EVENTS.labels(event.carrier, event.status.value).inc()
+        metrics.EVENTS.labels(carrier_label(event.carrier), event.status.value).inc()
         provenance = event.provenance
         if provenance.received_at is not None:
             lag = (provenance.received_at - event.occurred_at).total_seconds()
-            metrics.CARRIER_LAG.labels(event.carrier).observe(max(0.0, lag))
+            metrics.CARRIER_LAG.labels(carrier_label(event.carrier)).observe(max(0.0, lag))
     metrics.observe_lags("committed", applied.received)
 
 

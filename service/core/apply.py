@@ -189,7 +189,7 @@ def plan_batch(results: list[Normalized], inbox: dict[int, InboxState],
 PART_EVENTS = 250
 
 
-def split(outcome: Outcome | str, size: int = PART_EVENTS) -> list[Outcome | str]:
+def split(outcome: Outcome | str, size: int | None = None) -> list[Outcome | str]:
     """A large outcome as parts of at most `size` events (in time order per shipment), the last one final.
 
     Every part but the last holds only events; the last holds the rest, with
@@ -197,6 +197,7 @@ def split(outcome: Outcome | str, size: int = PART_EVENTS) -> list[Outcome | str
     crash between parts loses nothing: the row is still unfinished, and its
     redelivery finds the parts already stored as duplicates.
     """
+    size = size or PART_EVENTS
     if isinstance(outcome, str) or not outcome.ok or sum(len(s.events) for s in outcome.shipments) <= size:
         return [outcome]
     parts: list[Outcome | str] = []
