@@ -62,12 +62,30 @@ async def _trickle(session: aiohttp.ClientSession, url: str, stop: asyncio.Event
 
 def _line(name: str, values: list[float]) -> str:
     ms = [v * 1000 for v in values]
-    return (f"{name:<28} n={len(ms):5d}  p50 {percentile(ms, 0.5):7.1f} ms  p99 {percentile(ms, 0.99):7.1f} ms  "
+    return (f"{name:<34} n={len(ms):5d}  p50 {percentile(ms, 0.5):7.1f} ms  p99 {percentile(ms, 0.99):7.1f} ms  "
             f"max {max(ms) if ms else float('nan'):7.1f} ms")
 
 
+async def _during(session: aiohttp.ClientSession, service: Service, docs: list, seconds: float,
+                  offset: int) -> tuple[list[float], float]:
+    """The trickle while `docs` are posted and normalized (and at least `seconds`): latencies, time taken."""
+    stop = asyncio.Event()
+    trickle = asyncio.create_task(_trickle(session, service.url, stop, offset))
+    began = time.perf_counter()
+    for source, ctype, body, _ in docs:
+        async with session.post(f"{service.url}/webhooks/{source}", data=body,
+                                headers={"Content-Type": ctype}) as resp:
+            assert resp.status == 202, resp.status
+    while await service.backlog():
+        await asyncio.sleep(0.2)
+    took = time.perf_counter() - began
+    await asyncio.sleep(max(0.0, seconds - took))
+    stop.set()
+    return await trickle, took
+
+
 async def run(seconds: float, pg: str | None) -> None:
-    big = [("ups", "application/json", many_scans(20_000), "20,000 scans"),
+    big = [("ups", "application/json", many_scans(20_000), "20,000 scans (4.1 MB)"),
            ("ups", "application/json", long_description(9_000_000), "9 MB description"),
            ("x12", "application/edi-x12", big_x12(6_700_000), "6.7 MB X12 214")]
     async with Service(pg=pg) as service, aiohttp.ClientSession() as session:
@@ -75,24 +93,15 @@ async def run(seconds: float, pg: str | None) -> None:
         trickle = asyncio.create_task(_trickle(session, service.url, stop, 0))
         await asyncio.sleep(seconds)
         stop.set()
-        baseline = await trickle
-        stop = asyncio.Event()
-        trickle = asyncio.create_task(_trickle(session, service.url, stop, 1_000_000))
-        began = time.perf_counter()
-        for source, ctype, body, name in big:
-            async with session.post(f"{service.url}/webhooks/{source}", data=body,
-                                    headers={"Content-Type": ctype}) as resp:
-                print(f"  posted {name} ({len(body) / 1e6:.1f} MB): {resp.status} "
-                      f"in {time.perf_counter() - began:.2f} s")
-        while await service.backlog():
-            await asyncio.sleep(0.2)
-        took = time.perf_counter() - began
-        await asyncio.sleep(max(0.0, seconds - took))
-        stop.set()
-        loaded = await trickle
-        print(f"big documents normalized in {took:.1f} s ({'PostgreSQL' if pg else 'SQLite'})")
-        print(_line("small 202, baseline", baseline))
-        print(_line("small 202, big documents", loaded))
+        print(f"store: {'PostgreSQL' if pg else 'SQLite'}; in-process normalizer; small webhooks at {RATE:.0f}/s")
+        print(_line("baseline (no big document)", await trickle))
+        for n, doc in enumerate(big, 1):
+            latencies, took = await _during(session, service, [doc], seconds, n * 1_000_000)
+            print(_line(f"{doc[3]} ({took:.1f} s)", latencies))
+        latencies, took = await _during(session, service, [(s, c, b.replace(b"1Z4F7W39036155", b"1Z4F7W39036166")
+                                                            if s == "ups" else b + b"\n", name)
+                                                           for s, c, b, name in big], seconds, 9_000_000)
+        print(_line(f"all three at once ({took:.1f} s)", latencies))
 
 
 def main(argv: list[str] | None = None) -> int:
