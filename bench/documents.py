@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 
-_CODES = (("I", "Arrived at Facility", "AR"), ("I", "Departed from Facility", "DP"), ("I", "Processing at UPS Facility", "YP"))
+_CODES = (("I", "Arrived at Facility", "AR"), ("I", "Departed from Facility", "DP"),
+          ("I", "Processing at UPS Facility", "YP"))
 
 
 def _scan(moment: datetime, kind: str, text: str, code: str) -> dict:
@@ -35,8 +36,8 @@ def long_description(size: int, tn: str = "1Z4F7W390361553021") -> bytes:
 
 
 def big_x12(size: int) -> bytes:
-    head = "ISA*00*          *00*          *ZZ*CARRIER        *ZZ*SHIPPER        *250312*1200*U*00401*000000001*0*P*>~" \
-           "GS*QM*CARRIER*SHIPPER*20250312*1200*1*X*004010~"
+    head = ("ISA*00*          *00*          *ZZ*CARRIER        *ZZ*SHIPPER        *250312*1200*U*00401*"
+            "000000001*0*P*>~GS*QM*CARRIER*SHIPPER*20250312*1200*1*X*004010~")
     parts, i = [head], 0
     total = len(head)
     while total < size:

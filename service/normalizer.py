@@ -21,7 +21,7 @@ from taxonomy.mapping import carrier_of as carrier_of_table
 
 from . import metrics, tracing
 from .cardinality import carrier_label
-from .core.apply import PART_EVENTS, Applied, split
+from .core.apply import Applied, split
 from .rows import InboxRow, Normalized
 from .store.ports import Apply, Normalizing
 

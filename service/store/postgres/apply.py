@@ -96,8 +96,8 @@ async def _write(conn: asyncpg.Connection, plan: Plan, lease_seconds: float | No
         await conn.execute(
             "INSERT INTO events (event_id, carrier, tracking_number, occurred_at, status, exception_class, inbox_id, "
             "body, basis) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], "
-            "$6::text[], $7::bigint[], $8::bytea[], $9::timestamptz[])", [x.event_id for x in e], [x.carrier for x in e],
-            [x.tracking_number for x in e], [x.occurred_at for x in e], [x.status for x in e],
+            "$6::text[], $7::bigint[], $8::bytea[], $9::timestamptz[])", [x.event_id for x in e],
+            [x.carrier for x in e], [x.tracking_number for x in e], [x.occurred_at for x in e], [x.status for x in e],
             [x.exception_class for x in e], [x.inbox_id for x in e], [x.body for x in e], [x.basis for x in e])
     if plan.shipments:
         s = [plan.shipments[k] for k in sorted(plan.shipments)]
