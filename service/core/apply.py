@@ -272,7 +272,10 @@ class TrackCache:
 
     def take(self, key: ShipmentKey, stored_events: int) -> Track | None:
         track = self._tracks.pop(key, None)
-        return track if track is not None and len(track.history) == stored_events else None
+        if track is None or len(track.history) != stored_events:
+            return None
+        track.shipment, track.refolds = None, 0  # a new batch: its own row and its own refolds
+        return track
 
     def put(self, tracks: dict[ShipmentKey, Track]) -> None:
         for key, track in tracks.items():
