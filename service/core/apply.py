@@ -186,7 +186,7 @@ def plan_batch(results: list[Normalized], inbox: dict[int, InboxState],
 
 # A document with more events than this is applied in parts of about this many events, each its own
 # transaction, so a 20,000-scan document never holds the store (and intake's commits) for long.
-PART_EVENTS = 250
+PART_EVENTS = 100
 
 
 def split(outcome: Outcome | str, size: int | None = None) -> list[Outcome | str]:
