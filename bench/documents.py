@@ -2,7 +2,8 @@
 
 - `many_scans(n)`: one UPS shipment with `n` scans (20,000 scans is about 1.8 MB);
 - `long_description(size)`: one UPS scan whose description is `size` bytes of words;
-- `big_x12(size)`: an X12 214 interchange of about `size` bytes (many shipment status loops).
+- `big_x12(size, tag)`: an X12 214 interchange of about `size` bytes (many shipment status loops; `tag`
+  varies the shipment numbers, so copies are new shipments).
 """
 from __future__ import annotations
 
@@ -35,14 +36,14 @@ def long_description(size: int, tn: str = "1Z4F7W390361553021") -> bytes:
     return _ups(tn, [_scan(datetime(2025, 3, 2, 10, tzinfo=timezone.utc), "I", words[:size], "AR")])
 
 
-def big_x12(size: int) -> bytes:
+def big_x12(size: int, tag: int = 0) -> bytes:
     head = ("ISA*00*          *00*          *ZZ*CARRIER        *ZZ*SHIPPER        *250312*1200*U*00401*"
             "000000001*0*P*>~GS*QM*CARRIER*SHIPPER*20250312*1200*1*X*004010~")
     parts, i = [head], 0
     total = len(head)
     while total < size:
         i += 1
-        block = (f"ST*214*{i:04d}~B10*PRO{i:08d}*BOL{i:06d}*SCAC~LX*1~AT7*X6*NS***20250312*{1000 + i % 800:04d}*LT~"
+        block = (f"ST*214*{i:04d}~B10*PRO{tag}{i:07d}*BOL{i:06d}*SCAC~LX*1~AT7*X6*NS***20250312*{1000 + i % 800:04d}*LT~"
                  f"MS1*BOISE*ID*US~SE*6*{i:04d}~")
         parts.append(block)
         total += len(block)
