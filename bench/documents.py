@@ -33,7 +33,8 @@ def many_scans(n: int, tn: str = "1Z4F7W390361553013") -> bytes:
 
 def long_description(size: int, tn: str = "1Z4F7W390361553021") -> bytes:
     words = ("parcel arrived at the sorting facility and was processed for onward transport ") * (size // 80 + 1)
-    return _ups(tn, [_scan(datetime(2025, 3, 2, 10, tzinfo=timezone.utc), "I", words[:size], "AR")])
+    # a code no table knows: the text goes to the keyword rules, as a carrier's free-form scan would
+    return _ups(tn, [_scan(datetime(2025, 3, 2, 10, tzinfo=timezone.utc), "I", words[:size], "Q9")])
 
 
 def big_x12(size: int, tag: int = 0) -> bytes:
