@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -124,8 +125,16 @@ class SqliteStore:
         return await self._writer.call(INTAKE, self._call, _immediate(inbox.accept), (items,))
 
     async def claim(self, limit: int, lease_seconds: float = 5.0) -> list[InboxRow]:
-        """Take up to `limit` pending rows (or rows whose claimer's lease ran out) for one normalizer."""
-        return await self._write_relaxed(inbox.claim, limit, lease_seconds)
+        """Take up to `limit` pending rows (or rows whose claimer's lease ran out) for one normalizer.
+
+        The bodies are read afterwards on the reader thread: copying a 9 MB body on the writer would hold
+        every webhook's commit meanwhile.
+        """
+        rows = await self._write_relaxed(inbox.claim, limit, lease_seconds)
+        if not rows:
+            return rows
+        stored = await self._read(inbox.bodies, [r.id for r in rows])
+        return [replace(r, body=stored.get(r.id, b"")) for r in rows]
 
     async def claim_for_relay(self, limit: int, lease_seconds: float = 30.0) -> list[InboxRow]:
         return await self._write_relaxed(inbox.claim_for_relay, limit, lease_seconds)
