@@ -49,6 +49,17 @@ class Outcome:
 
 
 _new_event = builder(NormalizedEvent)
+
+# A stored description keeps at most this many characters, the rest replaced by TRUNCATED: scan texts are
+# a sentence or two, and one document must not make every event, feed page and message megabytes long.
+DESCRIPTION_LIMIT = 2000
+TRUNCATED = " …[truncated]"
+
+
+def _bounded(text: str | None) -> str | None:
+    if text is None or len(text) <= DESCRIPTION_LIMIT:
+        return text
+    return text[:DESCRIPTION_LIMIT - len(TRUNCATED)] + TRUNCATED
 _new_provenance = builder(Provenance)
 
 
@@ -150,7 +161,7 @@ def _shipment(raw: CarrierShipment, tn: str, plugin: ParserPlugin, provenance: _
             outcome.errors.append(_error("unparseable",
                                          f"{tn or carrier}: an event without a readable time was skipped"))
             continue
-        codes, description, location = ev.codes, ev.description, ev.location
+        codes, description, location = ev.codes, _bounded(ev.description), ev.location
         mapped = classify(table, codes, description, ev.coarse)
         if not mapped.code_known:
             unmapped.append((table, "/".join(codes), description))

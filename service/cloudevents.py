@@ -18,6 +18,8 @@ from taxonomy import ExceptionClass, NormalizedEvent, Status
 from taxonomy.carriers import tracking_url
 from taxonomy.models import utc_text
 
+from .cardinality import carrier_label
+
 CONTENT_TYPE = "application/cloudevents+json"
 EVENT_TYPE = "shipment.event.v1"
 # A stored event derived again from its own document with another status or class (a replay after a mapping
@@ -41,9 +43,13 @@ class Snapshot:
 
 
 def routing_key(event: NormalizedEvent) -> str:
-    """`<status>.<exception_class|none>.<carrier>`: OMS queues bind on any of the three parts."""
+    """`<status>.<exception_class|none>.<carrier>`: OMS queues bind on any of the three parts.
+
+    The carrier part is the registry's slug, or `other` for a carrier the registry does not know
+    (`service.cardinality`); the CloudEvent itself names the carrier as the document did.
+    """
     cls = event.exception_class.value if event.exception_class else "none"
-    return f"{event.status.value}.{cls}.{event.carrier}"
+    return f"{event.status.value}.{cls}.{carrier_label(event.carrier)}"
 
 
 def _instant(moment: datetime | None) -> str | None:

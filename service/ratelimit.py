@@ -46,3 +46,41 @@ class TokenBucket:
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, self._clock() + seconds)
         self.tokens = 0.0
+
+
+class ClientBudget:
+    """Per client address: how many refused requests (not authenticated, too slow) it may still cost us.
+
+    Each refusal takes a token; a client with none left is answered 429 before
+    anything else is done for it (no body read, no slot, no source budget). A
+    sender with valid credentials is never refused, so it never spends this.
+    At most `clients` addresses are remembered (the least recently refused
+    go first): a flood from many addresses cannot grow it without bound.
+    """
+
+    def __init__(self, rate: float = 2.0, capacity: float = 20.0, clients: int = 4096,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.capacity, self.clients = rate, capacity, clients
+        self._clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def wait(self, client: str) -> float:
+        """0 if the client may still be served, else the seconds until it may (nothing taken)."""
+        bucket = self._buckets.get(client)
+        if bucket is None or self.rate <= 0:
+            return 0.0
+        now = self._clock()
+        tokens = min(bucket.capacity, bucket.tokens + (now - bucket.stamp) * bucket.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / bucket.rate
+
+    def refused(self, client: str) -> None:
+        """Charge one refusal to the client."""
+        if self.rate <= 0:
+            return
+        bucket = self._buckets.pop(client, None)
+        if bucket is None:
+            bucket = TokenBucket(self.rate, self.capacity, self._clock)
+            while len(self._buckets) >= self.clients:
+                del self._buckets[next(iter(self._buckets))]
+        bucket.take()
+        self._buckets[client] = bucket  # most recently refused last

@@ -56,6 +56,12 @@ class Normalized(NamedTuple):
 
     inbox_id: int
     outcome: Outcome | str
+    # False: a part of a large document's events (see `service.core.apply.split`), applied in its own
+    # transaction; the document is finished only by its final part.
+    final: bool = True
+    # False: the document was cut into parts (this is one of them); only a whole document derived again
+    # corrects its stored events (`service.core.apply`).
+    whole: bool = True
 
 
 class OutboxRow(NamedTuple):

@@ -75,7 +75,12 @@ class BodyHmac:
         self.name, self.header, self.encoding, self.prefix = name, header.lower(), encoding, prefix
         self._keys = [(unicodedata.normalize("NFKD", s) if nfkd else s).encode() for s in secrets]
 
-    def verify(self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str], now: float) -> Verdict:
+    def precheck(self, headers: Mapping[str, str], query: Mapping[str, str], now: float) -> Verdict:
+        """What can be checked before the body: a signature of the right form is there."""
+        given = self._given(headers)
+        return given if isinstance(given, Verdict) else OK
+
+    def _given(self, headers: Mapping[str, str]) -> bytes | Verdict:
         value = _header(headers, self.header)
         if value is None:
             return Verdict(False, f"missing {self.header} header")
@@ -87,6 +92,12 @@ class BodyHmac:
         given = _decode(value, self.encoding)
         if given is None:
             return Verdict(False, f"{self.header} header is not valid {self.encoding}")
+        return given
+
+    def verify(self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str], now: float) -> Verdict:
+        given = self._given(headers)
+        if isinstance(given, Verdict):
+            return given
         if _any_equal(given, [_hmac(key, body) for key in self._keys]):
             return OK
         return Verdict(False, f"{self.header} does not match the body")
@@ -100,6 +111,11 @@ class StandardWebhooks:
     def __init__(self, secrets: Sequence[str], tolerance: float = DEFAULT_TOLERANCE_SECONDS) -> None:
         self.tolerance = tolerance
         self._keys = [_whsec_key(s) for s in secrets]
+
+    def precheck(self, headers: Mapping[str, str], query: Mapping[str, str], now: float) -> Verdict:
+        """Everything but the signature itself: the headers, the id's form, the timestamp's tolerance."""
+        verdict = self.verify(b"", headers, query, now)
+        return OK if verdict.ok or verdict.reason == "no webhook-signature matches" else verdict
 
     def verify(self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str], now: float) -> Verdict:
         msg_id, stamp, signatures = (_header(headers, h) for h in
@@ -131,6 +147,10 @@ class SharedToken:
         self.where, self.field = where, field.lower() if where == "header" else field
         self._tokens = [s.encode() for s in secrets]
 
+    def precheck(self, headers: Mapping[str, str], query: Mapping[str, str], now: float) -> Verdict:
+        """The whole check: a shared credential does not depend on the body."""
+        return self.verify(b"", headers, query, now)
+
     def verify(self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str], now: float) -> Verdict:
         value = _header(headers, self.field) if self.where == "header" else query.get(self.field)
         if value is None:
@@ -151,6 +171,9 @@ class Open:
     def verify(self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str], now: float) -> Verdict:
         return OK
 
+    def precheck(self, headers: Mapping[str, str], query: Mapping[str, str], now: float) -> Verdict:
+        return OK
+
 
 class Scheme(Protocol):
     """What intake needs of a scheme (BodyHmac, StandardWebhooks, SharedToken, ShipEngineRsa, Open)."""
@@ -158,6 +181,10 @@ class Scheme(Protocol):
     name: str
 
     def verify(self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str], now: float) -> Verdict:
+        ...
+
+    def precheck(self, headers: Mapping[str, str], query: Mapping[str, str], now: float) -> Verdict:
+        """What can be checked from the head alone: not ok means `verify` cannot succeed whatever the body."""
         ...
 
 # What each source uses when no scheme is configured for it: the carrier registry's `service.webhook`.

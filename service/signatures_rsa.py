@@ -117,6 +117,18 @@ class ShipEngineRsa:
         self.tolerance = tolerance
         self._keys = load_keys(secrets)
 
+    def precheck(self, headers: Mapping[str, str], query: Mapping[str, str], now: float) -> Verdict:
+        """The headers and the timestamp's tolerance; the signature needs the body."""
+        kid, signature, stamp = (_header(headers, h) for h in (KEY_ID, SIGNATURE, TIMESTAMP))
+        if not kid or not signature or not stamp:
+            return Verdict(False, f"missing {KEY_ID}, {SIGNATURE} or {TIMESTAMP} header")
+        sent_at = _instant(stamp.strip())
+        if sent_at is None:
+            return Verdict(False, f"{TIMESTAMP} is not an ISO 8601 time")
+        if abs(now - sent_at) > self.tolerance:
+            return Verdict(False, f"{TIMESTAMP} outside the {self.tolerance:.0f} s tolerance")
+        return Verdict(True)
+
     def verify(self, body: bytes, headers: Mapping[str, str], query: Mapping[str, str], now: float) -> Verdict:
         kid, signature, stamp = (_header(headers, h) for h in (KEY_ID, SIGNATURE, TIMESTAMP))
         if not kid or not signature or not stamp:

@@ -182,7 +182,7 @@ def use_local_tables(directory: str | Path | None) -> list[str]:
     _local_dir = path
     load_table.cache_clear()
     _chain.cache_clear()
-    classify.cache_clear()
+    _classify.cache_clear()
     return names
 
 
@@ -250,9 +250,24 @@ def _finish(chain: tuple[MappingTable, ...], status: Status, cls: ExceptionClass
     return cls
 
 
-@lru_cache(maxsize=65536)
+# Keyword rules read at most this much of a text: a scan's wording is in its first sentences, and a
+# hostile megabyte of text must not cost every rule a megabyte of regex search.
+KEYWORD_TEXT_LIMIT = 1024
+
+
 def classify(table: str, codes: tuple[str, ...], description: str, coarse: str | None) -> Classification:
-    """Map one scan. Pure and cached: the same (table, codes, text, coarse) recurs constantly."""
+    """Map one scan. Pure and cached: the same (table, codes, text, coarse) recurs constantly.
+
+    Texts are cut to `KEYWORD_TEXT_LIMIT` characters first, so one scan costs
+    bounded work (and the cache holds bounded keys) whatever a document sends.
+    """
+    limit = KEYWORD_TEXT_LIMIT
+    return _classify(table, tuple(c[:64] if c else c for c in codes[:16]),
+                     description[:limit] if description else description, coarse[:limit] if coarse else coarse)
+
+
+@lru_cache(maxsize=65536)
+def _classify(table: str, codes: tuple[str, ...], description: str, coarse: str | None) -> Classification:
     chain = _chain(table)
     keys = [c.strip().upper() for c in codes if c and c.strip()]
     default: CodeEntry | None = None  # the first generic code found: it decides only if nothing better does

@@ -60,6 +60,11 @@ class StateEvent(Protocol):
     exception_class: ExceptionClass | None
 
 
+def _basis(event: StateEvent) -> datetime | None:
+    """A derived event's basis (the latest real scan it followed), None for a real event."""
+    return getattr(event, "basis", None)
+
+
 @dataclass(slots=True)
 class ShipmentState:
     status: Status = Status.UNKNOWN
@@ -70,11 +75,21 @@ class ShipmentState:
     # While delivered: the delivery scans, and the scans flagged only because of them
     deliveries: list[str] = field(default_factory=list)
     flagged_after_delivery: list[str] = field(default_factory=list)
+    # The earliest basis among the derived events applied: a real scan later than it voids them
+    derived_basis: datetime | None = None
+
+    def supersedes(self, event: StateEvent) -> bool:
+        """True if `event` is a real scan that voids a derived event applied so far (refold to apply it)."""
+        return (self.derived_basis is not None and _basis(event) is None
+                and event.occurred_at > self.derived_basis)
 
     def apply(self, event: StateEvent) -> bool:
         """Apply one event in time order; True if it changed the current status or reason."""
         if event.status is Status.UNKNOWN:
             return False
+        basis = _basis(event)
+        if basis is not None:
+            self.derived_basis = basis if self.derived_basis is None else min(self.derived_basis, basis)
         current = self.status
         if current in TERMINAL_STATUSES and event.status is not current:
             later = self.last_occurred_at is None or event.occurred_at > self.last_occurred_at
@@ -97,14 +112,32 @@ class ShipmentState:
 
     def _delivery_was_not_final(self) -> None:
         """The delivery scans become the anomalies; what was flagged only for contradicting them is history."""
-        cleared = set(self.flagged_after_delivery)
-        self.anomalies = [a for a in self.anomalies if a not in cleared] + self.deliveries
+        flagged = self.flagged_after_delivery
+        if flagged and self.anomalies[-len(flagged):] == flagged:  # always so: flagged last, in order
+            del self.anomalies[-len(flagged):]
+        elif flagged:
+            cleared = set(flagged)
+            self.anomalies = [a for a in self.anomalies if a not in cleared]
+        self.anomalies.extend(self.deliveries)
         self.deliveries, self.flagged_after_delivery = [], []
 
 
 def fold(events: Iterable[StateEvent]) -> ShipmentState:
-    """The state after all `events`, applied in time order (ties by lifecycle stage)."""
+    """The state after all `events`, applied in time order (ties by lifecycle stage).
+
+    A derived event (one with a basis: the service's own `stalled` or
+    `delivery_overdue`, made from the silence after the latest real scan it
+    saw) is void once a real scan later than that basis exists, whatever
+    the two events' times: the carrier has spoken since, so the silence was
+    not what it seemed (a sweep run with a clock ahead dates its event after
+    the scan that refutes it).
+    """
+    events = list(events)
+    latest_real = max((e.occurred_at for e in events if _basis(e) is None), default=None)
     state = ShipmentState()
     for event in sorted(events, key=lambda e: (e.occurred_at, STAGE[e.status])):
+        basis = _basis(event)
+        if basis is not None and latest_real is not None and latest_real > basis:
+            continue
         state.apply(event)
     return state

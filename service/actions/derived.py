@@ -4,8 +4,14 @@ They become normalized events of their own, so subscribers, the state rules
 and the policy treat them like any carrier event. Each one's time is fixed by
 the facts (the last scan plus the allowed silence; the estimated delivery
 plus the grace), never by when the sweep ran, so its `event_id` is stable:
-sweeping again finds the same event and stores nothing new, and a real scan
-arriving afterwards supersedes it by time like any other.
+sweeping again finds the same event and stores nothing new. Never after
+`now`: nothing derived is dated in the future of the clock that derived it.
+
+A clock can still be wrong (a start with the clock days ahead dates a
+`stalled` days after the scan that, once the clock is fixed, arrives and
+refutes it). So a derived event is stored with its basis, the latest real
+scan it followed, and any real scan later than that basis voids it in the
+state rules, whatever the two events' times (`taxonomy.state.fold`).
 """
 from __future__ import annotations
 
@@ -37,8 +43,8 @@ def stalled(policy: Policy, carrier: str, tn: str, status: str, last_scan: datet
     if hours is None or now < last_scan + timedelta(hours=hours):
         return None
     description = f"No carrier scan for {hours:g} hours (last status: {status.replace('_', ' ')})"
-    return _event(carrier, tn, ExceptionClass.STALLED, "STALLED", description, last_scan + timedelta(hours=hours),
-                  now)
+    return _event(carrier, tn, ExceptionClass.STALLED, "STALLED", description,
+                  min(now, last_scan + timedelta(hours=hours)), now)
 
 
 def overdue(policy: Policy, carrier: str, tn: str, estimated: str, now: datetime,
@@ -51,7 +57,7 @@ def overdue(policy: Policy, carrier: str, tn: str, estimated: str, now: datetime
     if now < due:
         return None
     description = f"Not delivered by the estimated delivery {estimated}"
-    return _event(carrier, tn, ExceptionClass.DELIVERY_OVERDUE, "OVERDUE", description, due, now)
+    return _event(carrier, tn, ExceptionClass.DELIVERY_OVERDUE, "OVERDUE", description, min(now, due), now)
 
 
 def _promise(estimated: str) -> datetime | None:

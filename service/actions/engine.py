@@ -37,6 +37,7 @@ class SendOutcome:
 
 Deliver = Callable[[DueNotification], Awaitable[SendOutcome]]
 MAX_ATTEMPTS = 8
+SWEEP_BATCH = 500  # derived events stored per transaction by a sweep
 
 
 class ActionsEngine:
@@ -128,7 +129,12 @@ class ActionsEngine:
         return opened, breached
 
     async def sweep(self, now: datetime | None = None) -> int:
-        """Derive stalled and overdue events for unfinished shipments; the number of new events stored."""
+        """Derive stalled and overdue events for unfinished shipments; the number of new events stored.
+
+        Stored `SWEEP_BATCH` shipments per transaction: the first sweep after a long pause may find tens
+        of thousands, and one transaction of them all would hold the store (and every webhook's commit)
+        for seconds. The escalations they lead to are opened by `act`, `batch` events per transaction.
+        """
         now = now or datetime.now(timezone.utc)
         horizon = now - timedelta(days=self.policy.sweep.ignore_after_days)
         found = []
@@ -141,13 +147,16 @@ class ActionsEngine:
                 made = derived.overdue(self.policy, s.carrier, s.tracking_number, s.estimated_delivery, now, horizon)
             if made is not None:
                 found.append(made)
-        if not found:
-            return 0
-        applied = await self._store.apply_derived(found)
-        if applied.new_events:
-            log.info("sweep: %d derived exception event(s)", applied.new_events)
-            self.wake.set()
-        return applied.new_events
+        new = 0
+        for start in range(0, len(found), SWEEP_BATCH):  # bounded transactions: intake commits in between
+            applied = await self._store.apply_derived(found[start:start + SWEEP_BATCH])
+            new += applied.new_events
+            if applied.new_events:
+                self.wake.set()
+            await asyncio.sleep(0)
+        if new:
+            log.info("sweep: %d derived exception event(s)", new)
+        return new
 
     async def forward_tickets(self) -> int:
         return await self._tickets.forward() if self._tickets is not None else 0

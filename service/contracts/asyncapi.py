@@ -117,7 +117,9 @@ def _channels(t: Topology) -> Doc:
             "parameters": {
                 "status": {"enum": status, "description": "taxonomy v1 status of the event"},
                 "exception_class": {"enum": classes, "description": "the event's exception class, or `none`"},
-                "carrier": {"description": "lowercase carrier slug", "examples": ["ups", "fedex", "dhl"]},
+                "carrier": {"description": "lowercase carrier slug from the carrier registry; `other` for a "
+                                           "carrier the registry does not know (the event names it)",
+                            "examples": ["ups", "fedex", "dhl", "other"]},
             },
             "messages": {"shipmentEvent": _ref("components", "messages", "shipmentEvent")},
             "bindings": _exchange(t.events, "topic"),

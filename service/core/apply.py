@@ -1,13 +1,14 @@
 """The normalizer's decisions for one batch of documents, as one pure function.
 
 Inputs, loaded by the store adapter inside its transaction: each inbox row's
-state (a row already finished is skipped: a redelivery changes nothing) and
-the stored history of every shipment the batch names (read under that
-shipment's lock where several processes write). Output: a `Plan` of new
-event rows, the outbox messages (CloudEvents with the shipment snapshot
-after each event), the final state per shipment, the inbox outcomes and the
-unknown codes to count. The adapter writes the plan in the same
-transaction, so a batch has all its effects or none.
+state (a row already finished is skipped: a redelivery changes nothing), the
+stored history of every shipment the batch names (read under that
+shipment's lock where several processes write) and its further arrivals
+(aliases). Output: a `Plan` (`service.core.plan`) of new event rows,
+corrections, further provenances, the outbox messages (CloudEvents with the
+shipment snapshot after each event), the final state per shipment, the inbox
+outcomes and the unknown codes to count. The adapter writes the plan in the
+same transaction, so a batch has all its effects or none.
 
 Events already in a history are duplicates: they insert nothing and publish
 nothing. New events are applied in time order; a new event later than
@@ -17,156 +18,35 @@ earlier one refolds it, so a long history costs O(n log n) once, not per event.
 An event with a new id may still be a scan the shipment has, relayed by
 another route (an aggregator beside the carrier's own feed): the cross-route
 match (`service.core.relay`) turns it into another provenance of the stored
-event (`Plan.sources`) instead of a second event.
+event (`Plan.sources`) instead of a second event. A whole document derived
+again with other results corrects its stored events (`service.core.corrections`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import NamedTuple
 
 import orjson
 
 from parsers.normalize import NormalizedShipment, Outcome
-from taxonomy import Channel, ExceptionClass, NormalizedEvent, Status
+from taxonomy import Channel, NormalizedEvent, Status
 from taxonomy.state import STAGE, ShipmentState, fold
 
-from ..cloudevents import Snapshot, cloud_event, correction_event, encode, event_data, routing_key
-from ..rows import Normalized, OutboxRow
-from .relay import Candidate, Source, Window, match, place_key, route_of, source
+from ..cloudevents import Snapshot, cloud_event, encode, event_data, routing_key
+from ..rows import Normalized
+from .corrections import correct, retimed
+from .plan import (Alias, Applied, Correction, EventRow, InboxOutcome, InboxState, Known, OutboxDraft, Plan,
+                   ShipmentKey, ShipmentRow)
+from .relay import Candidate, Window, is_relay, match, place_key, route_of, source
 
-ShipmentKey = tuple[str, str]  # (carrier, tracking number)
-
-
-@dataclass(frozen=True, slots=True)
-class Known:
-    """A stored event as the state rules need it."""
-
-    event_id: str
-    occurred_at: datetime
-    status: Status
-    exception_class: ExceptionClass | None
-    route: str | None = None  # the parser it arrived through first (None: stored before routes were kept)
-    place: str | None = None  # `relay.place_key` of its location
-    inbox_id: int | None = None  # the document it came from
-    revision: int = 1  # 1 as first published; each correction adds one
-
-
-class Alias(NamedTuple):
-    """A stored further arrival of an event through another route, under its own v1 id."""
-
-    alias_id: str
-    event_id: str
-    route: str
-
-
-class InboxState(NamedTuple):
-    state: str
-    received_epoch: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    event_id: str
-    carrier: str
-    tracking_number: str
-    occurred_at: datetime
-    status: str
-    exception_class: str | None
-    inbox_id: int | None
-    body: bytes  # the NormalizedEvent contract as JSON
-    route: str | None = None
-    place: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Correction:
-    """A stored event derived again from its own document with another status, class or time (a replay after a
-    mapping or parser fix): the row is rewritten and the event published again as a correction."""
-
-    event_id: str
-    carrier: str
-    tracking_number: str
-    status: str
-    exception_class: str | None
-    body: bytes
-    revision: int
-    occurred_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxDraft:
-    """An outbox message before the store gives it its feed position."""
-
-    event_id: str
-    routing_key: str
-    body: bytes
-    traceparent: str | None
-    received_epoch: float | None
-
-    def with_seq(self, seq: int) -> OutboxRow:
-        return OutboxRow(seq, self.routing_key, self.body, self.event_id, self.traceparent, self.received_epoch)
-
-
-@dataclass(frozen=True, slots=True)
-class ShipmentRow:
-    """A shipment's current state; estimated delivery and signer only overwrite when given."""
-
-    carrier: str
-    tracking_number: str
-    status: str
-    exception_class: str | None
-    last_event_id: str | None
-    last_occurred_at: datetime | None
-    estimated_delivery: str | None
-    signed_by: str | None
-    anomalies: list[str]
-
-    @property
-    def anomalies_json(self) -> str:
-        return orjson.dumps(self.anomalies).decode()
-
-
-@dataclass(frozen=True, slots=True)
-class InboxOutcome:
-    id: int
-    state: str  # done | quarantined
-    reason: str | None
-
-
-@dataclass(slots=True)
-class Applied:
-    """What one transaction did, for metrics, logs and waking the relay."""
-
-    done: int = 0
-    quarantined: int = 0
-    skipped: int = 0  # already done: a redelivery
-    new_events: int = 0
-    duplicate_events: int = 0
-    relayed_events: int = 0  # arrivals matched to a stored event through another route
-    corrected_events: int = 0  # stored events re-derived with another status or class, published again
-    outbox_seqs: list[int] = field(default_factory=list)
-    # With a lease: the new outbox rows, already leased to the caller's relay
-    outbox_rows: list[OutboxRow] = field(default_factory=list)
-    fresh: list[NormalizedEvent] = field(default_factory=list)  # the new events, for metrics
-    received: list[float] = field(default_factory=list)  # when documents that yielded new events arrived
-
-
-@dataclass(slots=True)
-class Plan:
-    events: list[EventRow] = field(default_factory=list)
-    outbox: list[OutboxDraft] = field(default_factory=list)  # in the order subscribers must see them
-    shipments: dict[ShipmentKey, ShipmentRow] = field(default_factory=dict)  # the last state of each
-    inbox: list[InboxOutcome] = field(default_factory=list)
-    unmapped: list[tuple[str, str, str]] = field(default_factory=list)  # (table, code, description)
-    sources: list[Source] = field(default_factory=list)  # further provenances of stored events
-    corrections: list[Correction] = field(default_factory=list)
-    report: Applied = field(default_factory=Applied)
+__all__ = ["Alias", "Applied", "Correction", "EventRow", "InboxOutcome", "InboxState", "Known", "OutboxDraft", "Plan",
+           "ShipmentKey", "ShipmentRow", "Track", "TrackCache", "plan_batch", "plan_derived", "shipments_named",
+           "split"]
 
 
 def shipments_named(results: list[Normalized]) -> list[ShipmentKey]:
     """The shipments a batch may change, sorted: the histories to load and the locks to take, in order."""
-    keys = {(s.carrier, s.tracking_number) for _, r in results if not isinstance(r, str) and r.ok
+    keys = {(s.carrier, s.tracking_number) for n in results if not isinstance(r := n[1], str) and r.ok
             for s in r.shipments}
     return sorted(keys)
 
@@ -179,18 +59,27 @@ def _reason(result: Outcome | str) -> str:
 
 def plan_batch(results: list[Normalized], inbox: dict[int, InboxState],
                histories: dict[ShipmentKey, list[Known]], traces: dict[int, str] | None = None,
+               tracks: dict[ShipmentKey, Track] | None = None,
                aliases: dict[ShipmentKey, list[Alias]] | None = None) -> Plan:
     """`results`: (inbox id, outcome or why it failed); `inbox`: the rows' states as stored;
-    `histories`: every shipment of `shipments_named(results)` (missing = no events yet);
+    `histories`: every shipment of `shipments_named(results)` (missing = no events yet), except those
+    given in `tracks` (still valid tracks from a `TrackCache`, extended in place);
     `traces`: inbox id -> the normalize span's traceparent, carried into its outbox rows;
     `aliases`: the shipments' stored further arrivals (missing = none)."""
-    plan, traces = Plan(), traces or {}
+    plan, traces, aliases = Plan(), traces or {}, aliases or {}
     states = {i: s.state for i, s in inbox.items()}
-    histories = {k: list(v) for k, v in histories.items()}
-    aliases = {k: list(v) for k, v in (aliases or {}).items()}
-    for inbox_id, result in results:
+    tracks = plan.tracks = dict(tracks or {})
+    for item in results:
+        inbox_id, result, final = item[0], item[1], getattr(item, "final", True)
+        whole = getattr(item, "whole", True)  # False: one of the parts of a large document
         if states.get(inbox_id) in (None, "done", "quarantined"):
             plan.report.skipped += 1
+            continue
+        if not final and not isinstance(result, str):  # a part of a large document: its events only
+            for shipment in result.shipments:
+                track = _track(tracks, histories, aliases, (shipment.carrier, shipment.tracking_number))
+                _plan_shipment(plan, shipment, track, inbox_id, traces.get(inbox_id), inbox[inbox_id].received_epoch,
+                               whole=False)
             continue
         if not isinstance(result, str) and result.unmapped:
             plan.unmapped.extend(result.unmapped)
@@ -202,25 +91,59 @@ def plan_batch(results: list[Normalized], inbox: dict[int, InboxState],
         before = plan.report.new_events
         received = inbox[inbox_id].received_epoch
         for shipment in result.shipments:
-            key = (shipment.carrier, shipment.tracking_number)
-            _plan_shipment(plan, shipment, histories.setdefault(key, []), inbox_id, traces.get(inbox_id), received,
-                           aliases.setdefault(key, []))
+            track = _track(tracks, histories, aliases, (shipment.carrier, shipment.tracking_number))
+            _plan_shipment(plan, shipment, track, inbox_id, traces.get(inbox_id), received, whole=whole)
         if plan.report.new_events > before and received is not None:
             plan.report.received.append(received)
         notes = "; ".join(f"{e.kind}: {e.message}" for e in result.errors) or None
         plan.inbox.append(InboxOutcome(inbox_id, "done", notes))
         states[inbox_id] = "done"  # the same row twice in one batch has one effect
         plan.report.done += 1
+    _finish_rows(plan, tracks)
     return plan
+
+
+# A document with more events than this is applied in parts of about this many events, each its own
+# transaction, so a 20,000-scan document never holds the store (and intake's commits) for long.
+PART_EVENTS = 100
+
+
+def split(outcome: Outcome | str, size: int | None = None) -> list[Outcome | str]:
+    """A large outcome as parts of at most `size` events (in time order per shipment), the last one final.
+
+    Every part but the last holds only events; the last holds the rest, with
+    the document's errors and unknown codes, and finishes the inbox row. A
+    crash between parts loses nothing: the row is still unfinished, and its
+    redelivery finds the parts already stored as duplicates.
+    """
+    size = size or PART_EVENTS
+    if isinstance(outcome, str) or not outcome.ok or sum(len(s.events) for s in outcome.shipments) <= size:
+        return [outcome]
+    parts: list[Outcome | str] = []
+    current: list[NormalizedShipment] = []
+    room = size
+    for shipment in outcome.shipments:
+        events = sorted(shipment.events, key=_order)
+        while len(events) > room:
+            if room:
+                current.append(replace(shipment, events=events[:room][::-1]))
+            parts.append(replace(outcome, shipments=current, errors=[], unmapped=[]))
+            events, current, room = events[room:], [], size
+        if events or not shipment.events:
+            current.append(replace(shipment, events=events[::-1]))
+            room -= len(events)
+    parts.append(replace(outcome, shipments=current))
+    return parts
 
 
 def plan_derived(shipments: list[NormalizedShipment], histories: dict[ShipmentKey, list[Known]]) -> Plan:
     """Events the service derived itself (no inbox document): the same rules, state and outbox."""
     plan = Plan()
-    histories = {k: list(v) for k, v in histories.items()}
+    tracks: dict[ShipmentKey, Track] = {}
     for shipment in shipments:
-        history = histories.setdefault((shipment.carrier, shipment.tracking_number), [])
-        _plan_shipment(plan, shipment, history, None, None, None, [])
+        track = _track(tracks, histories, {}, (shipment.carrier, shipment.tracking_number))
+        _plan_shipment(plan, shipment, track, None, None, None, derived=True)
+    _finish_rows(plan, tracks)
     return plan
 
 
@@ -228,16 +151,99 @@ def _order(k: Known | NormalizedEvent) -> tuple[datetime, int]:
     return k.occurred_at, STAGE[k.status]
 
 
-def _plan_shipment(plan: Plan, shipment: NormalizedShipment, history: list[Known], inbox_id: int | None,
-                   traceparent: str | None, received_epoch: float | None, aliases: list[Alias]) -> None:
-    """Extend `history` (and `aliases`) in place with the shipment's new events, adding their effects to the plan."""
-    seen = {k.event_id for k in history} | {a.alias_id for a in aliases}
-    candidates: Window | None = None  # built once, only when an event has a new id
+# Late scans (earlier than the latest known) of one shipment in one batch that each refold the history
+# exactly; past this many the rest are folded in once (see `_plan_shipment`), so no document costs
+# O(history) per event.
+REFOLD_LIMIT = 32
+
+
+@dataclass(slots=True)
+class Track:
+    """One shipment while a batch is planned: its history folded once, then extended event by event."""
+
+    history: list[Known]
+    seen: set[str]
+    state: ShipmentState
+    last: tuple[datetime, int] | None
+    shipment: NormalizedShipment | None = None  # the latest document's view, for the shipments row
+    refolds: int = 0
+    aliases: list[Alias] = field(default_factory=list)  # its stored further arrivals (cross-route match)
+    relayed: bool = False  # some of its events came through an aggregator: arrivals may be relays of them
+
+
+class TrackCache:
+    """Long histories kept between the transactions of one large document's parts.
+
+    Each part would otherwise read and refold the whole history written by
+    the parts before it (O(n^2) over the document). A track is taken out
+    while a transaction uses it and put back only after its commit; it is
+    used again only if the store still holds exactly as many events for the
+    shipment as the track knows (events are never deleted, so equal counts
+    mean the same set: nobody else wrote in between).
+    """
+
+    MIN_HISTORY = 500  # shorter histories are cheap to read again
+    SIZE = 8
+
+    def __init__(self) -> None:
+        self._tracks: dict[ShipmentKey, Track] = {}
+
+    def candidates(self) -> set[ShipmentKey]:
+        return set(self._tracks)
+
+    def take(self, key: ShipmentKey, stored_events: int) -> Track | None:
+        track = self._tracks.pop(key, None)
+        if track is None or len(track.history) != stored_events:
+            return None
+        track.shipment, track.refolds = None, 0  # a new batch: its own row and its own refolds
+        return track
+
+    def put(self, tracks: dict[ShipmentKey, Track]) -> None:
+        for key, track in tracks.items():
+            if len(track.history) >= self.MIN_HISTORY:
+                self._tracks.pop(key, None)
+                self._tracks[key] = track
+        while len(self._tracks) > self.SIZE:
+            del self._tracks[next(iter(self._tracks))]
+
+
+def _track(tracks: dict[ShipmentKey, Track], histories: dict[ShipmentKey, list[Known]],
+           aliases: dict[ShipmentKey, list[Alias]], key: ShipmentKey) -> Track:
+    track = tracks.get(key)
+    if track is None:
+        history, known_aliases = list(histories.get(key, ())), list(aliases.get(key, ()))
+        track = tracks[key] = Track(history, {k.event_id for k in history} | {a.alias_id for a in known_aliases},
+                                    fold(history), max((_order(k) for k in history), default=None),
+                                    aliases=known_aliases,
+                                    relayed=bool(known_aliases) or any(k.route and is_relay(k.route) for k in history))
+    return track
+
+
+def _plan_shipment(plan: Plan, shipment: NormalizedShipment, track: Track, inbox_id: int | None,
+                   traceparent: str | None, received_epoch: float | None, derived: bool = False,
+                   whole: bool = True) -> None:
+    """Extend the shipment's track with its new events, adding their effects to the plan.
+
+    An arrival with a new id that the cross-route match pairs with a stored
+    event becomes a further provenance of it, not an event. A whole document
+    derived again with another status, class or time for its own stored
+    events corrects them (`whole`: a part of a large document never does).
+
+    Events later than everything known extend the state in place (what a
+    refold would end with); an earlier one (a late scan) refolds the history,
+    at most `REFOLD_LIMIT` times per shipment and batch. Late scans beyond that
+    are added together: each is published with the state as it stood, and the
+    last of them with the state after all of them (one refold), so the feed
+    still tells every status change, once.
+    """
+    history = track.history
+    candidates: Window | None = None  # built once, only when an arrival could be a relay
     fresh: list[NormalizedEvent] = []
     corrected: dict[str, NormalizedEvent] = {}
-    own = {k.event_id: k for k in history if k.inbox_id == inbox_id} if inbox_id is not None else {}
+    own = ({k.event_id: k for k in history if k.inbox_id == inbox_id}
+           if whole and inbox_id is not None and history else {})
     for event in shipment.events:
-        if event.event_id in seen:
+        if event.event_id in track.seen:
             stored = own.get(event.event_id)
             if (stored is not None and event.event_id not in corrected
                     and (stored.status, stored.exception_class) != (event.status, event.exception_class)):
@@ -245,90 +251,85 @@ def _plan_shipment(plan: Plan, shipment: NormalizedShipment, history: list[Known
             else:
                 plan.report.duplicate_events += 1
             continue
-        seen.add(event.event_id)
-        if history and event.provenance.channel is not Channel.DERIVED:
-            candidates = candidates if candidates is not None else _candidates(history, aliases)
+        track.seen.add(event.event_id)
+        if (history and not derived and event.provenance.channel is not Channel.DERIVED
+                and (track.relayed or is_relay(route_of(event)))):
+            candidates = candidates if candidates is not None else _candidates(history, track.aliases)
             found = match(event, candidates)
             if found is not None:  # the same scan through another route: a provenance, not an event
                 relayed = source(event, found, inbox_id)
                 plan.sources.append(relayed)
-                aliases.append(Alias(relayed.alias_id, found.event_id, relayed.route))
-                candidates = _candidates(history, aliases)
+                track.aliases.append(Alias(relayed.alias_id, found.event_id, relayed.route))
+                candidates = _candidates(history, track.aliases)
                 plan.report.relayed_events += 1
                 continue
         fresh.append(event)
     if own and fresh:
-        fresh = _retimed(plan, shipment, own, fresh, corrected, aliases, inbox_id)
+        fresh = retimed(plan, shipment, own, fresh, corrected, track.aliases, inbox_id, _order)
     if not fresh and not corrected and history:
         return
-    state = fold(history)
+    track.shipment = shipment
     if corrected:
-        state = _correct(plan, history, list(corrected.values()), state, traceparent, received_epoch)
-    last = max((_order(k) for k in history), default=None)
-    fresh.sort(key=lambda e: e.occurred_at)
+        track.state = correct(plan, history, list(corrected.values()), track.state, traceparent, received_epoch)
+        track.last = max((_order(k) for k in history), default=None)
+    fresh.sort(key=_order)
+    deferred: tuple[int, NormalizedEvent, dict, Status] | None = None  # the last late scan added together
     for event in fresh:
         data = event_data(event)
         route, place = route_of(event), place_key(event.location)
+        known = Known(event.event_id, event.occurred_at, event.status, event.exception_class, route, place,
+                      inbox_id, 1, _basis(track) if derived else None)
         plan.events.append(EventRow(event.event_id, event.carrier, event.tracking_number, event.occurred_at,
                                     event.status.value, event.exception_class.value if event.exception_class
-                                    else None, inbox_id, orjson.dumps(data), route, place))
-        known = Known(event.event_id, event.occurred_at, event.status, event.exception_class, route, place, inbox_id)
-        history.append(known)
+                                    else None, inbox_id, orjson.dumps(data), route, place, known.basis))
+        track.history.append(known)
+        track.relayed = track.relayed or is_relay(route)
+        state, order = track.state, _order(known)
         status_before = state.status
-        if last is None or _order(known) >= last:
-            state.apply(known)  # the latest of all: fold(history) would end with exactly this step
-            last = _order(known)
+        if track.last is None or order >= track.last:
+            if deferred is not None:
+                deferred = _settle_deferred(plan, track, deferred)
+                state, status_before = track.state, track.state.status
+            if state.supersedes(known):
+                track.state = state = fold(track.history)  # a real scan voids a derived event: refold
+            else:
+                state.apply(known)  # the latest of all: fold(history) would end with exactly this step
+            track.last = order
+            anomaly = bool(state.anomalies) and state.anomalies[-1] == event.event_id
+        elif track.refolds < REFOLD_LIMIT:
+            track.refolds += 1
+            track.state = state = fold(track.history)  # an earlier scan arrived late: recomputed from the start
+            anomaly = event.event_id in state.anomalies
         else:
-            state = fold(history)  # an earlier scan arrived late: the state is recomputed from the start
-        snapshot = Snapshot(status_before, state.status, state.exception_class,
-                            anomaly=event.event_id in state.anomalies)
+            if deferred is None:
+                deferred = (len(plan.outbox), event, data, status_before)
+            else:
+                deferred = (len(plan.outbox), event, data, deferred[3])
+            anomaly = False
+        snapshot = Snapshot(status_before, state.status, state.exception_class, anomaly=anomaly)
         plan.outbox.append(OutboxDraft(event.event_id, routing_key(event),
                                        encode(cloud_event(event, snapshot, data)), traceparent, received_epoch))
         plan.report.fresh.append(event)
         plan.report.new_events += 1
-    plan.shipments[(shipment.carrier, shipment.tracking_number)] = _shipment_row(shipment, state)
+    if deferred is not None:
+        _settle_deferred(plan, track, deferred)
 
 
-def _retimed(plan: Plan, shipment: NormalizedShipment, own: dict[str, Known], fresh: list[NormalizedEvent],
-             corrected: dict[str, NormalizedEvent], aliases: list[Alias], inbox_id: int | None) -> list[NormalizedEvent]:
-    """A document derived again whose stored events are no longer among its ids while as many new ones appear:
-    a parser fix changed their times (the v1 id hashes the instant). The same bytes yield the same scans in the
-    same order, so they pair up in time order and each stored event is corrected, keeping its event_id; its
-    new id is recorded as an alias (its later arrivals are duplicates). Other counts pair nothing."""
-    derived = {e.event_id for e in shipment.events}
-    orphans = sorted((k for k in own.values() if k.event_id not in derived), key=_order)
-    if len(orphans) != len(fresh):
-        return fresh
-    for old, event in zip(orphans, sorted(fresh, key=_order)):
-        corrected[old.event_id] = NormalizedEvent.model_validate({**event.model_dump(), "event_id": old.event_id})
-        again = source(event, Candidate(old.event_id, old.occurred_at, old.status, old.exception_class, old.place,
-                                        frozenset()), inbox_id)
-        plan.sources.append(again)
-        aliases.append(Alias(again.alias_id, old.event_id, again.route))
-    return []
+def _basis(track: Track) -> datetime | None:
+    """The latest real scan a derived event follows: a real scan later than it voids the derived one."""
+    return max((k.occurred_at for k in track.history if k.basis is None), default=None)
 
 
-def _correct(plan: Plan, history: list[Known], events: list[NormalizedEvent], state: ShipmentState,
-             traceparent: str | None, received_epoch: float | None) -> ShipmentState:
-    """Rewrite the corrected events in `history`, refold the state after each, publish each as a correction."""
-    index = {k.event_id: i for i, k in enumerate(history)}
-    for event in sorted(events, key=lambda e: e.occurred_at):
-        old = history[index[event.event_id]]
-        revision = old.revision + 1
-        history[index[event.event_id]] = Known(event.event_id, event.occurred_at, event.status, event.exception_class,
-                                               old.route, old.place, old.inbox_id, revision)
-        status_before, state = state.status, fold(history)
-        data = event_data(event)
-        plan.corrections.append(Correction(event.event_id, event.carrier, event.tracking_number, event.status.value,
-                                           event.exception_class.value if event.exception_class else None,
-                                           orjson.dumps(data), revision, event.occurred_at))
-        snapshot = Snapshot(status_before, state.status, state.exception_class,
-                            anomaly=event.event_id in state.anomalies)
-        message = correction_event(cloud_event(event, snapshot, data), revision)
-        plan.outbox.append(OutboxDraft(message["id"], routing_key(event), encode(message), traceparent,
-                                       received_epoch))
-        plan.report.corrected_events += 1
-    return state
+def _settle_deferred(plan: Plan, track: Track, deferred: tuple[int, NormalizedEvent, dict, Status]) -> None:
+    """Fold once after late scans added together; the last of them is published with the resulting state."""
+    index, event, data, status_before = deferred
+    track.state = state = fold(track.history)
+    snapshot = Snapshot(status_before, state.status, state.exception_class,
+                        anomaly=event.event_id in state.anomalies)
+    draft = plan.outbox[index]
+    plan.outbox[index] = OutboxDraft(draft.event_id, draft.routing_key, encode(cloud_event(event, snapshot, data)),
+                                     draft.traceparent, draft.received_epoch)
+    return None
 
 
 def _candidates(history: list[Known], aliases: list[Alias]) -> Window:
@@ -338,6 +339,13 @@ def _candidates(history: list[Known], aliases: list[Alias]) -> Window:
     return Window([Candidate(k.event_id, k.occurred_at, k.status, k.exception_class, k.place,
                              frozenset(routes.get(k.event_id, set()) | ({k.route} if k.route else set())))
                    for k in history])
+
+
+def _finish_rows(plan: Plan, tracks: dict[ShipmentKey, Track]) -> None:
+    """Each shipment's row once, after the batch: its final state and the latest document's details."""
+    for key, track in tracks.items():
+        if track.shipment is not None:
+            plan.shipments[key] = _shipment_row(track.shipment, track.state)
 
 
 def _shipment_row(shipment: NormalizedShipment, state: ShipmentState) -> ShipmentRow:

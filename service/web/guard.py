@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .. import signatures
 from ..config import SOURCES, Settings
-from ..ratelimit import TokenBucket
+from ..ratelimit import ClientBudget, TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,20 @@ class Guards:
     sources: dict[str, SourceGuard]
     max_in_flight: int
     in_flight: int = 0
+    # Refused requests per client address, their own small budget (see `service.web.intake`)
+    clients: ClientBudget = field(default_factory=ClientBudget)
+    # Requests from addresses over that budget that still carry a plausible credential: a few slots of
+    # their own and a short body timeout, so they never hold the slots verified senders need
+    suspect_in_flight: int = 0
+    max_suspect: int = 16
+    suspect_body_timeout: float = 2.0
     _last_warning: dict[str, float] = field(default_factory=dict)
 
-    def refused(self, source: str, reason: str) -> None:
-        """A warning per source at most once a second: a flood of forgeries must not become a flood of logs."""
+    def refused(self, source: str, reason: str, client: str | None = None) -> None:
+        """Charge the client's refusal budget; a warning per source at most once a second (a flood of
+        forgeries must not become a flood of logs)."""
+        if client is not None:
+            self.clients.refused(client)
         now = time.monotonic()
         if now - self._last_warning.get(source, -1.0) >= 1.0:
             self._last_warning[source] = now

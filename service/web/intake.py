@@ -1,8 +1,10 @@
 """`POST /webhooks/{source}`: protocol checks, then the raw body stored verbatim before the 202.
 
 Protocol violations get a clear 4xx and are not stored: 404 unknown source,
-429 over the source's rate (503 when too many are in progress at once), 401
-not authenticated (checked on the raw bytes before anything parses them), 415
+429 over the source's rate (charged only once the sender is verified) or a
+client address refused too often lately, 503 when too many are in progress
+at once, 401 not authenticated (what the head allows is checked before the
+body is read; the signature on the raw bytes before anything parses them), 415
 wrong content type, 413 too large, 408 body too slow, 400 empty. Content problems are not intake's business:
 a malformed or unparseable body is accepted, stored, and quarantined by the
 normalizer with the reason, so it can be replayed after a parser fix.
@@ -115,42 +117,68 @@ async def receive_webhook(request: web.Request) -> web.Response:
 
 
 async def _check_and_store(request: web.Request, source: str) -> web.Response:
+    """The checks in the order that keeps shared budgets for senders who prove who they are.
+
+    Credentials are checked as far as the head allows before the body is
+    read: a request without a plausible one is refused at once (no body
+    read, no slot; 429 instead of 401 once its address has used up its
+    refusal budget). A plausible request from such an address is served
+    from a few slots of its own with a short body timeout (a carrier may
+    share an address with a forger), never from the shared ones. The
+    source's rate budget is charged only once the signature is verified,
+    so forgeries cannot spend a carrier's budget.
+    """
     guard = request.app[GUARDS].sources.get(source)
     if guard is None:
         return _problem(404, f"unknown webhook source {source!r}; known: {', '.join(SOURCES)}")
     guards = request.app[GUARDS]
-    if guards.in_flight >= guards.max_in_flight:
-        return _problem(503, "too many webhooks in progress; retry shortly", retry_after=1)
-    wait = guard.bucket.take()
-    if wait:
-        return _problem(429, f"over the rate limit for source {source!r}", retry_after=wait)
-    if guard.scheme is None:
-        guards.refused(source, "no secret configured")
-        return _challenge(_problem(401, guard.refusal), source, "none")
+    client = request.remote or "unknown"
+    suspect = guards.clients.wait(client)
+    early = guard.scheme.precheck(request.headers, request.query, time.time()) if guard.scheme else None
+    if early is None or not early.ok:
+        if suspect:
+            return _problem(429, "too many refused requests from this address", retry_after=suspect)
+        reason = early.reason if early is not None else "no secret configured"
+        guards.refused(source, reason, client)
+        if guard.scheme is None:
+            return _challenge(_problem(401, guard.refusal), source, "none")
+        return _challenge(_problem(401, f"webhook not authenticated: {reason}"), source, guard.scheme.name)
     content_type = request.headers.get("Content-Type", "")
     if not _content_type_ok(content_type):
         return _problem(415, f"unsupported content type {content_type.split(';')[0]!r}")
     limit = guard.max_body
     if request.content_length is not None and request.content_length > limit:
         return _problem(413, f"body of {request.content_length} bytes exceeds the {limit}-byte limit")
+    if suspect:
+        if guards.suspect_in_flight >= guards.max_suspect:
+            return _problem(429, "too many refused requests from this address", retry_after=suspect)
+        guards.suspect_in_flight += 1
+        try:
+            return await _receive(request, source, guard, content_type, client, guards.suspect_body_timeout)
+        finally:
+            guards.suspect_in_flight -= 1
+    if guards.in_flight >= guards.max_in_flight:
+        return _problem(503, "too many webhooks in progress; retry shortly", retry_after=1)
     guards.in_flight += 1
     try:
-        return await _receive(request, source, guard, content_type)
+        return await _receive(request, source, guard, content_type, client, request.app[SETTINGS].body_timeout)
     finally:
         guards.in_flight -= 1
 
 
-async def _receive(request: web.Request, source: str, guard: SourceGuard, content_type: str) -> web.Response:
-    settings = request.app[SETTINGS]
+async def _receive(request: web.Request, source: str, guard: SourceGuard, content_type: str,
+                   client: str, body_timeout: float) -> web.Response:
+    guards = request.app[GUARDS]
     try:
         if request.content.is_eof():  # the whole body came with the head (most webhooks): no timer, no loop
             body = request.content.read_nowait(-1)
             body = body if len(body) <= guard.max_body else None
         else:
-            async with asyncio.timeout(settings.body_timeout):
+            async with asyncio.timeout(body_timeout):
                 body = await _read_body(request, guard.max_body)
     except TimeoutError:
-        return _problem(408, f"body not received within {settings.body_timeout:.0f} s")
+        guards.clients.refused(client)  # a slow body held a slot: it costs the sender's budget
+        return _problem(408, f"body not received within {body_timeout:g} s")
     except (web.HTTPException, ValueError, RequestPayloadError, HttpProcessingError) as exc:
         return _problem(400, f"unreadable body (bad chunking or Content-Encoding): {type(exc).__name__}")
     if body is None:
@@ -159,8 +187,11 @@ async def _receive(request: web.Request, source: str, guard: SourceGuard, conten
         return _problem(400, "empty body")
     verdict = guard.scheme.verify(body, request.headers, request.query, time.time())
     if not verdict.ok:
-        request.app[GUARDS].refused(source, verdict.reason)
+        guards.refused(source, verdict.reason, client)
         return _challenge(_problem(401, f"webhook not authenticated: {verdict.reason}"), source, guard.scheme.name)
+    wait = guard.bucket.take()  # only now: a sender proven to be the source spends the source's budget
+    if wait:
+        return _problem(429, f"over the rate limit for source {source!r}", retry_after=wait)
     headers = {k: _text(request.headers[k]) for k in _KEPT_HEADERS if k in request.headers}
     try:
         accepted = await request.app[COMMITTER].submit(

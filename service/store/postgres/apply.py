@@ -12,6 +12,7 @@ Order inside the transaction, and why:
 """
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import datetime, timezone
 
@@ -21,8 +22,8 @@ from parsers.normalize import NormalizedShipment
 from taxonomy import ExceptionClass, Status
 from taxonomy.models import utc_text
 
-from ...core.apply import (Alias, Applied, InboxState, Known, Plan, ShipmentKey, plan_batch, plan_derived,
-                           shipments_named)
+from ...core.apply import (Alias, Applied, InboxState, Known, Plan, ShipmentKey, Track, TrackCache,
+                           plan_batch, plan_derived, shipments_named)
 from ...rows import ActiveShipment, Normalized
 from .locks import lock_feed, lock_shipments
 
@@ -33,11 +34,11 @@ async def _histories(conn: asyncpg.Connection, keys: list[ShipmentKey]) -> dict[
         return out
     for r in await conn.fetch(
             "SELECT e.carrier, e.tracking_number, e.event_id, e.occurred_at, e.status, e.exception_class, e.route, "
-            "e.place, e.inbox_id, e.revision FROM events e JOIN unnest($1::text[], $2::text[]) AS x(c, t) ON e.carrier = x.c "
-            "AND e.tracking_number = x.t ORDER BY e.carrier, e.tracking_number, e.event_id",
+            "e.place, e.inbox_id, e.revision, e.basis FROM events e JOIN unnest($1::text[], $2::text[]) AS x(c, t) "
+            "ON e.carrier = x.c AND e.tracking_number = x.t ORDER BY e.carrier, e.tracking_number, e.event_id",
             [k[0] for k in keys], [k[1] for k in keys]):
         out[(r[0], r[1])].append(Known(r[2], r[3], Status(r[4]), ExceptionClass(r[5]) if r[5] else None, r[6], r[7],
-                                       r[8], r[9]))
+                                       r[8], r[9], r[10]))
     return out
 
 
@@ -53,17 +54,36 @@ async def _aliases(conn: asyncpg.Connection, keys: list[ShipmentKey]) -> dict[Sh
     return out
 
 
-async def apply_outcomes(conn: asyncpg.Connection, results: list[Normalized],
-                         traces: dict[int, str] | None, lease_seconds: float | None) -> Applied:
+async def _cached(conn: asyncpg.Connection, keys: list[ShipmentKey],
+                  cache: TrackCache | None) -> dict[ShipmentKey, Track]:
+    """The cache's tracks of these shipments that are still exact (see `TrackCache`); after the locks."""
+    found: dict[ShipmentKey, Track] = {}
+    for key in sorted(set(keys) & (cache.candidates() if cache else set())):
+        stored = await conn.fetchval("SELECT COUNT(*) FROM events WHERE carrier = $1 AND tracking_number = $2", *key)
+        track = cache.take(key, stored) if cache else None
+        if track is not None:
+            found[key] = track
+    return found
+
+
+async def apply_outcomes(conn: asyncpg.Connection, results: list[Normalized], traces: dict[int, str] | None,
+                         lease_seconds: float | None, cache: TrackCache | None = None) -> Applied:
     async with conn.transaction():
         inbox = {r[0]: InboxState(r[1], r[2]) for r in await conn.fetch(
             "SELECT id, state, received_epoch FROM inbox WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE",
-            sorted({i for i, _ in results}))}
-        keys = shipments_named([(i, r) for i, r in results if inbox.get(i, InboxState("", None)).state
+            sorted({r[0] for r in results}))}
+        keys = shipments_named([r for r in results if inbox.get(r[0], InboxState("", None)).state
                                 not in ("done", "quarantined", "")])
         await lock_shipments(conn, keys)
-        plan = plan_batch(results, inbox, await _histories(conn, keys), traces, await _aliases(conn, keys))
-        return await _write(conn, plan, lease_seconds)
+        tracks = await _cached(conn, keys, cache)
+        loaded = [k for k in keys if k not in tracks]
+        histories, aliases = await _histories(conn, loaded), await _aliases(conn, loaded)
+        # Planning a large batch takes a while (a 20,000-scan document: a third of a second): off the loop
+        plan = await asyncio.to_thread(plan_batch, results, inbox, histories, traces, tracks, aliases)
+        applied = await _write(conn, plan, lease_seconds)
+    if cache is not None:
+        cache.put(plan.tracks)
+    return applied
 
 
 async def apply_derived(conn: asyncpg.Connection, shipments: list[NormalizedShipment]) -> Applied:
@@ -89,11 +109,12 @@ async def _write(conn: asyncpg.Connection, plan: Plan, lease_seconds: float | No
         e = plan.events
         await conn.execute(
             "INSERT INTO events (event_id, carrier, tracking_number, occurred_at, status, exception_class, inbox_id, "
-            "body, route, place) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], "
-            "$5::text[], $6::text[], $7::bigint[], $8::bytea[], $9::text[], $10::text[])", [x.event_id for x in e],
+            "body, route, place, basis) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], "
+            "$5::text[], $6::text[], $7::bigint[], $8::bytea[], $9::text[], $10::text[], $11::timestamptz[])",
+            [x.event_id for x in e],
             [x.carrier for x in e], [x.tracking_number for x in e], [x.occurred_at for x in e], [x.status for x in e],
             [x.exception_class for x in e], [x.inbox_id for x in e], [x.body for x in e], [x.route for x in e],
-            [x.place for x in e])
+            [x.place for x in e], [x.basis for x in e])
     if plan.corrections:
         await conn.executemany(
             "UPDATE events SET status = $1, exception_class = $2, body = $3, revision = $4, occurred_at = $8 "

@@ -219,5 +219,7 @@ STEPS: tuple[tuple[int, str, str], ...] = (
     (1, "inbox, events, shipments, outbox, deliveries, unmapped, trackings, escalations, notifications", V1_BASE),
     (2, "leases and budgets: duties and rate budgets shared by processes", V2_COORDINATION),
     (3, "cross-route match and corrections: events.route, .place, .revision, event_sources", V3_SOURCES),
+    (4, "events.basis: a derived event's latest real scan (a real scan after it voids the derived event)",
+     "ALTER TABLE events ADD COLUMN basis TIMESTAMPTZ"),
 )
 VERSION = STEPS[-1][0]

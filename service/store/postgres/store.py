@@ -27,7 +27,7 @@ from parsers.normalize import NormalizedShipment
 
 from ...actions.policy import Policy
 from ...core.actions import Acted
-from ...core.apply import Applied
+from ...core.apply import Applied, TrackCache
 from ...rows import (Accepted, ActiveShipment, Due, DueNotification, EscalationChange, EscalationCount, FeedItem,
                      Incoming, InboxRow, Normalized, OutboxRow, Reschedule, Tracking)
 from ..errors import StoreUnavailable
@@ -58,6 +58,7 @@ class PostgresStore:
         self.dsn = dsn
         self._pool_size = max(2, pool_size)
         self._command_timeout = command_timeout
+        self._tracks = TrackCache()  # long histories between a large document's parts
         self._pool: asyncpg.Pool | None = None
         self._relaxed: asyncpg.Pool | None = None
         self._forgotten = 0.0
@@ -145,7 +146,7 @@ class PostgresStore:
 
     async def apply(self, results: list[Normalized], traces: dict[int, str] | None = None,
                     lease_seconds: float | None = None) -> Applied:
-        return await self._run(apply_outcomes, results, traces, lease_seconds)
+        return await self._run(apply_outcomes, results, traces, lease_seconds, self._tracks)
 
     # --- outbox and feed --------------------------------------------------------------------
     async def events_after(self, after: int, limit: int) -> list[FeedItem]:

@@ -15,8 +15,8 @@ from parsers.normalize import NormalizedShipment
 from taxonomy import ExceptionClass, Status
 from taxonomy.models import utc_text
 
-from ...core.apply import (Alias, Applied, InboxState, Known, Plan, ShipmentKey, plan_batch, plan_derived,
-                           shipments_named)
+from ...core.apply import (Alias, Applied, InboxState, Known, Plan, ShipmentKey, Track, TrackCache,
+                           plan_batch, plan_derived, shipments_named)
 from ...rows import ActiveShipment, Normalized
 
 
@@ -28,10 +28,11 @@ def _histories(conn: sqlite3.Connection, keys: list[ShipmentKey]) -> dict[Shipme
     out: dict[ShipmentKey, list[Known]] = {}
     for carrier, tn in keys:
         out[(carrier, tn)] = [
-            Known(r[0], datetime.fromisoformat(r[1]), Status(r[2]), ExceptionClass(r[3]) if r[3] else None, *r[4:])
+            Known(r[0], datetime.fromisoformat(r[1]), Status(r[2]), ExceptionClass(r[3]) if r[3] else None, r[4],
+                  r[5], r[6], r[7], datetime.fromisoformat(r[8]) if r[8] else None)
             for r in conn.execute("SELECT event_id, occurred_at, status, exception_class, route, place, inbox_id, "
-                                  "revision FROM events WHERE carrier = ? AND tracking_number = ? ORDER BY event_id",
-                                  (carrier, tn))]
+                                  "revision, basis FROM events WHERE carrier = ? AND tracking_number = ? "
+                                  "ORDER BY event_id", (carrier, tn))]
     return out
 
 
@@ -41,20 +42,37 @@ def _aliases(conn: sqlite3.Connection, keys: list[ShipmentKey]) -> dict[Shipment
         (carrier, tn))] for carrier, tn in keys}
 
 
-def apply_outcomes(conn: sqlite3.Connection, results: list[Normalized],
-                   traces: dict[int, str] | None = None, lease_seconds: float | None = None) -> Applied:
+def _cached(conn: sqlite3.Connection, keys: list[ShipmentKey], cache: TrackCache | None) -> dict[ShipmentKey, Track]:
+    """The cache's tracks of these shipments that are still exact (see `TrackCache`)."""
+    found: dict[ShipmentKey, Track] = {}
+    for key in set(keys) & (cache.candidates() if cache else set()):
+        stored = conn.execute("SELECT COUNT(*) FROM events WHERE carrier = ? AND tracking_number = ?", key).fetchone()
+        track = cache.take(key, stored[0]) if cache else None
+        if track is not None:
+            found[key] = track
+    return found
+
+
+def apply_outcomes(conn: sqlite3.Connection, results: list[Normalized], traces: dict[int, str] | None = None,
+                   lease_seconds: float | None = None, cache: TrackCache | None = None) -> Applied:
     """One transaction for a batch of inbox rows: (inbox id, outcome or the reason it failed).
 
     `lease_seconds`: the new outbox rows are leased to the caller's relay for that long and returned in
     `outbox_rows`, so it publishes them from memory; other relays take them only if the lease runs out.
+    `cache`: long histories kept between transactions (a large document's parts).
     """
     with conn:
         marks = ",".join("?" * len(results))
         inbox = {r[0]: InboxState(r[1], r[2]) for r in conn.execute(
-            f"SELECT id, state, received_epoch FROM inbox WHERE id IN ({marks})", [i for i, _ in results])}
+            f"SELECT id, state, received_epoch FROM inbox WHERE id IN ({marks})", [r[0] for r in results])}
         keys = shipments_named(results)
-        plan = plan_batch(results, inbox, _histories(conn, keys), traces, _aliases(conn, keys))
-        return _write(conn, plan, lease_seconds)
+        tracks = _cached(conn, keys, cache)
+        loaded = [k for k in keys if k not in tracks]
+        plan = plan_batch(results, inbox, _histories(conn, loaded), traces, tracks, _aliases(conn, loaded))
+        applied = _write(conn, plan, lease_seconds)
+    if cache is not None:
+        cache.put(plan.tracks)
+    return applied
 
 
 def apply_derived(conn: sqlite3.Connection, shipments: list[NormalizedShipment]) -> Applied:
@@ -73,9 +91,10 @@ def _write(conn: sqlite3.Connection, plan: Plan, lease_seconds: float | None) ->
             "sample_description = excluded.sample_description, last_seen = excluded.last_seen",
             [(table, code, description[:500], now, now) for table, code, description in plan.unmapped])
     conn.executemany("INSERT INTO events (event_id, carrier, tracking_number, occurred_at, status, exception_class, "
-                     "inbox_id, body, route, place) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "inbox_id, body, route, place, basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [(e.event_id, e.carrier, e.tracking_number, utc_text(e.occurred_at), e.status, e.exception_class,
-                       e.inbox_id, e.body, e.route, e.place) for e in plan.events])
+                       e.inbox_id, e.body, e.route, e.place, utc_text(e.basis) if e.basis else None)
+                      for e in plan.events])
     conn.executemany("UPDATE events SET status = ?, exception_class = ?, body = ?, revision = ?, occurred_at = ? "
                      "WHERE carrier = ? AND tracking_number = ? AND event_id = ?",
                      [(c.status, c.exception_class, c.body, c.revision, utc_text(c.occurred_at), c.carrier,

@@ -23,6 +23,8 @@ from ...rows import Accepted, FeedItem, Incoming, InboxRow, OutboxRow
 DELIVERY_MEMORY_SECONDS = 24 * 3600
 INBOX_COLUMNS = ("id, source, received_at, channel, content_type, body, state, attempts, reason, traceparent, "
                  "headers")
+# The same without the body (an empty one in its place): the writer thread does not copy megabytes
+HEAD_COLUMNS = INBOX_COLUMNS.replace("body", "X''")
 
 
 def _now() -> str:
@@ -97,12 +99,13 @@ def rows_in_state(conn: sqlite3.Connection, states: tuple[str, ...], limit: int,
 
 
 def claim(conn: sqlite3.Connection, limit: int, lease_seconds: float) -> list[InboxRow]:
+    """Take rows for a normalizer, without their bodies (read afterwards with `bodies`, off the writer)."""
     now = datetime.now(timezone.utc)
     with conn:
         rows = [_row(r) for r in conn.execute(
             f"UPDATE inbox SET state = 'claimed', lease_until = ? WHERE id IN ("
             f"SELECT id FROM inbox WHERE state = 'pending' OR (state = 'claimed' AND lease_until < ?) "
-            f"ORDER BY id LIMIT ?) RETURNING {INBOX_COLUMNS}",
+            f"ORDER BY id LIMIT ?) RETURNING {HEAD_COLUMNS}",
             (utc_text(now + timedelta(seconds=lease_seconds)), utc_text(now), limit))]
     rows.sort(key=lambda r: r.id)
     return rows
@@ -142,6 +145,12 @@ def count_attempts(conn: sqlite3.Connection, ids: list[int], delta: int) -> None
     with conn:
         conn.executemany("UPDATE inbox SET attempts = MAX(0, attempts + ?) WHERE id = ? AND state <> 'done'",
                          [(delta, i) for i in ids])
+
+
+def bodies(conn: sqlite3.Connection, ids: list[int]) -> dict[int, bytes]:
+    """Stored bodies by inbox id (bodies never change once stored)."""
+    marks = ",".join("?" * len(ids))
+    return {r[0]: bytes(r[1]) for r in conn.execute(f"SELECT id, body FROM inbox WHERE id IN ({marks})", ids)}
 
 
 def rows_by_id(conn: sqlite3.Connection, ids: list[int]) -> list[InboxRow]:

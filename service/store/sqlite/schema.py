@@ -38,7 +38,8 @@ budgets   token buckets shared by every process (a carrier API's poll rate).
 # 3: events keyed by shipment (no separate history index); outbox without a unique event_id index
 # 4: leases and budgets (duties and rate budgets shared by processes)
 # 5: cross-route match: events.route and events.place, event_sources (further provenances of an event);
-#    corrections: events.revision
+#    corrections: events.revision; events.basis (a derived event's latest real scan: a real scan after it
+#    voids the derived event)
 VERSION = 5
 
 
@@ -55,6 +56,7 @@ def events_table(name: str = "events") -> str:
     route           TEXT,  -- the parser it arrived through first (cross-route match)
     place           TEXT,  -- its place as the cross-route match compares it (service.core.relay.place_key)
     revision        INTEGER NOT NULL DEFAULT 1,  -- 1 as first published, each correction adds one
+    basis           TEXT,  -- derived events: the latest real scan they followed
     PRIMARY KEY (carrier, tracking_number, event_id)
 ) WITHOUT ROWID;"""
 
@@ -81,7 +83,7 @@ OUTBOX_INDEX = "CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (seq) WHERE s
 ADDED_COLUMNS = (("inbox", "received_epoch", "REAL"), ("trackings", "poll_failures", "INTEGER NOT NULL DEFAULT 0"),
                  ("inbox", "traceparent", "TEXT"), ("outbox", "traceparent", "TEXT"),
                  ("outbox", "received_epoch", "REAL"), ("events", "route", "TEXT"), ("events", "place", "TEXT"),
-                 ("events", "revision", "INTEGER NOT NULL DEFAULT 1"))
+                 ("events", "revision", "INTEGER NOT NULL DEFAULT 1"), ("events", "basis", "TEXT"))
 
 DDL_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,7 +32,7 @@ from taxonomy.models import utc_text
 
 from ...actions.policy import Policy
 from ...core.actions import Acted
-from ...core.apply import Applied
+from ...core.apply import Applied, TrackCache
 from ..errors import StoreUnavailable
 from ..repair import ReplayFilter
 from ...rows import (Accepted, ActiveShipment, Due, DueNotification, EscalationChange, EscalationCount, FeedItem,
@@ -40,6 +41,7 @@ from . import actions, coordination, inbox, migrations, polls, reads, repair
 from . import escalations as escalation_rows
 from . import trackings as tracking_rows
 from .apply import active_shipments, apply_derived, apply_outcomes
+from .writer import INTAKE, NORMAL, PriorityWriter
 
 T = TypeVar("T")
 
@@ -54,9 +56,10 @@ class SqliteStore:
     def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
         self.path = str(path)
         self._synchronous = synchronous
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-write")
+        self._writer = PriorityWriter()
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="store-read")
         self._local = threading.local()
+        self._tracks = TrackCache()  # used on the writer thread only
 
     # --- plumbing -----------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -69,7 +72,7 @@ class SqliteStore:
         return conn
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._writer, self._call, _immediate(fn), args)
+        return await self._writer.call(NORMAL, self._call, _immediate(fn), args)
 
     async def _write_relaxed(self, fn: Callable[..., T], *args: Any) -> T:
         """A write whose loss in a power cut only repeats work (a claim, a `queued`/`sent` mark): no fsync.
@@ -78,8 +81,7 @@ class SqliteStore:
         it in WAL mode. Saving the fsync matters because these marks follow
         every publish window.
         """
-        return await asyncio.get_running_loop().run_in_executor(self._writer, self._call_relaxed, _immediate(fn),
-                                                                args)
+        return await self._writer.call(NORMAL, self._call_relaxed, _immediate(fn), args)
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._reader, self._call, _snapshot(fn), args)
@@ -104,12 +106,12 @@ class SqliteStore:
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.get_running_loop().run_in_executor(self._writer, self._call, migrations.create_or_upgrade, ())
+        await self._writer.call(NORMAL, self._call, migrations.create_or_upgrade, ())
 
     async def close(self) -> None:
-        for pool in (self._writer, self._reader):
-            await asyncio.get_running_loop().run_in_executor(pool, self._close_thread)
-            pool.shutdown(wait=True)
+        await self._writer.shutdown(self._close_thread)
+        await asyncio.get_running_loop().run_in_executor(self._reader, self._close_thread)
+        self._reader.shutdown(wait=True)
 
     def _close_thread(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -120,11 +122,19 @@ class SqliteStore:
     # --- intake and inbox -----------------------------------------------------------------
     async def accept(self, items: list[Incoming]) -> list[Accepted]:
         """Store a group of documents in one commit; byte-identical redeliveries come back as duplicates."""
-        return await self._write(inbox.accept, items)
+        return await self._writer.call(INTAKE, self._call, _immediate(inbox.accept), (items,))
 
     async def claim(self, limit: int, lease_seconds: float = 5.0) -> list[InboxRow]:
-        """Take up to `limit` pending rows (or rows whose claimer's lease ran out) for one normalizer."""
-        return await self._write_relaxed(inbox.claim, limit, lease_seconds)
+        """Take up to `limit` pending rows (or rows whose claimer's lease ran out) for one normalizer.
+
+        The bodies are read afterwards on the reader thread: copying a 9 MB body on the writer would hold
+        every webhook's commit meanwhile.
+        """
+        rows = await self._write_relaxed(inbox.claim, limit, lease_seconds)
+        if not rows:
+            return rows
+        stored = await self._read(inbox.bodies, [r.id for r in rows])
+        return [replace(r, body=stored.get(r.id, b"")) for r in rows]
 
     async def claim_for_relay(self, limit: int, lease_seconds: float = 30.0) -> list[InboxRow]:
         return await self._write_relaxed(inbox.claim_for_relay, limit, lease_seconds)
@@ -162,7 +172,7 @@ class SqliteStore:
                     lease_seconds: float | None = None) -> Applied:
         """`traces`: inbox id -> the normalize span's traceparent, stored with the document's outbox rows;
         `lease_seconds`: lease the new outbox rows to the caller's relay (see `apply.apply_outcomes`)."""
-        return await self._write(apply_outcomes, results, traces, lease_seconds)
+        return await self._write(apply_outcomes, results, traces, lease_seconds, self._tracks)
 
     # --- outbox and feed --------------------------------------------------------------------
     async def events_after(self, after: int, limit: int) -> list[FeedItem]:
