@@ -371,7 +371,7 @@ class EmbeddedNormalizer:
         already (a 20,000-scan document is a transaction of its own, so shutdown waits for one at most)."""
         if self._out_of_time():
             return True
-        return sum(len(s.events) for _, r in parsed if not isinstance(r, str) for s in r.shipments) >= CHUNK_EVENTS
+        return sum(len(s.events) for n in parsed if not isinstance(r := n.outcome, str) for s in r.shipments) >= CHUNK_EVENTS
 
     def _out_of_time(self) -> bool:
         return self._deadline is not None and time.monotonic() >= self._deadline

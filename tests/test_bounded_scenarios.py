@@ -19,12 +19,15 @@ from service.config import SOURCES, Settings
 from service.core import apply as core
 from service.keys import ACTIONS, STORE
 from tests.backend import feed_of
-from tests.test_actions import ARRIVED, TN, settle, ups
+from tests.reading import READ_TOKEN, READER
+from tests.test_actions import TN, settle, ups
+
+ARRIVED = ("I", "AR", "Arrived at Facility", "20260310", "080000")  # Atlanta wall time, as UPS reports it
 
 
 @pytest.fixture
 def settings(tmp_path, db: str) -> Settings:
-    return Settings(db=db, open_sources=frozenset(SOURCES), cs_token="cs-token",
+    return Settings(db=db, open_sources=frozenset(SOURCES), cs_token="cs-token", read_token=READ_TOKEN,
                     notify_file=str(tmp_path / "notifications.jsonl"))
 
 
@@ -39,7 +42,7 @@ async def _post(client, body: bytes, source: str = "ups") -> None:
 
 
 async def _shipment(client, tn: str = TN) -> dict:
-    return await (await client.get(f"/v1/shipments/ups/{tn}")).json()
+    return await (await client.get(f"/v1/shipments/ups/{tn}", headers=READER)).json()
 
 
 async def test_a_large_document_is_applied_in_parts_and_ends_as_one(client, settings, monkeypatch):

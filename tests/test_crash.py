@@ -30,6 +30,7 @@ def _free_port() -> int:
 def _start(db: str, port: int, amqp: dict[str, str] | None = None) -> subprocess.Popen:
     env = {**os.environ, "CARRIER_EVENTS_DB": str(db), "CARRIER_EVENTS_PORT": str(port),
            "CARRIER_EVENTS_OPEN_SOURCES": "all", "CARRIER_EVENTS_RATE_LIMIT": "0",
+           "CARRIER_EVENTS_DRAIN_SECONDS": "0",  # no balancer in front: stop at once
            "CARRIER_EVENTS_READ_TOKEN": READ_TOKEN}
     env.pop("CARRIER_EVENTS_AMQP_URL", None)
     env.update(amqp or {})

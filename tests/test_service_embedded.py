@@ -293,10 +293,10 @@ async def test_a_document_that_breaks_the_transaction_is_retried_then_dead(clien
 
     real = apply._plan_shipment
 
-    def broken(plan, shipment, *more):
+    def broken(plan, shipment, *more, **options):
         if shipment.tracking_number == "1ZPOISON0000000001":
             raise RuntimeError("simulated defect")
-        return real(plan, shipment, *more)
+        return real(plan, shipment, *more, **options)
 
     monkeypatch.setattr(apply, "_plan_shipment", broken)
     good = ups_track(TN, [("origin", "20260301", "180000")])

@@ -168,7 +168,7 @@ async def test_a_version_4_file_gains_event_routes_from_the_stored_bodies_and_th
     path = str(tmp_path / "v4.db")
     conn = sqlite3.connect(path)
     v4_events = "\n".join(line for line in DDL.splitlines()
-                           if not line.lstrip().startswith(("route ", "place ", "revision ")))
+                           if not line.lstrip().startswith(("route ", "place ", "revision ", "basis ")))
     conn.executescript(v4_events)
     assert "route" not in {r[1] for r in conn.execute("PRAGMA table_info(events)")}
     with conn:
