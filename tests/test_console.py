@@ -20,14 +20,14 @@ import pytest
 from service.app import create_app
 from service.config import SOURCES, Settings
 from service.keys import ACTIONS, STORE
-from tests.test_actions import ARRIVED, CS, TN, WEATHER, escalations, post, register, ups
+from tests.test_actions import ARRIVED, CS, TN, WEATHER, escalations, post, register, scan, ups
 
 CHROMIUM = os.environ.get("CARRIER_EVENTS_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          "--disable-background-networking", "--disable-extensions", "--no-first-run"]
-HOSTILE = ("X", "AJ", '<img src=x onerror="document.title=\'pwned\'">Merchandise is missing.', "20260311", "100000")
-DAMAGED = ("X", "45", "Your package was damaged in transit. We will notify the sender with details.",
-           "20260311", "100000")
+# After ARRIVED (scans dated relative to now, see tests.test_actions), so it is the newest of its shipment
+HOSTILE = scan("X", "AJ", '<img src=x onerror="document.title=\'pwned\'">Merchandise is missing.', 30)
+DAMAGED = scan("X", "45", "Your package was damaged in transit. We will notify the sender with details.", 30)
 TN2, TN3 = "1Z999AA10123456795", "1Z999AA10123456800"
 
 
