@@ -135,15 +135,22 @@ async def _process(store: Apply, rows: list[InboxRow], quarantine_unmapped: bool
         return Applied()
     try:
         applied = Applied()
+        cut: set[int] = set()  # large documents left unfinished: shutdown's budget ran out between their parts
         for i, parts in parsed:  # a large document's leading parts, each in its own transaction
             for part in parts[:-1]:
+                if stop is not None and left is not None and stop([]):
+                    cut.add(i)  # its stored parts are duplicates when it is normalized again: nothing is lost
+                    break
                 leading = [Normalized(i, part, final=False)]
                 done = await store.apply(leading, _traces(spans, leading), lease_outbox)
                 _observe_events(done.fresh)  # a part's metrics now: the loop does a part's worth at a time
                 done.fresh = []
                 merge(applied, done)
-        final = _finals(parsed)
-        merge(applied, await store.apply(final, _traces(spans, final), lease_outbox))
+        if cut and left is not None:
+            left.extend(row for row in rows if row.id in cut)
+        final = [n for n in _finals(parsed) if n.inbox_id not in cut]
+        if final:
+            merge(applied, await store.apply(final, _traces(spans, final), lease_outbox))
     finally:
         tracing.end(spans)
     _observe(final, applied)
@@ -313,7 +320,8 @@ class EmbeddedNormalizer:
                     await self._store.mark([r.id for r in left], "pending")
                     if self._out_of_time():
                         log.info("shutdown: %d stored document(s) left pending for the next start", len(left))
-                    rows = rows[:len(rows) - len(left)]
+                    waiting = {r.id for r in left}
+                    rows = [r for r in rows if r.id not in waiting]
             except Exception:
                 log.exception("normalizer transaction failed for %d rows; retrying them one by one", len(rows))
                 await self._one_by_one(rows)

@@ -36,7 +36,8 @@ def _start(db: Path, port: int, log: Path) -> subprocess.Popen:
                 "CARRIER_EVENTS_OPEN_SOURCES": "ups", "CARRIER_EVENTS_AUTH_GENERIC": "query:partner_key",
                 "CARRIER_EVENTS_SECRET_GENERIC": PARTNER_SECRET, "CARRIER_EVENTS_ACCESS_LOG": "true",
                 "CARRIER_EVENTS_SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT), "CARRIER_EVENTS_POLL": "false",
-                "CARRIER_EVENTS_NOTIFY_FILE": str(db.parent / "sent.jsonl"), "CARRIER_EVENTS_RATE_LIMIT": "0"})
+                "CARRIER_EVENTS_NOTIFY_FILE": str(db.parent / "sent.jsonl"), "CARRIER_EVENTS_RATE_LIMIT": "0",
+                "CARRIER_EVENTS_DRAIN_SECONDS": "0"})  # no balancer in front: the limit counts from the signal
     with log.open("ab") as sink:
         proc = subprocess.Popen([sys.executable, "-m", "service", "serve"], cwd=ROOT, env=env, stdout=sink,
                                 stderr=subprocess.STDOUT)
