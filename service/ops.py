@@ -34,10 +34,13 @@ async def scrape(store: Store) -> bytes:
     return metrics.exposition()
 
 
-async def readiness(store: Store, broker: bool | None, draining: bool) -> tuple[bool, dict[str, Any]]:
-    """Ready when the store takes writes, in RabbitMQ mode the broker is connected, and no stop was asked for."""
+async def readiness(store: Store, broker: bool | None, draining: bool,
+                    needs_broker: bool = True) -> tuple[bool, dict[str, Any]]:
+    """Ready when the store takes writes, no stop was asked for and, where the work needs it (a worker's
+    consumers), the broker is connected. `serve` does not need it: intake stores and answers 202 while the
+    broker is away and its relays publish afterwards, so a balancer must keep sending it webhooks."""
     store_ok = await store.writable()
-    ready = store_ok and broker is not False and not draining
+    ready = store_ok and not draining and not (needs_broker and broker is False)
     return ready, {"ready": ready, "store": "writable" if store_ok else "failing",
                    "broker": "n/a" if broker is None else ("connected" if broker else "disconnected"),
                    "draining": draining}

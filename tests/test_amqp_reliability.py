@@ -51,7 +51,8 @@ async def test_broker_outage_intake_keeps_accepting_and_everything_goes_out_afte
     assert all(not a["duplicate"] for a in answers)
     ready = await client.get("/readyz")
     assert not bus.connected, "reconnected too early to observe the outage"
-    assert ready.status == 503 and (await ready.json())["broker"] == "disconnected"
+    # still ready for intake (a balancer keeps sending webhooks), the outage reported
+    assert ready.status == 200 and (await ready.json())["broker"] == "disconnected"
     assert (await store.counts()).get("inbox_pending") == 20  # relays paused: nothing claimed as sent
 
     await eventually(lambda: bus.connected, 10, lambda: "never reconnected")
@@ -247,7 +248,7 @@ async def test_the_service_starts_and_accepts_while_the_broker_is_down(aiohttp_c
     first = await aiohttp_client(create_app(down))
     await post_all(first, docs(0, 5))
     ready = await first.get("/readyz")
-    assert ready.status == 503 and (await ready.json())["broker"] == "disconnected"
+    assert ready.status == 200 and (await ready.json())["broker"] == "disconnected"  # intake works meanwhile
     started = time.monotonic()
     await first.close()
     assert time.monotonic() - started < 3  # no waiting on a broker that is not there

@@ -63,10 +63,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when the store takes writes and, in RabbitMQ mode, the broker is connected, and not draining
-    (a stop was asked for: the balancer should send nothing new here)."""
+    """Ready when the store takes writes and the node is not draining (a stop was asked for: the balancer
+    should send nothing new here). The broker's state is reported, but a broker outage leaves intake ready:
+    webhooks are stored and relayed once it is back (`service.ops.readiness`)."""
     ready, body = await ops.readiness(request.app[STORE], getattr(request.app[BUS], "connected", None),
-                                      request.app[DRAIN].draining)
+                                      request.app[DRAIN].draining, needs_broker=False)
     poller = request.app.get(POLLER)
     if poller is not None:  # detail only: a carrier API being down does not make this service unready
         body["carrier_apis"] = poller.breaker_states()
