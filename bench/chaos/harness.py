@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -106,7 +107,13 @@ async def loaded(name: str, command: str, cluster: Cluster, fault: Fault, *, rat
     before &= accepted
     arrivals = [max(v.first.get(tn, float("inf")) for v in views) for tn in before]
     recover = max([clock.fault_end, *arrivals]) - clock.fault_end
-    refused = len(report["refused"])
-    notes = [*clock.notes, f"sent {report['sent']}, refused {refused} (the carrier retries those)"]
+    refused = sorted(Counter(status for _, status in report["refused"]).items())
+    kinds = ", ".join(f"{n}× {'connection' if s == 0 else s}" for s, n in refused) or "none"
+    times = [t for t, _ in report["refused"]]
+    window = f" between {min(times):.1f} and {max(times):.1f} s" if times else ""
+    notes = [*clock.notes, f"sent {report['sent']}, refused {kinds}{window} (the carrier retries those)"]
+    if oms is not None:
+        notes.append(f"bus redeliveries of an event id already delivered (at least once; subscribers dedupe "
+                     f"by id): {sum(n - 1 for n in oms.seen.ids.values())}")
     return Row(name, command, len(accepted), lost, duplicated, await dead_count(cluster),
                None if recover == float("inf") else recover, notes)

@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..cluster.nodes import AMQP_URL, Cluster
+from ..cluster.nodes import AMQP_URL, SECRET, Cluster
 from .harness import Clock, Row, loaded
 from .proxy import Proxy
 
@@ -73,10 +73,30 @@ def broker_cut(proxy: Proxy, mode: str, start: float, length: float):
         await asyncio.sleep(start)
         proxy.set(mode)
         clock.mark(f"broker link: {mode}")
-        await asyncio.sleep(length)
+        await asyncio.sleep(length / 2)
+        clock.notes.append(f"  mid-fault, straight to {cluster.serve[0].name}: {await _probe(cluster)}")
+        await asyncio.sleep(length / 2)
         proxy.set("pass")
         clock.mark("broker link healed")
     return fault
+
+
+async def _probe(cluster: Cluster) -> str:
+    """/readyz and one signed webhook sent to the first node directly, past the balancer."""
+    import aiohttp
+
+    from ..cluster.sender import signed_request
+
+    node = cluster.serve[0].url
+    _, request = signed_request("x", 0, SECRET, 9_999_000_000 + int(time.time()) % 1_000_000)
+    head, body = request.split(b"\r\n\r\n", 1)
+    headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:]
+                   if not line.lower().startswith(("host:", "content-length:")))
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{node}/readyz") as resp:
+            ready = f"/readyz {resp.status} {await resp.text()}"
+        async with session.post(f"{node}/webhooks/ups", data=body, headers=headers) as resp:
+            return f"{ready}; a webhook: {resp.status}"
 
 
 async def sigkill_storm(amqp: bool) -> Row:
@@ -128,17 +148,12 @@ def fill(path: Path, start: float, length: float):
         await asyncio.sleep(start)
         filler = path / "filler"
         written = 0
-        with open(filler, "wb") as f:
-            chunk = b"\0" * (1 << 20)
-            with contextlib.suppress(OSError):
-                while True:
-                    f.write(chunk)
-                    f.flush()
-                    written += len(chunk)
-            with contextlib.suppress(OSError):  # the last partial megabyte
-                while True:
-                    f.write(b"\0" * 4096)
-                    f.flush()
+        with open(filler, "wb", buffering=0) as f:
+            for size in (1 << 20, 4096, 1):  # to the last byte
+                with contextlib.suppress(OSError):
+                    while True:
+                        f.write(b"\0" * size)
+                        written += size
         st = os.statvfs(path)
         clock.mark(f"disk full ({written >> 20} MiB filler, {st.f_bavail * st.f_frsize} bytes free)")
         await asyncio.sleep(length)
