@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import aiohttp
@@ -101,7 +102,7 @@ async def state_race(store: str, shipments: int = 300, history: int = 60) -> Row
         duplicated = extra_events + sum(n - 1 for n in feed.seen.ids.values())
         regressed = sum(1 for tn in tns if states.get(tn) != "delivered")
         notes = [f"{shipments} shipments × {history} + 2 scans; posted in {posted - t0:.1f} s",
-                 f"final states: {dict(__import__('collections').Counter(states.values()))}",
+                 f"final states: {dict(Counter(states.values()))}",
                  f"regressed: {regressed}"]
         return Row(f"state races, serve + 2 workers on one {'SQLite file' if store == 'sqlite' else 'PostgreSQL database'}:"
                    f" {shipments} long histories, delivery and label back to back — **{regressed} regressed**",
