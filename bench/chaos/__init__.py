@@ -1,7 +1,7 @@
 """Chaos runs: real faults on real processes under signed load, each ending with an accounting of every 202.
 
     python -m bench.chaos <run>      # one row of RELIABILITY.md
-    python -m bench.chaos all        # every row, about 6 minutes on 2 cores
+    python -m bench.chaos all        # every row, each in its own process: 5-8 minutes on 2 cores
 
 Everything is on this machine and on loopback: PostgreSQL and RabbitMQ as they run (never stopped; a broker
 outage is a TCP proxy of this package cut between the service and RabbitMQ), a fresh database and AMQP
