@@ -214,7 +214,7 @@ async def test_the_console_lists_filters_shows_a_timeline_and_acknowledges(conso
         await expect(page.locator("#audit li").nth(1)).to_contain_text("acknowledged by grace")
         await expect(page.locator("#ack")).to_be_disabled()
         await expect(rows.filter(has_text=TN).locator("td").nth(5)).to_have_text("acknowledged")
-        await page.screenshot(path=str(SHOTS(tmp_path) / "console-1366.png"), full_page=True)
+        await page.screenshot(path=str(shots_dir(tmp_path) / "console-1366.png"), full_page=True)
         assert await fits(page, 1366)
         assert errors == []
 
@@ -225,11 +225,11 @@ async def test_the_console_lists_filters_shows_a_timeline_and_acknowledges(conso
         await phone.fill("#token", "cs-token")
         await phone.click("#signin")
         await expect(phone.locator("#rows tr")).to_have_count(3)
-        await phone.screenshot(path=str(SHOTS(tmp_path) / "console-390-list.png"), full_page=True)
+        await phone.screenshot(path=str(shots_dir(tmp_path) / "console-390-list.png"), full_page=True)
         assert await fits(phone, 390)
         await phone.locator("#rows tr").filter(has_text=TN2).click()
         await expect(phone.locator("#detail-title")).to_contain_text(TN2)
-        await phone.screenshot(path=str(SHOTS(tmp_path) / "console-390-detail.png"), full_page=True)
+        await phone.screenshot(path=str(shots_dir(tmp_path) / "console-390-detail.png"), full_page=True)
         assert await fits(phone, 390)
         for control in ("#actor", "#note", "#ack", "#resolve", "#assignee", "#assign"):
             box = await phone.locator(control).bounding_box()
@@ -247,11 +247,12 @@ async def test_the_console_lists_filters_shows_a_timeline_and_acknowledges(conso
     assert [e["actor"] for e in detail["audit"][1:]] == ["grace"]  # the refused clicks sent nothing
     [weather] = await escalations(client, tracking_number=TN2)
     assert weather["state"] == "resolved"
-    assert (await (await client.get(f"/v1/escalations/{weather['id']}", headers=CS)).json())["audit"][-1]["actor"] == "ada"
+    resolved = await (await client.get(f"/v1/escalations/{weather['id']}", headers=CS)).json()
+    assert resolved["audit"][-1]["actor"] == "ada"
     await client.close()
 
 
-def SHOTS(tmp_path: Path) -> Path:  # noqa: N802 - reads like the constant it stands in for
+def shots_dir(tmp_path: Path) -> Path:
     """Where screenshots go: CARRIER_EVENTS_TEST_SHOTS (to look at them) or the test's temporary directory."""
     folder = Path(os.environ.get("CARRIER_EVENTS_TEST_SHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
