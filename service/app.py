@@ -208,6 +208,7 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
                     settings.port)
     app.router.add_post("/webhooks/{source}", intake.receive_webhook, expect_handler=intake.expect)
     app.router.add_get("/v1/shipments/{carrier}/{tracking_number}", api.get_shipment)
+    app.router.add_get("/v1/shipments/{carrier}/{tracking_number}/notifications", escalations.shipment_notifications)
     app.router.add_get("/v1/events", api.get_events)
     app.router.add_get("/healthz", api.healthz)
     app.router.add_get("/readyz", api.readyz)

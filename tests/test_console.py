@@ -2,8 +2,11 @@
 
 The service runs with the real pipeline (webhooks in, normalizer, actions
 stage); the test signs in, filters, opens an escalation with its shipment
-timeline, acknowledges it, and checks the screen: a screenshot's pixels where
-the severity badges are, and what the API says afterwards. Without chromium
+timeline and the customer behind it, is refused an action without the agent's
+name, sees the inputs cleared when it picks another case, acknowledges, and
+checks the screen: a screenshot's pixels where the severity badges are, that
+nothing scrolls sideways at 1366 and 390 px (phone width), and what the API
+says afterwards. CARRIER_EVENTS_TEST_SHOTS=<dir> keeps the screenshots. Without chromium
 the test skips, except under CI=true, where `.ci/run` installs it and a
 missing browser is a failure.
 """
@@ -132,9 +135,10 @@ async def test_the_console_lists_filters_shows_a_timeline_and_acknowledges(conso
 
     server, client = console
     base = str(server.make_url("/console"))
+    [lost] = await escalations(client, exception_class="lost")
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=executable, args=FLAGS)
-        page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        page = await browser.new_page(viewport={"width": 1366, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         await page.goto(base)
@@ -173,21 +177,91 @@ async def test_the_console_lists_filters_shows_a_timeline_and_acknowledges(conso
         await expect(page.locator("#audit li")).to_have_count(1)
         await expect(page.locator("#ack")).to_be_enabled()
 
-        # acknowledge as grace
+        # the customer behind the case: order, name, email, the carrier's page, the messages sent
+        customer = page.locator("#customer")
+        for text in ("SO-7", "Ada Lovelace", "ada@example.com"):
+            await expect(customer).to_contain_text(text)
+        assert TN in await customer.locator("a").get_attribute("href")
+        await expect(page.locator("#notifications li")).to_have_count(max(1, len(lost["notifications"])))
+
+        # no action without the agent's name: refused on the page, nothing sent
+        await page.fill("#note", "called the customer")
+        await page.click("#ack")
+        await expect(page.locator("#action-error")).to_contain_text("Enter your name first")
+        await expect(page.locator("#detail")).to_have_attribute("data-state", "open")
+        await page.click("#assign")
+        await expect(page.locator("#action-error")).to_contain_text("Enter your name first")
+        assert len((await (await client.get(f"/v1/escalations/{lost['id']}", headers=CS)).json())["audit"]) == 1
+
+        # another case clears what was typed for this one (the agent's own name stays)
         await page.fill("#actor", "grace")
+        await page.fill("#assignee", "linus")
+        await page.select_option("#filter-severity", "")
+        await expect(rows).to_have_count(3)
+        await rows.filter(has_text=TN2).click()
+        await expect(page.locator("#detail-title")).to_contain_text(TN2)
+        for field in ("#note", "#assignee"):
+            await expect(page.locator(field)).to_have_value("")
+        await expect(page.locator("#action-error")).to_have_text("")
+        await expect(page.locator("#actor")).to_have_value("grace")
+        await expect(page.locator("#notifications li").first).to_contain_text("delay")
+        await rows.filter(has_text=TN).click()
+        await expect(page.locator("#detail-title")).to_contain_text(f"lost · ups {TN}")
+
+        # acknowledge as grace
         await page.click("#ack")
         await expect(page.locator("#detail")).to_have_attribute("data-state", "acknowledged")
         await expect(page.locator("#audit li").nth(1)).to_contain_text("acknowledged by grace")
         await expect(page.locator("#ack")).to_be_disabled()
-        await expect(rows.nth(0).locator("td").nth(5)).to_have_text("acknowledged")
-        await page.screenshot(path=str(tmp_path / "console-detail.png"))
+        await expect(rows.filter(has_text=TN).locator("td").nth(5)).to_have_text("acknowledged")
+        await page.screenshot(path=str(shots_dir(tmp_path) / "console-1366.png"), full_page=True)
+        assert await fits(page, 1366)
+        assert errors == []
+
+        # phone width: one column, nothing wider than the screen, the actions reachable
+        phone = await browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+        phone.on("pageerror", lambda exc: errors.append(str(exc)))
+        await phone.goto(base)
+        await phone.fill("#token", "cs-token")
+        await phone.click("#signin")
+        await expect(phone.locator("#rows tr")).to_have_count(3)
+        await phone.screenshot(path=str(shots_dir(tmp_path) / "console-390-list.png"), full_page=True)
+        assert await fits(phone, 390)
+        await phone.locator("#rows tr").filter(has_text=TN2).click()
+        await expect(phone.locator("#detail-title")).to_contain_text(TN2)
+        await phone.screenshot(path=str(shots_dir(tmp_path) / "console-390-detail.png"), full_page=True)
+        assert await fits(phone, 390)
+        for control in ("#actor", "#note", "#ack", "#resolve", "#assignee", "#assign"):
+            box = await phone.locator(control).bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (control, box)
+        await phone.click("#resolve")  # a new tab: no name typed yet
+        await expect(phone.locator("#action-error")).to_contain_text("Enter your name first")
+        await phone.fill("#actor", "ada")
+        await phone.click("#resolve")
+        await expect(phone.locator("#detail")).to_have_attribute("data-state", "resolved")
         assert errors == []
         await browser.close()
 
-    [lost] = await escalations(client, exception_class="lost")
     detail = await (await client.get(f"/v1/escalations/{lost['id']}", headers=CS)).json()
     assert detail["state"] == "acknowledged" and detail["audit"][-1]["actor"] == "grace"
+    assert [e["actor"] for e in detail["audit"][1:]] == ["grace"]  # the refused clicks sent nothing
+    [weather] = await escalations(client, tracking_number=TN2)
+    assert weather["state"] == "resolved"
+    resolved = await (await client.get(f"/v1/escalations/{weather['id']}", headers=CS)).json()
+    assert resolved["audit"][-1]["actor"] == "ada"
     await client.close()
+
+
+def shots_dir(tmp_path: Path) -> Path:
+    """Where screenshots go: CARRIER_EVENTS_TEST_SHOTS (to look at them) or the test's temporary directory."""
+    folder = Path(os.environ.get("CARRIER_EVENTS_TEST_SHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+async def fits(page, width: int) -> bool:
+    """Nothing makes the page scroll sideways (the list table scrolls inside its own box if it must)."""
+    return await page.evaluate("() => document.documentElement.scrollWidth") <= width
 
 
 async def test_the_console_page_is_static_and_locked_down(aiohttp_client, tmp_path):

@@ -22,7 +22,8 @@ from ..signatures import DEFAULT_SCHEMES
 from ..web.bodies import (BODIES, BulkResults, BulkTrackings, DlqList, DlqReplay, EscalationChange,
                           EscalationDetail, EscalationList, EventsPage, Health, Problem,
                           Readiness, ReplayRequest, ReplayResult, Shipment, TrackingIn, TrackingList,
-                          TrackingRecord, TrackingRefused, UnmappedList, WebhookAccepted)
+                          ShipmentNotifications, TrackingRecord, TrackingRefused, UnmappedList,
+                          WebhookAccepted)
 from ..web.intake import _ACCEPTED_TYPES
 from ..web.problems import CONTENT_TYPE as PROBLEM_TYPE
 from ..web.problems import TITLES, TYPE_PREFIX
@@ -31,7 +32,9 @@ from .security import requirements, security_schemes
 # Of the HTTP contract; bump with any change to a path, status or body. 2.0.0: errors are RFC 9457 problem
 # details (application/problem+json, still with `error`); reads need a token; every list pages with
 # `after`/`next`/`has_more`; unknown parameters, filter values, carriers and cursors are refused.
-VERSION = "2.0.0"
+# 2.1.0: escalations carry the order, customer, merchant, tracking page and messages sent; a shipment's
+# messages at /v1/shipments/{carrier}/{tracking_number}/notifications (additive).
+VERSION = "2.1.0"
 REF = "#/components/schemas/{model}"
 Schema = dict[str, Any]
 
@@ -155,6 +158,20 @@ OPERATIONS: tuple[Operation, ...] = (
         replies=(Reply(200, "current state and the event history, newest first", Shipment),
                  Reply(400, "no shipment, and the carrier is not in the carrier registry (a typo?)"), *_READ,
                  Reply(404, "no such shipment"), _STORE_503),
+    ),
+    Operation(
+        "get", "/v1/shipments/{carrier}/{tracking_number}/notifications", "getShipmentNotifications",
+        "The customer messages of a shipment", "events",
+        description="Every message the actions stage decided for the shipment, oldest first, with its state "
+                    "(`sent_at` once the channel took it); the recipient's address is not repeated. An empty list "
+                    "when none was sent (or the shipment is unknown).",
+        parameters=(Param("carrier", "path", "carrier slug (case-insensitive)", {"type": "string"}, True),
+                    Param("tracking_number", "path", "as the carrier reports it (case-sensitive)",
+                          {"type": "string"}, True)),
+        security="read",
+        replies=(Reply(200, "the messages", ShipmentNotifications),
+                 Reply(400, "the carrier is not in the carrier registry, or an unknown parameter"), *_READ,
+                 _STORE_503),
     ),
     Operation("get", "/healthz", "healthz", "Liveness", "operations",
               replies=(Reply(200, "the process answers", Health),)),

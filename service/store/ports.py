@@ -114,6 +114,9 @@ class Escalations(Protocol):
     async def transition(self, escalation_id: int, action: str, actor: str, assignee: str | None = None,
                          note: str | None = None) -> dict | None: ...
     async def notifications_for(self, carrier: str, tracking_number: str) -> list[dict]: ...
+    async def shipment_notices(self, carrier: str, tracking_number: str) -> list[dict]:
+        """The shipment's customer messages as CS reads them (no recipient address), oldest first."""
+        ...
 
 
 class Trackings(Protocol):

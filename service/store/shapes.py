@@ -29,6 +29,10 @@ UNMAPPED_COLUMNS = ("mapping_table", "code", "count", "sample_description", "fir
 NOTIFICATION_COLUMNS = ("key", "event_id", "template", "channel", "recipient", "state", "reason", "attempts",
                         "created_at", "updated_at")
 AUDIT_COLUMNS = ("at", "actor", "action", "detail")
+# What customer service sees beside a case: the registration (LEFT JOINed as `t`) and the messages sent.
+CASE_COLUMNS = ("t.registered_at", "t.order_id", "t.customer", "t.merchant")
+NOTICE_COLUMNS = ("carrier", "tracking_number", "template", "channel", "state", "reason", "created_at",
+                  "updated_at")
 SOURCE_COLUMNS = ("event_id", "route", "parser_version", "channel", "inbox_id", "received_at", "occurred_at",
                   "carrier_code", "description", "mapped_by", "alias_id")
 
@@ -50,6 +54,32 @@ def escalation(r: Sequence) -> dict:
             "owner_role": r[5], "assignee": r[6], "state": r[7], "sla_due_at": text_time(r[8]),
             "breached": bool(r[9]), "event_id": r[10], "created_at": text_time(r[11]),
             "updated_at": text_time(r[12]), "resolved_at": text_time(r[13]), "open_at": text_time(r[14])}
+
+
+def case(r: Sequence, notices: dict[tuple[str, str], list[dict]]) -> dict:
+    """An escalation (ESCALATION_COLUMNS, then CASE_COLUMNS) with its customer and the messages sent so far.
+    A shipment nobody registered has no order, customer or merchant (null): CS then has only the carrier."""
+    out = escalation(r)
+    registered, order_id, customer, merchant = r[len(ESCALATION_COLUMNS):len(ESCALATION_COLUMNS) + 4]
+    who = _json(customer) if registered is not None else None
+    out.update(order_id=order_id, merchant=merchant,
+               customer=None if who is None else {k: who.get(k) for k in ("name", "email", "phone")},
+               notifications=notices.get((out["carrier"], out["tracking_number"]), []))
+    return out
+
+
+def notice(r: Sequence) -> dict:
+    """A customer message of a shipment (NOTICE_COLUMNS) as CS reads it: no recipient address or key, and
+    `sent_at` only once the channel took it."""
+    return {"template": r[2], "channel": r[3], "state": r[4], "reason": r[5], "created_at": text_time(r[6]),
+            "sent_at": text_time(r[7]) if r[4] == "sent" else None}
+
+
+def notices_by_shipment(rows: Sequence[Sequence]) -> dict[tuple[str, str], list[dict]]:
+    grouped: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        grouped.setdefault((r[0], r[1]), []).append(notice(r))
+    return grouped
 
 
 def audit_line(r: Sequence) -> dict:

@@ -378,6 +378,49 @@ class Escalation(BaseModel):
     open_at: AwareDatetime | None = Field(description="when a waiting escalation opens unless cleared before")
 
 
+class CaseCustomer(BaseModel):
+    """The customer as registered with `POST /v1/trackings` (each null when not given)."""
+
+    model_config = _STRICT
+
+    name: str | None
+    email: str | None
+    phone: str | None
+
+
+class CaseNotification(BaseModel):
+    """A customer message of the shipment as CS reads it (no recipient address)."""
+
+    model_config = _STRICT
+
+    template: str = Field(description="the policy's template, e.g. `delayed`, `attempted`")
+    channel: str = Field(description="email, sms, webhook, ...")
+    state: Literal["pending", "sent", "failed", "skipped", "suppressed"]
+    reason: str | None = Field(description="why it was skipped, suppressed or failed")
+    created_at: AwareDatetime
+    sent_at: AwareDatetime | None = Field(description="when the channel took it; null unless `sent`")
+
+
+class ShipmentNotifications(BaseModel):
+    """`GET /v1/shipments/{carrier}/{tracking_number}/notifications`: the customer messages, oldest first."""
+
+    model_config = _STRICT
+
+    carrier: str
+    tracking_number: str
+    items: list[CaseNotification]
+
+
+class EscalationCase(Escalation):
+    """An escalation as the CS API answers it: the case with the customer behind it."""
+
+    order_id: str | None = Field(description="the OMS order id of the registration; null if none")
+    customer: CaseCustomer | None = Field(description="null when nobody registered the shipment")
+    merchant: str | None
+    tracking_url: str | None = Field(description=_TRACKING_URL)
+    notifications: list[CaseNotification] = Field(description="customer messages of the shipment, oldest first")
+
+
 class AuditEntry(BaseModel):
     model_config = _STRICT
 
@@ -387,7 +430,7 @@ class AuditEntry(BaseModel):
     detail: str | None
 
 
-class EscalationDetail(Escalation):
+class EscalationDetail(EscalationCase):
     """`GET /v1/escalations/{id}` and the answer of a transition: the case with its audit trail, oldest first."""
 
     audit: list[AuditEntry]
@@ -398,7 +441,7 @@ class EscalationList(BaseModel):
 
     model_config = _STRICT
 
-    items: list[Escalation]
+    items: list[EscalationCase]
     next: str | None = Field(description="the `after` of the next page; null on the last page")
     has_more: bool = Field(description="another page follows")
 
@@ -461,4 +504,5 @@ BODIES: dict[str, type[BaseModel]] = {
     "escalation-list.v1": EscalationList,
     "escalation-change.v1": EscalationChange,
     "escalation-changed.v1": EscalationChanged,
+    "shipment-notifications.v1": ShipmentNotifications,
 }

@@ -4,18 +4,25 @@ Needs the admin token (or CARRIER_EVENTS_CS_TOKEN); without either the
 endpoints are disabled. The actor in the audit trail is the body's `by`
 (or the `X-Actor` header), so the trail says who did what. Every filter value
 is checked (a misspelt state is a 400 naming `state`, not an empty list).
+
+A case carries what CS needs to answer the customer without another tool:
+the registration's order id, customer and merchant (null when nobody
+registered the shipment), the carrier's public tracking page (from the
+carrier registry) and the customer messages already sent for the shipment,
+also readable alone at `/v1/shipments/{carrier}/{tracking_number}/notifications`.
 """
 from __future__ import annotations
 
 from aiohttp import web
 
 from taxonomy import ExceptionClass, Status
+from taxonomy.carriers import tracking_url
 
 from ..core.rules import TransitionRefused
 from ..keys import ESCALATED, SETTINGS, STORE
-from .bearer import require_bearer
+from .bearer import require_bearer, require_reader
 from .bodies import EscalationChange
-from .params import carriers, check_query, choices, integer, offset, page, path_id, text
+from .params import carriers, check_query, choices, integer, known_carrier, offset, page, path_id, text
 from .problems import invalid, problem
 from .requests import json_object, validated
 
@@ -46,6 +53,8 @@ async def list_escalations(request: web.Request) -> web.Response:
     filters = _filters(request)
     limit, skip = integer(request, "limit", 200, 1, 1000), offset(request)
     items, more = page(await request.app[STORE].escalations(filters, limit + 1, skip), limit)
+    for item in items:
+        _with_url(item)
     return web.json_response({"items": items, "next": str(skip + limit) if more else None, "has_more": more})
 
 
@@ -56,7 +65,21 @@ async def get_escalation(request: web.Request) -> web.Response:
     if found is None:
         return problem(404, "not-found", "no such escalation")
     request.app[ESCALATED].set()  # the change goes to `cs-escalations` now, not at the next poll
-    return web.json_response(found)
+    return web.json_response(_with_url(found))
+
+
+async def shipment_notifications(request: web.Request) -> web.Response:
+    """The customer messages of one shipment, oldest first (read, API, CS or admin token)."""
+    require_reader(request)
+    check_query(request, ())
+    carrier, tn = known_carrier(request.match_info["carrier"].lower(), "path"), request.match_info["tracking_number"]
+    items = await request.app[STORE].shipment_notices(carrier, tn)
+    return web.json_response({"carrier": carrier, "tracking_number": tn, "items": items})
+
+
+def _with_url(case: dict) -> dict:
+    case["tracking_url"] = tracking_url(case["carrier"], case["tracking_number"])  # the carrier registry's
+    return case
 
 
 async def change(request: web.Request) -> web.Response:
@@ -77,7 +100,7 @@ async def change(request: web.Request) -> web.Response:
     if found is None:
         return problem(404, "not-found", "no such escalation")
     request.app[ESCALATED].set()  # the change goes to `cs-escalations` now, not at the next poll
-    return web.json_response(found)
+    return web.json_response(_with_url(found))
 
 
 def _header_text(request: web.Request, name: str) -> str | None:

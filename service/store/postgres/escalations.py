@@ -17,7 +17,8 @@ from .. import shapes
 from .actions import audit
 from .locks import lock_audit
 
-_COLUMNS = shapes.columns(shapes.ESCALATION_COLUMNS)
+_CASE = (f"SELECT {shapes.columns(shapes.ESCALATION_COLUMNS, 'e.')}, {shapes.columns(shapes.CASE_COLUMNS)} "
+         "FROM escalations e LEFT JOIN trackings t ON t.carrier = e.carrier AND t.tracking_number = e.tracking_number")
 
 
 async def listing(conn: asyncpg.Connection, filters: dict[str, str], limit: int, offset: int = 0) -> list[dict]:
@@ -26,21 +27,33 @@ async def listing(conn: asyncpg.Connection, filters: dict[str, str], limit: int,
     clauses, args = [], []
     for column, values in wanted:
         args.append(values)
-        clauses.append(f"{column} = ANY(${len(args)}::text[])")
+        clauses.append(f"e.{column} = ANY(${len(args)}::text[])")
     if active:
-        clauses.append("state <> 'resolved'")
+        clauses.append("e.state <> 'resolved'")
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
     args.extend((limit, offset))
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM escalations {where} ORDER BY {shapes.SEVERITY_ORDER}, "
-                            f"sla_due_at IS NULL, sla_due_at, id LIMIT ${len(args) - 1} OFFSET ${len(args)}", *args)
-    return [shapes.escalation(r) for r in rows]
+    order = shapes.SEVERITY_ORDER.replace("severity", "e.severity")
+    rows = await conn.fetch(f"{_CASE} {where} ORDER BY {order}, e.sla_due_at IS NULL, e.sla_due_at, e.id "
+                            f"LIMIT ${len(args) - 1} OFFSET ${len(args)}", *args)
+    found = await notices(conn, list({(r[1], r[2]) for r in rows}))
+    return [shapes.case(r, found) for r in rows]
+
+
+async def notices(conn: asyncpg.Connection, shipments: list[tuple[str, str]]) -> dict[tuple[str, str], list[dict]]:
+    """The customer messages of these shipments, oldest first, in one query (a page of cases at once)."""
+    if not shipments:
+        return {}
+    return shapes.notices_by_shipment(await conn.fetch(
+        f"SELECT {shapes.columns(shapes.NOTICE_COLUMNS)} FROM notifications WHERE (carrier, tracking_number) IN "
+        "(SELECT * FROM unnest($1::text[], $2::text[])) ORDER BY created_at, key",
+        [c for c, _ in shipments], [t for _, t in shipments]))
 
 
 async def get(conn: asyncpg.Connection, escalation_id: int) -> dict | None:
-    r = await conn.fetchrow(f"SELECT {_COLUMNS} FROM escalations WHERE id = $1", escalation_id)
+    r = await conn.fetchrow(f"{_CASE} WHERE e.id = $1", escalation_id)
     if r is None:
         return None
-    out = shapes.escalation(r)
+    out = shapes.case(r, await notices(conn, [(r[1], r[2])]))
     out["audit"] = [shapes.audit_line(a) for a in await conn.fetch(
         f"SELECT {shapes.columns(shapes.AUDIT_COLUMNS)} FROM escalation_audit WHERE escalation_id = $1 ORDER BY id",
         escalation_id)]

@@ -18,27 +18,39 @@ from .. import shapes
 from ...rows import EscalationChange, EscalationCount
 from .actions import audit
 
-_COLUMNS = shapes.columns(shapes.ESCALATION_COLUMNS)
+_CASE = (f"SELECT {shapes.columns(shapes.ESCALATION_COLUMNS, 'e.')}, {shapes.columns(shapes.CASE_COLUMNS)} "
+         "FROM escalations e LEFT JOIN trackings t ON t.carrier = e.carrier AND t.tracking_number = e.tracking_number")
 
 
 def listing(conn: sqlite3.Connection, filters: dict[str, str], limit: int, offset: int = 0) -> list[dict]:
     """Most urgent first: severity, then the SLA due soonest."""
     wanted, active = shapes.escalation_filters(filters)
-    clauses = [f"{column} IN ({','.join('?' * len(values))})" for column, values in wanted]
+    clauses = [f"e.{column} IN ({','.join('?' * len(values))})" for column, values in wanted]
     args: list[object] = [v for _, values in wanted for v in values]
     if active:
-        clauses.append("state != 'resolved'")
+        clauses.append("e.state != 'resolved'")
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM escalations {where} ORDER BY {shapes.SEVERITY_ORDER}, "
-                        f"sla_due_at IS NULL, sla_due_at, id LIMIT ? OFFSET ?", [*args, limit, offset])
-    return [shapes.escalation(r) for r in rows]
+    rows = conn.execute(f"{_CASE} {where} ORDER BY {shapes.SEVERITY_ORDER.replace('severity', 'e.severity')}, "
+                        f"e.sla_due_at IS NULL, e.sla_due_at, e.id LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
+    found = notices(conn, list({(r[1], r[2]) for r in rows}))
+    return [shapes.case(r, found) for r in rows]
+
+
+def notices(conn: sqlite3.Connection, shipments: list[tuple[str, str]]) -> dict[tuple[str, str], list[dict]]:
+    """The customer messages of these shipments, oldest first, in one query (a page of cases at once)."""
+    if not shipments:
+        return {}
+    pairs = ",".join("(?, ?)" for _ in shipments)
+    return shapes.notices_by_shipment(conn.execute(
+        f"SELECT {shapes.columns(shapes.NOTICE_COLUMNS)} FROM notifications WHERE (carrier, tracking_number) IN "
+        f"(VALUES {pairs}) ORDER BY created_at, key", [v for pair in shipments for v in pair]).fetchall())
 
 
 def get(conn: sqlite3.Connection, escalation_id: int) -> dict | None:
-    r = conn.execute(f"SELECT {_COLUMNS} FROM escalations WHERE id = ?", (escalation_id,)).fetchone()
+    r = conn.execute(f"{_CASE} WHERE e.id = ?", (escalation_id,)).fetchone()
     if r is None:
         return None
-    out = shapes.escalation(r)
+    out = shapes.case(r, notices(conn, [(r[1], r[2])]))
     out["audit"] = [shapes.audit_line(a) for a in conn.execute(
         f"SELECT {shapes.columns(shapes.AUDIT_COLUMNS)} FROM escalation_audit WHERE escalation_id = ? ORDER BY id",
         (escalation_id,))]

@@ -283,6 +283,10 @@ class SqliteStore:
     async def escalation(self, escalation_id: int) -> dict | None:
         return await self._read(escalation_rows.get, escalation_id)
 
+    async def shipment_notices(self, carrier: str, tracking_number: str) -> list[dict]:
+        found = await self._read(escalation_rows.notices, [(carrier, tracking_number)])
+        return found.get((carrier, tracking_number), [])
+
     async def transition(self, escalation_id: int, action: str, actor: str, assignee: str | None = None,
                          note: str | None = None) -> dict | None:
         return await self._write(escalation_rows.transition, escalation_id, action, actor, _now(), assignee, note)

@@ -1,5 +1,6 @@
 // The CS console: escalations by severity and SLA, one escalation with its shipment timeline and audit
-// trail, and the transitions. Plain DOM, no build step. Every value from the API goes in with textContent
+// trail, the customer behind it and the messages already sent, and the transitions (each needs the agent's
+// name, sent as the actor). Plain DOM, no build step. Every value from the API goes in with textContent
 // (carrier descriptions are untrusted text); the token lives in sessionStorage only and goes out as a
 // bearer token to this origin's API.
 "use strict";
@@ -62,7 +63,7 @@ async function loadList() {
                                                   : item.state === "resolved" ? "" : relative(item.sla_due_at));
     if (item.breached) { sla.classList.add("breached"); sla.textContent = `breached · ${sla.textContent}`; }
     tr.append(sev, el("td", item.exception_class), el("td", `${item.carrier} ${item.tracking_number}`),
-              el("td", item.owner_role), el("td", item.assignee || "—"), el("td", item.state), sla);
+              el("td", item.owner_role, "wide"), el("td", item.assignee || "—", "wide"), el("td", item.state), sla);
     tr.addEventListener("click", () => select(item.id));
     rows.append(tr);
   }
@@ -72,14 +73,55 @@ async function loadList() {
 }
 
 async function select(id) {
+  if (id !== selected) {  // a note or assignee typed for one case never goes out on another
+    $("note").value = "";
+    $("assignee").value = "";
+    $("action-error").textContent = "";
+  }
   selected = id;
   for (const tr of $("rows").children) tr.classList.toggle("selected", tr.dataset.id === id);
   const item = await api(`/v1/escalations/${encodeURIComponent(id)}`);
+  if (selected !== id) return;  // another case was picked meanwhile
   render(item);
+  if (window.matchMedia("(max-width: 900px)").matches) $("detail").scrollIntoView({ block: "start" });
   const shipment = await fetch(`/v1/shipments/${encodeURIComponent(item.carrier)}/${encodeURIComponent(item.tracking_number)}`,
     { headers: { Authorization: `Bearer ${token()}` } })
     .then((r) => (r.ok ? r.json() : null)).catch(() => null);
-  renderTimeline(shipment);
+  if (selected === id) renderTimeline(shipment);
+}
+
+function link(url, text) {
+  if (!url || !/^https?:\/\//i.test(url)) return text || "—";
+  const a = el("a", text || url);
+  a.href = url;
+  a.target = "_blank";
+  a.rel = "noopener noreferrer";
+  return a;
+}
+
+function renderCustomer(item) {
+  const customer = item.customer || {};
+  const facts = $("customer");
+  facts.replaceChildren();
+  const rows = [["Order", item.order_id || "—"], ["Merchant", item.merchant || "—"],
+                ["Name", customer.name || "—"], ["Email", customer.email || "—"], ["Phone", customer.phone || "—"],
+                ["Tracking", link(item.tracking_url, "carrier's tracking page")]];
+  if (!item.customer) rows.splice(2, 3, ["Customer", "not registered"]);
+  for (const [name, value] of rows) {
+    const dd = el("dd");
+    dd.append(value);
+    facts.append(el("dt", name), dd);
+  }
+  const list = $("notifications");
+  list.replaceChildren();
+  if (!item.notifications.length) list.append(el("li", "None yet."));
+  for (const note of item.notifications) {
+    const li = el("li");
+    li.dataset.state = note.state;
+    li.append(el("span", stamp(note.sent_at || note.created_at), "when"), el("strong", note.template),
+              el("span", ` by ${note.channel} · ${note.state}` + (note.reason ? ` (${note.reason})` : "")));
+    list.append(li);
+  }
 }
 
 function render(item) {
@@ -94,6 +136,7 @@ function render(item) {
                                ["Breached", item.breached ? "yes" : "no"], ["Opened", stamp(item.created_at)]]) {
     facts.append(el("dt", name), el("dd", value));
   }
+  renderCustomer(item);
   $("ack").disabled = item.state !== "open";
   $("resolve").disabled = item.state === "resolved";
   $("assign").disabled = item.state === "resolved";
@@ -122,14 +165,30 @@ function renderTimeline(shipment) {
   }
 }
 
-async function change(action, extra = {}) {
+function agent() {
+  // The audit trail says who did it: no anonymous actions.
   $("action-error").textContent = "";
-  const body = { by: $("actor").value.trim() || undefined, note: $("note").value.trim() || undefined, ...extra };
+  const by = $("actor").value.trim();
+  if (!by) {
+    $("action-error").textContent = "Enter your name first: every action is recorded with it.";
+    $("actor").focus();
+  }
+  return by;
+}
+
+async function change(action, extra = {}) {
+  const by = agent();
+  if (!by) return;
+  const id = selected;
+  const body = { by, note: $("note").value.trim() || undefined, ...extra };
   try {
-    const item = await api(`/v1/escalations/${encodeURIComponent(selected)}/${action}`, {
+    const item = await api(`/v1/escalations/${encodeURIComponent(id)}/${action}`, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    $("note").value = "";
-    render(item);
+    if (selected === id) {
+      $("note").value = "";
+      $("assignee").value = "";
+      render(item);
+    }
     await loadList();
   } catch (error) {
     $("action-error").textContent = error.message;
@@ -140,6 +199,9 @@ function signOut(reason) {
   sessionStorage.removeItem(TOKEN_KEY);
   $("app").hidden = true;
   $("signout").hidden = true;
+  $("detail").hidden = true;
+  selected = null;
+  for (const id of ["actor", "note", "assignee"]) $(id).value = "";
   $("login").hidden = false;
   $("login-error").textContent = reason || "";
 }
@@ -164,8 +226,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("ack").addEventListener("click", () => change("acknowledge"));
   $("resolve").addEventListener("click", () => change("resolve"));
   $("assign").addEventListener("click", () => {
+    if (!agent()) return;
     const assignee = $("assignee").value.trim();
-    if (!assignee) { $("action-error").textContent = "Name an assignee."; return; }
+    if (!assignee) { $("action-error").textContent = "Name an assignee."; $("assignee").focus(); return; }
     change("assign", { assignee });
   });
   setInterval(() => { if (token() && !document.hidden) loadList().catch(() => {}); }, REFRESH_MS);
