@@ -26,6 +26,7 @@ class Drain:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.since: float | None = None  # wall clock when draining began; None while serving
+        self._timer: asyncio.TimerHandle | None = None
 
     @property
     def draining(self) -> bool:
@@ -41,12 +42,14 @@ class Drain:
     def begin(self, loop: asyncio.AbstractEventLoop, sig: signal.Signals = signal.SIGTERM) -> None:
         if self.since is not None:
             log.warning("%s while draining: stopping now", sig.name)
+            if self._timer is not None:  # else it would fire again in the middle of the graceful stop
+                self._timer.cancel()
             _stop()
         self.since = time.time()
         if self.seconds <= 0:
             _stop()
         log.info("%s: draining (/readyz answers 503) for %.1f s, then stopping", sig.name, self.seconds)
-        loop.call_later(self.seconds, _stop)
+        self._timer = loop.call_later(self.seconds, _stop)
 
 
 def _stop() -> None:
