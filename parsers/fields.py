@@ -22,6 +22,11 @@ def text(value: Any) -> str:
     return str(value).strip()
 
 
+def code_message(code: str, message: str) -> str:
+    """A carrier's error as 'CODE: message', or whichever half it gave ('' for neither)."""
+    return f"{code}: {message}" if code and message else code or message
+
+
 def dig(obj: Any, *path: str | int, default: Any = None) -> Any:
     """obj[path0][path1]... tolerating missing keys, wrong types and short lists."""
     for key in path:

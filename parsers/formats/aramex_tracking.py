@@ -29,7 +29,7 @@ from taxonomy import Location
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import dicts, location, text, xtext
+from ..fields import code_message, dicts, location, text, xtext
 from ..timeparse import parse_datetime
 
 _RESPONSE = "ShipmentTrackingResponse"
@@ -103,7 +103,7 @@ def _collect(out: ParseOutput, waybills: list[tuple[str, list[dict[str, str]]]])
 
 def _errors(out: ParseOutput, has_errors: bool, notices: list[tuple[str, str]], missing: list[str]) -> None:
     if has_errors or not out.shipments:
-        out.carrier_errors.extend(f"{c}: {m}" if c and m else c or m for c, m in notices if c or m)
+        out.carrier_errors.extend(code_message(c, m) for c, m in notices if c or m)
     out.carrier_errors.extend(f"{w}: waybill not found" for w in missing if w)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import dicts, location, text
+from ..fields import code_message, dicts, location, text
 from ..timeparse import parse_datetime
 
 _EVENT_KEYS = frozenset({"carrierEventDescription", "locationName", "locationCountry"})
@@ -51,7 +51,7 @@ def _problem_text(data: dict) -> str:
     head = " - ".join(p for p in (text(data.get("title")), text(data.get("detail"))) if p)
     message = "; ".join([head, *fields]) if head else "; ".join(fields)
     status = text(data.get("status"))
-    return f"{status}: {message}" if status and message else status or message or "Asendia API error"
+    return code_message(status, message) or "Asendia API error"
 
 
 def _mine(item: dict) -> bool:

@@ -29,7 +29,7 @@ from taxonomy import Location
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import dicts, location, text
+from ..fields import code_message, dicts, location, text
 from ..timeparse import parse_datetime
 
 ZONE = "Australia/Melbourne"
@@ -103,7 +103,7 @@ def _error_text(err: dict, tracking_id: str = "") -> str:
     code = text(err.get("code")) or text(err.get("error_code"))
     message = " ".join((text(err.get("message")) or text(err.get("name")) or text(err.get("error_name"))
                         or text(err.get("error_description"))).split())
-    body = f"{code}: {message}" if code and message else code or message
+    body = code_message(code, message)
     return f"{body} ({tracking_id})" if body and tracking_id else body
 
 

@@ -19,7 +19,7 @@ from taxonomy.places import country_code
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import location, xtext
+from ..fields import code_message, location, xtext
 from ..timeparse import iso_date, parse_datetime
 
 Element = etree._Element
@@ -60,7 +60,7 @@ def _item(item: Element, out: ParseOutput) -> None:
 
 def _exception(el: Element) -> str:
     code, message = xtext(el, "code"), " ".join(xtext(el, "message").split())
-    return f"{code}: {message}" if code and message else code or message or el.tag
+    return code_message(code, message) or el.tag
 
 
 class BpostItemTrackingXml(ParserPlugin):

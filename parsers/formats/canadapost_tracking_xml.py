@@ -25,7 +25,7 @@ from taxonomy.places import country_code, regions
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import location, xtext
+from ..fields import code_message, location, xtext
 from ..timeparse import combine, iso_date
 
 Element = etree._Element
@@ -99,7 +99,7 @@ def _messages(messages: Element, out: ParseOutput) -> None:
     for message in messages.iterfind("message"):
         code, description = xtext(message, "code"), " ".join(xtext(message, "description").split())
         if code or description:
-            out.carrier_errors.append(f"{code}: {description}" if code and description else code or description)
+            out.carrier_errors.append(code_message(code, description))
 
 
 def _documents(root: Element) -> list[Element]:

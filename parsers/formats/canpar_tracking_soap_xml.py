@@ -27,7 +27,7 @@ from lxml import etree
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import location, xtext
+from ..fields import code_message, location, xtext
 from ..timeparse import iso_date
 
 ZONE = "America/Toronto"
@@ -78,7 +78,7 @@ def _shipment(result: etree._Element) -> CarrierShipment | None:
 def _fault_text(fault: etree._Element) -> str:
     code = xtext(fault, "faultcode") or xtext(fault, "Code/Value")
     message = " ".join((xtext(fault, "faultstring") or xtext(fault, "Reason/Text")).split())
-    return f"{code}: {message}" if code and message else code or message or "SOAP fault"
+    return code_message(code, message) or "SOAP fault"
 
 
 def _responses(root: etree._Element) -> list[etree._Element]:

@@ -24,7 +24,7 @@ from lxml import etree
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import location, xtext
+from ..fields import code_message, location, xtext
 from ..timeparse import parse_datetime
 
 ZONE = "Europe/Paris"
@@ -77,7 +77,7 @@ def _fault(root: etree._Element) -> str | None:
     if fault is None:
         return None
     code, message = xtext(fault, "faultcode"), " ".join(xtext(fault, "faultstring").split())
-    return f"{code}: {message}" if code and message else code or message or "SOAP fault"
+    return code_message(code, message) or "SOAP fault"
 
 
 def _result(ret: etree._Element, out: ParseOutput) -> None:

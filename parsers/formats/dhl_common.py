@@ -15,7 +15,7 @@ from typing import Any
 from taxonomy import Location
 from taxonomy.places import country_code, states
 
-from ..fields import location, text
+from ..fields import code_message, location, text
 
 # ISO 3166-1 alpha-3 codes DHL prints after a service area ("KINGSTON-JAM") that the
 # core country table does not carry yet.
@@ -79,7 +79,7 @@ def place(description: Any, country_hint: Any = None, postal_code: Any = None) -
 def error_text(code: Any, message: Any) -> str:
     """'CODE: message' with the message's whitespace collapsed, or whichever half DHL gave."""
     c, m = text(code), " ".join(text(message).split())
-    return f"{c}: {m}" if c and m else c or m
+    return code_message(c, m)
 
 
 _PROBLEM_KEYS = frozenset({"type", "title", "status", "detail", "instance", "message", "additionalDetails"})

@@ -22,7 +22,7 @@ from lxml import etree
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import location, xtext
+from ..fields import code_message, location, xtext
 from ..timeparse import parse_datetime
 
 # US zone letters DHL prints after the time, with their daylight-saving rule.
@@ -99,7 +99,7 @@ class DhlEcommerceGlobalmailXml(ParserPlugin):
         out = ParseOutput()
         for error in root.iterchildren("error"):
             code, message = xtext(error, "code"), " ".join(xtext(error, "description").split())
-            out.carrier_errors.append(f"{code}: {message}" if code and message else code or message or "error")
+            out.carrier_errors.append(code_message(code, message) or "error")
         for shipment in root.iterchildren("shipment"):
             _shipment(shipment, out)
         if out.empty():

@@ -31,7 +31,7 @@ from lxml import etree
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import location, xtext
+from ..fields import code_message, location, xtext
 
 Element = etree._Element
 HOME_ZONE = "Europe/Berlin"
@@ -111,9 +111,9 @@ def _fault_text(fault: Element) -> str:
         code = xtext(detail, "errorCode") or xtext(detail, "faultCode")
         message = " ".join((xtext(detail, "errorMessage") or xtext(detail, "message")).split())
         if code or message:
-            return f"{code}: {message}" if code and message else code or message
+            return code_message(code, message)
     code, message = xtext(fault, "faultcode"), " ".join(xtext(fault, "faultstring").split())
-    return f"{code}: {message}" if code and message else code or message or "SOAP fault without detail"
+    return code_message(code, message) or "SOAP fault without detail"
 
 
 def _response(root: Element) -> Element | None:

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import dicts, location, text
+from ..fields import code_message, dicts, location, text
 from ..timeparse import parse_datetime
 
 _NEAR = timedelta(seconds=60)
@@ -89,11 +89,11 @@ def _request_errors(data: dict) -> list[str]:
     if isinstance(fault, dict):
         detail = fault.get("detail") if isinstance(fault.get("detail"), dict) else {}
         code, message = text(detail.get("errorcode")), " ".join(text(fault.get("faultstring")).split())
-        return [f"{code}: {message}" if code and message else code or message or "fault"]
+        return [code_message(code, message) or "fault"]
     if "title" in data and "status" in data and "parcels" not in data:
         status, title, detail = text(data.get("status")), text(data.get("title")), text(data.get("detail"))
         head = " ".join(p for p in (status, title) if p)
-        return [f"{head}: {detail}" if head and detail else head or detail or "error"]
+        return [code_message(head, detail) or "error"]
     return []
 
 

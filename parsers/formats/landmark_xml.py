@@ -38,7 +38,7 @@ from taxonomy.places import country_code
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import location, xtext
+from ..fields import code_message, location, xtext
 from ..timeparse import parse_datetime
 from .easypost_json import US_REGIONS
 
@@ -123,7 +123,7 @@ def _errors(root: Element) -> list[str]:
     for err in root.iterfind("Errors/Error"):
         code, message = xtext(err, "ErrorCode"), _message(xtext(err, "ErrorMessage"))
         if code or message:
-            out.append(f"{code}: {message}" if code and message else code or message)
+            out.append(code_message(code, message))
     if not out and xtext(root, "Result/Success").lower() == "false":
         out.append(_message(xtext(root, "Result/ResultMessage")) or "Landmark Global: request not successful")
     return out

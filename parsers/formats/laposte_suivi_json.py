@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import as_list, dicts, location, text
+from ..fields import as_list, code_message, dicts, location, text
 from ..timeparse import iso_date, parse_datetime
 
 _HOLDERS = {"3": "chronopost"}
@@ -68,7 +68,7 @@ def _answer(item: dict, out: ParseOutput) -> bool:
     code, message = text(item.get("returnCode")), " ".join(text(item.get("returnMessage")).split())
     if code or message:
         number = text(item.get("idShip"))
-        head = f"{code}: {message}" if code and message else code or message
+        head = code_message(code, message)
         out.carrier_errors.append(f"{head} ({number})" if number and len(number) <= 40 else head)
         return True
     return False

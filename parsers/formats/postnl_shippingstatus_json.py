@@ -27,7 +27,7 @@ from taxonomy.carriers import registry
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import dicts, text
+from ..fields import code_message, dicts, text
 from ..timeparse import iso_date, parse_datetime
 
 _ROOTS = ("CompleteStatus", "CurrentStatus")
@@ -114,12 +114,12 @@ def _errors(data: dict) -> list[str]:
             code = text(item.get("Code") or item.get("ErrorNumber") or item.get("ErrorCode"))
             message = " ".join(text(item.get("Message") or item.get("Description") or item.get("ErrorMsg")
                                     or item.get("Error")).split())
-            out.append(f"{code}: {message}" if code and message else code or message)
+            out.append(code_message(code, message))
     fault = data.get("fault")
     if isinstance(fault, dict):
         detail = fault.get("detail") if isinstance(fault.get("detail"), dict) else {}
         code, message = text(detail.get("errorcode")), " ".join(text(fault.get("faultstring")).split())
-        out.append(f"{code}: {message}" if code and message else code or message or "fault")
+        out.append(code_message(code, message) or "fault")
     return [e for e in out if e]
 
 

@@ -33,7 +33,7 @@ from taxonomy import Location
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import location, xtext
+from ..fields import code_message, location, xtext
 from ..timeparse import iso_date
 from .usps_common import US_STATES
 
@@ -104,7 +104,7 @@ def _errors(info: etree._Element | None, pin: str = "") -> list[str]:
         code = xtext(err, "Code")
         message = " ".join(" ".join(p for p in (xtext(err, "Description"), xtext(err, "AdditionalInformation"))
                                     if p).split())
-        body = f"{code}: {message}" if code and message else code or message
+        body = code_message(code, message)
         if body:
             out.append(f"{body} ({pin})" if pin else body)
     return out
@@ -114,7 +114,7 @@ def _fault_text(fault: etree._Element) -> str:
     details = [" ".join(xtext(d, "Message").split()) for d in fault.iter("ValidationDetail")]
     message = "; ".join(d for d in details if d) or " ".join(xtext(fault, "faultstring").split())
     code = xtext(fault, "faultcode")
-    return f"{code}: {message}" if code and message else code or message or "SOAP fault"
+    return code_message(code, message) or "SOAP fault"
 
 
 def _response(root: etree._Element) -> etree._Element | None:

@@ -25,7 +25,7 @@ from datetime import datetime
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import dicts, location, text
+from ..fields import code_message, dicts, location, text
 from ..timeparse import iso_date, parse_datetime
 
 HOME_ZONE = "Europe/London"
@@ -43,7 +43,7 @@ def _error_text(err: dict, subject: str = "") -> str:
     code = text(err.get("errorCode"))
     message = " ".join(text(err.get("errorDescription") or err.get("errorCause")).split())
     tail = f" ({subject})" if subject else ""
-    return (f"{code}: {message}" if code and message else code or message or "error") + tail
+    return (code_message(code, message) or "error") + tail
 
 
 def _piece(piece: dict, out: ParseOutput) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import dicts, location, text
+from ..fields import code_message, dicts, location, text
 from ..safe import UnsafeOrMalformed, load_json
 from ..timeparse import parse_datetime
 
@@ -61,7 +61,7 @@ def _result(data: object) -> dict | None:
 
 def _error(code: object, message: object) -> str:
     c, m = text(code), " ".join(text(message).split())
-    return f"{c}: {m}" if c and m else c or m
+    return code_message(c, m)
 
 
 class SfExpressJson(ParserPlugin):

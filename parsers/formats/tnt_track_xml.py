@@ -28,7 +28,7 @@ from lxml import etree
 
 from ..base import CarrierEvent, CarrierShipment, ParseError, ParseOutput, ParserPlugin
 from ..document import Document
-from ..fields import location, xtext
+from ..fields import code_message, location, xtext
 from ..timeparse import combine
 
 Element = etree._Element
@@ -111,7 +111,7 @@ class TntTrackXml(ParserPlugin):
         for err in root.iterfind("Error"):
             code, message = xtext(err, "Code"), _clean(xtext(err, "Message"))
             if code or message:
-                out.carrier_errors.append(f"{code}: {message}" if code and message else code or message)
+                out.carrier_errors.append(code_message(code, message))
         for con in root.iterfind("Consignment"):
             _consignment(con, out)
         if out.empty():

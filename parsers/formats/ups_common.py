@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from ..fields import text
+from ..fields import code_message, text
 
 # UPS "Package Activity Types", plus P (pickup), which UPS sends although its list omits it.
 TYPES = frozenset({"D", "I", "M", "MV", "X", "DO", "DD", "W", "NA", "U", "P"})
@@ -61,4 +61,4 @@ _cached_status_keys = lru_cache(maxsize=4096, typed=True)(_status_keys)
 def error_text(code: Any, message: Any) -> str:
     """'CODE: message', or whichever half the carrier gave."""
     c, m = text(code), " ".join(text(message).split())
-    return f"{c}: {m}" if c and m else c or m
+    return code_message(c, m)

@@ -18,7 +18,7 @@ from typing import Any
 from taxonomy import Location
 from taxonomy.places import regions
 
-from ..fields import location, text
+from ..fields import code_message, location, text
 from ..timeparse import iso_date
 
 # USPS state and territory codes, armed-forces codes included (the zone table's US regions), and the
@@ -40,7 +40,7 @@ def error_text(code: Any, message: Any) -> str:
     """'CODE: message', or whichever half USPS gave; whitespace collapsed."""
     c, m = text(code), " ".join(text(message).split())
     m = m.rstrip(" -")  # v3 messages end in a dangling " - " separator
-    return f"{c}: {m}" if c and m else c or m
+    return code_message(c, m)
 
 
 @lru_cache(maxsize=4096)
