@@ -22,12 +22,10 @@ import itertools
 import json
 import random
 import time
-import traceback
 from collections import defaultdict
 from pathlib import Path
 
 import orjson
-from aiohttp import web
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -36,7 +34,7 @@ from service.config import SOURCES, Settings
 from service.keys import BUS, STORE
 from tests.docs import ups_track
 from tests.reading import READ_TOKEN
-from tests.test_intake_fuzz import _send_raw
+from tests.test_intake_fuzz import _send_raw, crash_recorder
 
 BATCH = 20
 EXAMPLES = 500  # x BATCH requests: 10,000
@@ -162,22 +160,7 @@ async def test_fuzzed_admin_cs_trackings_and_read_requests_never_get_a_5xx(aioht
                               api_token=TOKENS["api"], read_token=TOKENS["read"], open_sources=frozenset(SOURCES),
                               sqlite_synchronous="OFF", poll=False, notify_file=str(tmp_path / "sent.jsonl")))
     crashes: dict[str, str] = {}
-
-    @web.middleware
-    async def crash_recorder(request: web.Request, handler):
-        """Names the exception behind a 5xx in the report (observation only: it re-raises)."""
-        try:
-            return await handler(request)
-        except web.HTTPException:
-            raise
-        except Exception as exc:
-            frames = traceback.extract_tb(exc.__traceback__)
-            where = next((f for f in reversed(frames) if "/service/" in f.filename), frames[-1])
-            crashes[request.headers.get("X-Fuzz-Seq", "")] = (
-                f"{type(exc).__name__}: {exc!s:.80} at {Path(where.filename).name}:{where.lineno} ({where.name})")
-            raise
-
-    app.middlewares.append(crash_recorder)
+    app.middlewares.append(crash_recorder(crashes))
     client = await aiohttp_client(app)
     await _populate(client)
     before = await client.app[STORE].shipment("ups", TN)

@@ -407,6 +407,27 @@ class Answer:
     retry_after: str | None
 
 
+
+def crash_recorder(crashes: dict[str, str]):
+    """A middleware naming the exception behind a 5xx in `crashes`, by the request's X-Fuzz-Seq (observation
+    only: it re-raises)."""
+
+    @web.middleware
+    async def record(request: web.Request, handler):
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception as exc:
+            frames = traceback.extract_tb(exc.__traceback__)
+            where = next((f for f in reversed(frames) if "/service/" in f.filename), frames[-1])
+            crashes[request.headers.get("X-Fuzz-Seq", "")] = (
+                f"{type(exc).__name__}: {exc!s:.80} at {Path(where.filename).name}:{where.lineno} ({where.name})")
+            raise
+
+    return record
+
+
 async def _send_raw(port: int, data: bytes, timeout: float = 15.0) -> Answer:
     try:
         async with asyncio.timeout(timeout):
@@ -555,23 +576,8 @@ async def test_ten_thousand_fuzzed_requests_never_break_the_intake_contract(aioh
                              request.match_info.get("source"))
 
     crashes: dict[str, str] = {}
-
-    @web.middleware
-    async def crash_recorder(request: web.Request, handler):
-        """Names the exception behind a 5xx in the report (observation only: it re-raises)."""
-        try:
-            return await handler(request)
-        except web.HTTPException:
-            raise
-        except Exception as exc:
-            frames = traceback.extract_tb(exc.__traceback__)
-            where = next((f for f in reversed(frames) if "/service/" in f.filename), frames[-1])
-            crashes[request.headers.get("X-Fuzz-Seq", "")] = (
-                f"{type(exc).__name__} at {Path(where.filename).name}:{where.lineno} ({where.name})")
-            raise
-
     app.on_response_prepare.append(watch)
-    app.middlewares.append(crash_recorder)
+    app.middlewares.append(crash_recorder(crashes))
     client = await aiohttp_client(app)
     port, loop = client.server.port, asyncio.get_running_loop()
     counter = itertools.count()
