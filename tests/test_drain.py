@@ -3,6 +3,7 @@ webhooks are still answered, then the usual graceful stop; a second signal stops
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -23,6 +24,21 @@ def _serve(tmp_path, port: int, drain: float) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+@contextlib.asynccontextmanager
+async def _serving(tmp_path, drain: float):
+    """A ready `serve` subprocess, a client session and its base URL; killed at the end if still running."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = _serve(tmp_path, port, drain)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await _wait_ready(session, base)
+            yield proc, session, base
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 async def _exit_code(proc: subprocess.Popen, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
@@ -34,61 +50,37 @@ async def _exit_code(proc: subprocess.Popen, timeout: float) -> int:
 
 
 async def test_sigterm_makes_readyz_503_at_once_while_webhooks_are_still_accepted(tmp_path):
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = _serve(tmp_path, port, drain=3.0)
-    try:
-        async with aiohttp.ClientSession() as session:
-            await _wait_ready(session, base)
-            proc.send_signal(signal.SIGTERM)
-            signalled = time.monotonic()
-            await asyncio.sleep(0.2)
-            async with session.get(f"{base}/readyz") as resp:
-                assert resp.status == 503
-                body = await resp.json()
-            assert body["ready"] is False and body["draining"] is True and body["store"] == "writable"
-            async with session.get(f"{base}/healthz") as resp:
-                assert resp.status == 200  # alive: a liveness probe must not restart a draining node
-            tn = stream_number(1)
-            async with session.post(f"{base}/webhooks/ups", data=ups_track(tn, [("origin", "20260301", "180000")]),
-                                    headers={"Content-Type": "application/json"}) as resp:
-                assert resp.status == 202  # routed here before the balancer noticed: still taken
+    async with _serving(tmp_path, drain=3.0) as (proc, session, base):
+        proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        await asyncio.sleep(0.2)
+        async with session.get(f"{base}/readyz") as resp:
+            assert resp.status == 503
+            body = await resp.json()
+        assert body["ready"] is False and body["draining"] is True and body["store"] == "writable"
+        async with session.get(f"{base}/healthz") as resp:
+            assert resp.status == 200  # alive: a liveness probe must not restart a draining node
+        tn = stream_number(1)
+        async with session.post(f"{base}/webhooks/ups", data=ups_track(tn, [("origin", "20260301", "180000")]),
+                                headers={"Content-Type": "application/json"}) as resp:
+            assert resp.status == 202  # routed here before the balancer noticed: still taken
         assert await _exit_code(proc, 20) == 0
         assert time.monotonic() - signalled >= 2.5, "stopped before the drain period ended"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 async def test_a_second_signal_while_draining_stops_at_once(tmp_path):
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = _serve(tmp_path, port, drain=60.0)
-    try:
-        async with aiohttp.ClientSession() as session:
-            await _wait_ready(session, base)
-            proc.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.3)
-            async with session.get(f"{base}/readyz") as resp:
-                assert resp.status == 503
-            proc.send_signal(signal.SIGINT)
+    async with _serving(tmp_path, drain=60.0) as (proc, session, base):
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        async with session.get(f"{base}/readyz") as resp:
+            assert resp.status == 503
+        proc.send_signal(signal.SIGINT)
         assert await _exit_code(proc, 20) == 0  # well before the 60 s drain
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 async def test_readyz_reports_not_draining_while_serving(tmp_path):
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = _serve(tmp_path, port, drain=0.0)
-    try:
-        async with aiohttp.ClientSession() as session:
-            await _wait_ready(session, base)
-            async with session.get(f"{base}/readyz") as resp:
-                assert (await resp.json())["draining"] is False
-            proc.send_signal(signal.SIGTERM)  # drain 0: the old behaviour, a prompt graceful stop
+    async with _serving(tmp_path, drain=0.0) as (proc, session, base):
+        async with session.get(f"{base}/readyz") as resp:
+            assert (await resp.json())["draining"] is False
+        proc.send_signal(signal.SIGTERM)  # drain 0: the old behaviour, a prompt graceful stop
         assert await _exit_code(proc, 20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
