@@ -154,3 +154,56 @@ class Tracking:
     locale: str | None = None
     merchant: str | None = None
     poll: bool = True
+
+
+# --- outbound webhooks (service.outbound) -------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A receiver of pushed events: where, which routing keys, how it is signed, and how far it has got.
+
+    `cursor` is the feed position (outbox seq) up to which every matching event was answered 2xx; it moves
+    only forward except by an operator's replay. While `previous_secret_until` lies ahead, deliveries carry
+    a signature with the previous secret too (rotation overlap).
+    """
+
+    id: str  # "sub_" + 24 hex digits
+    url: str
+    filter: tuple[str, ...]  # routing-key patterns `<status>.<exception_class|none>.<carrier>` with * and #
+    description: str
+    enabled: bool
+    secret: str  # whsec_<base64>
+    cursor: int
+    created_at: str
+    updated_at: str
+    previous_secret: str | None = None
+    previous_secret_until: str | None = None
+    disabled_reason: str | None = None
+    disabled_at: str | None = None
+    failing_since: str | None = None  # first failed attempt of the current streak (None: healthy)
+    next_attempt_at: str | None = None  # when the failing streak is tried again
+    last_error: str | None = None
+
+
+class OutEvent(NamedTuple):
+    """A feed entry as outbound delivery reads it."""
+
+    seq: int
+    event_id: str  # the CloudEvent id: the `webhook-id`
+    routing_key: str
+    body: bytes  # the CloudEvent, as on the bus and the feed
+    created_at: str  # when the event was committed (delivery latency is measured from here)
+
+
+class DeliveryAttempt(NamedTuple):
+    """One POST to a subscriber, as the delivery log keeps it."""
+
+    subscription_id: str
+    seq: int
+    event_id: str
+    attempt: int  # 1 for the first try of this event
+    ok: bool
+    status: int | None  # the receiver's HTTP status; None when no answer came
+    latency_ms: float
+    error: str | None
+    at: str

@@ -29,8 +29,9 @@ from ..actions.policy import Policy
 from ..core.actions import Acted
 from ..core.apply import Applied
 from .repair import ReplayFilter
-from ..rows import (Accepted, ActiveShipment, Due, DueNotification, EscalationChange, EscalationCount, FeedItem,
-                   Incoming, InboxRow, Normalized, OutboxRow, Reschedule, Tracking)
+from ..rows import (Accepted, ActiveShipment, DeliveryAttempt, Due, DueNotification, EscalationChange,
+                   EscalationCount, FeedItem, Incoming, InboxRow, Normalized, OutboxRow, OutEvent, Reschedule,
+                   Subscription, Tracking)
 
 
 class Intake(Protocol):
@@ -146,8 +147,60 @@ class Operations(Protocol):
     async def writable(self) -> bool: ...
 
 
+class Subscriptions(Coordination, Protocol):
+    """Outbound webhooks: the subscriptions, their cursors over the feed, and the delivery log.
+
+    Writes that move a cursor are compare-and-set (`advance_subscription`), so a delivery loop that read a
+    cursor an operator has since replayed changes nothing and reads again.
+    """
+
+    async def create_subscription(self, subscription: Subscription) -> None: ...
+    async def subscription(self, subscription_id: str) -> Subscription | None: ...
+    async def subscriptions(self, after: str | None = None, limit: int = 100) -> list[Subscription]:
+        """By id, ids above `after`."""
+        ...
+
+    async def update_subscription(self, subscription_id: str, changes: dict[str, object]) -> Subscription | None:
+        """Set the named fields (any of Subscription's but id and created_at; `filter` a tuple); stamps
+        updated_at; None if there is no such subscription."""
+        ...
+
+    async def delete_subscription(self, subscription_id: str) -> bool: ...
+    async def outbox_after(self, after: int, limit: int) -> list[OutEvent]: ...
+    async def feed_head(self) -> int:
+        """The highest feed position committed (0 for none): a subscription's lag is head − cursor."""
+        ...
+
+    async def feed_position_at(self, moment: str) -> int:
+        """The highest position committed before `moment` (RFC 3339): a replay "from a time" starts after it."""
+        ...
+
+    async def advance_subscription(self, subscription_id: str, expected: int, cursor: int,
+                                   attempts: list[DeliveryAttempt]) -> bool:
+        """Record the attempts and, if the stored cursor is still `expected`, move it to `cursor` and clear
+        the failing streak, in one transaction; False (attempts still recorded) if the cursor had moved."""
+        ...
+
+    async def record_attempts(self, attempts: list[DeliveryAttempt]) -> None: ...
+    async def delivery_log(self, subscription_id: str, limit: int = 100,
+                           before: tuple[str, int] | None = None) -> list[DeliveryAttempt]:
+        """Newest first; `before` = (at, seq) of the last row of the previous page."""
+        ...
+
+    async def queue_redelivery(self, subscription_id: str, event_id: str) -> bool:
+        """Send this feed event to the subscriber once more, outside its cursor; False if no such event."""
+        ...
+
+    async def take_redeliveries(self, subscription_id: str, limit: int = 100) -> list[OutEvent]:
+        """The queued redeliveries, oldest first (they stay queued until `done_redeliveries`)."""
+        ...
+
+    async def done_redeliveries(self, subscription_id: str, seqs: list[int]) -> None: ...
+    async def prune_delivery_log(self, older_than: str, keep_per_subscription: int) -> int: ...
+
+
 class Store(Intake, Normalizing, Outbox, Feed, Shipments, Actions, Escalations, Trackings, Polls, Operations,
-            Protocol):
+            Subscriptions, Protocol):
     """Everything: what the app factory opens once and hands out by port."""
 
     kind: str  # "sqlite" | "postgresql"
