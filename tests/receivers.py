@@ -74,7 +74,7 @@ class Receiver:
     async def start(self, port: int = 0) -> "Receiver":
         app = web.Application()
         app.router.add_post("/hook", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port or self.port or 0, reuse_address=True)
         await site.start()
