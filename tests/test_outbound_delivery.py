@@ -248,6 +248,7 @@ async def test_two_service_instances_over_one_store_deliver_each_event_once(aioh
     sub = new_subscription(rec.url)
     await one.app[STORE].create_subscription(sub)
     one.app[OUTBOUND].wake()
+    two.app[OUTBOUND].wake()  # both follow it at once
     feed = await fill(one, 3)
     feed += (await fill(two, 2, first=3))[len(feed):]
     await rec.wait_for(lambda: len(rec.accepted()) >= len(feed), what="every event")
@@ -255,6 +256,20 @@ async def test_two_service_instances_over_one_store_deliver_each_event_once(aioh
     await asyncio.sleep(0.3)  # a duplicate sender, if there were one, would have sent by now
     ids = rec.delivered_ids()
     assert sorted(ids) == sorted(e.event_id for e in feed)
+
+
+async def test_a_batch_longer_than_the_lease_keeps_one_sender(client, receivers, running):
+    store = client.app[STORE]
+    rec = await receivers(slow(0.3))
+    sub = new_subscription(rec.url)
+    await store.create_subscription(sub)
+    feed = await fill(client, 1)  # one shipment: five events one after the other, 1.5 s > the 1 s lease
+    await running(store, lease_ttl=1.0)
+    await running(store, lease_ttl=1.0)
+    await rec.wait_for(lambda: len(rec.accepted()) >= len(feed), what="every event")
+    await eventually(lambda: _cursor_at(store, sub.id, feed[-1].seq), what="cursor at the head")
+    await asyncio.sleep(0.5)
+    assert rec.delivered_ids() == [e.event_id for e in feed]  # each once, in order
 
 
 async def test_the_dispatcher_can_be_switched_off(aiohttp_client, db):

@@ -31,6 +31,7 @@ import orjson
 from taxonomy.models import utc_text
 
 from .. import metrics
+from ..duties import HOLDER
 from ..rows import DeliveryAttempt, Subscription
 from ..store.ports import Subscriptions
 from . import schedule
@@ -58,6 +59,9 @@ class WebhookDispatcher:
         self._known: set[str] = set()  # subscription ids with gauge series
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        # The lease holder: this process, and this dispatcher in it (two services in one process, as tests
+        # run them, are two senders that must not both hold a subscription).
+        self.holder = f"{HOLDER}:{secrets.token_hex(3)}"
 
     @classmethod
     def from_settings(cls, store: Subscriptions, settings) -> WebhookDispatcher:
@@ -84,6 +88,8 @@ class WebhookDispatcher:
     def wake(self) -> None:
         """A subscription was created or changed: list again now (and let its follower re-read it)."""
         self._wake.set()
+        for follower, _ in self._followers.values():
+            follower.refresh_soon()
 
     # --- the API's hooks ----------------------------------------------------------------------------------
 
@@ -145,7 +151,7 @@ class WebhookDispatcher:
             if sub.enabled and running is None:
                 follower = Follower(self._store, self._sender, sub, concurrency=self._concurrency,  # type: ignore[arg-type]
                                     give_up=self._give_up, idle=self._idle, lease_ttl=self._lease_ttl,
-                                    rng=self._rng, clock=self._clock, delay=self._delay)
+                                    rng=self._rng, clock=self._clock, delay=self._delay, holder=self.holder)
                 self._followers[sub.id] = (follower, asyncio.create_task(follower.run(), name=f"webhooks-{sub.id}"))
             elif running is not None and sub.enabled:
                 if _delivery_view(sub) != _delivery_view(running[0].subscription):

@@ -23,6 +23,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import orjson
@@ -30,7 +31,7 @@ import orjson
 from taxonomy.models import utc_text
 
 from .. import metrics
-from ..duties import Duty
+from ..duties import HOLDER, Duty
 from ..rows import DeliveryAttempt, OutEvent, Subscription
 from ..store.ports import Subscriptions
 from . import schedule
@@ -39,6 +40,7 @@ from .sender import Outcome, Sender
 
 log = logging.getLogger(__name__)
 BATCH = 500
+REFRESH = 1.0  # seconds between readings of the stored subscription while following it
 
 
 class GivenUp(Exception):
@@ -71,12 +73,12 @@ class Follower:
     def __init__(self, store: Subscriptions, sender: Sender, subscription: Subscription, *, concurrency: int,
                  give_up: float, idle: float = 0.2, lease_ttl: float = 15.0,
                  rng: Callable[[], float] = random.random, clock: Callable[[], float] = time.time,
-                 delay: Callable[..., float] = schedule.next_delay) -> None:
+                 delay: Callable[..., float] = schedule.next_delay, holder: str = HOLDER) -> None:
         self.id = subscription.id
         self.subscription = subscription  # the latest seen; re-read from the store at every batch
         self._store, self._sender, self._concurrency = store, sender, concurrency
         self._give_up, self._idle, self._rng, self._clock, self._delay = give_up, idle, rng, clock, delay
-        self.duty = Duty(store, f"webhooks:{subscription.id}", ttl=lease_ttl)
+        self.duty = Duty(store, f"webhooks:{subscription.id}", ttl=lease_ttl, holder=holder)
         self._lease_ttl = lease_ttl
         self._nudged = asyncio.Event()  # replaced at each nudge, so every waiter of the old one wakes once
         self._log: list[DeliveryAttempt] = []  # attempts not yet written
@@ -85,6 +87,9 @@ class Follower:
         self._not_before = 0.0  # monotonic: a Retry-After holds every request of the subscription back
         self._redelivery_failures = 0
         self._redeliver_at = 0.0
+        self._cursor = subscription.cursor  # this follower's idea of the stored cursor (the CAS's expectation)
+        self._refresh_at = 0.0  # monotonic: when to read the stored subscription again
+        self._resume_at: float | None = None  # a stored streak's next attempt, honoured before the next batch
 
     # --- the loop ---------------------------------------------------------------------------------------------
 
@@ -93,9 +98,11 @@ class Follower:
             while True:
                 try:
                     if not await self.duty.held():
+                        self._refresh_at = 0.0  # whoever held it may have moved the cursor
                         await self._pause(max(1.0, self._lease_ttl / 3))
                         continue
-                    if not await self._step():
+                    did = await self._refresh() if time.monotonic() >= self._refresh_at else False
+                    if not await self._batch() and not did:
                         await self._pause(self._idle)
                 except (GivenUp, LeaseLost):
                     return
@@ -103,6 +110,7 @@ class Follower:
                     raise
                 except Exception:  # a store hiccup, a bug on one event: logged, tried again shortly
                     log.exception("webhooks %s: delivery loop failed; retrying", self.id)
+                    self._refresh_at = 0.0
                     await asyncio.sleep(1.0)
         finally:
             await asyncio.shield(self._release())
@@ -114,12 +122,17 @@ class Follower:
             log.debug("webhooks %s: lease not released", self.id, exc_info=True)
 
     def nudge(self, subscription: Subscription | None = None) -> None:
-        """The subscription changed (URL, secret, cursor, enabled): use it, and cut any wait short, so a fixed
-        URL is tried at once rather than at the end of an hour's backoff."""
+        """The subscription changed (URL, secret, cursor, enabled): use it, read it again, and cut any wait
+        short, so a fixed URL is tried at once rather than at the end of an hour's backoff."""
         if subscription is not None:
             self.subscription = subscription
+        self.refresh_soon()
         self._nudged.set()
         self._nudged = asyncio.Event()
+
+    def refresh_soon(self) -> None:
+        """Read the subscription and its queued redeliveries at the next turn (an operator asked for one)."""
+        self._refresh_at = 0.0
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep up to `seconds`; True if nudged meanwhile."""
@@ -130,21 +143,29 @@ class Follower:
             pass
         return nudged.is_set()
 
-    async def _step(self) -> bool:
-        """One batch (or the queued redeliveries); False when there was nothing to do."""
+    async def _refresh(self) -> bool:
+        """Read the stored subscription (about once a second, and after a change) and send its queued
+        redeliveries; True if some were sent. Between readings the loop asks only for new feed events."""
         sub = await self._store.subscription(self.id)
         if sub is None or not sub.enabled:
             raise LeaseLost  # deleted or disabled: the supervisor stops following it
-        self.subscription = sub
+        self.subscription, self._cursor = sub, sub.cursor
         self._streak_floor = epoch(sub.failing_since) if sub.failing_since else None
-        did = await self._redeliver(sub)
-        events = await self._store.outbox_after(sub.cursor, BATCH)
+        self._resume_at = epoch(sub.next_attempt_at) if sub.next_attempt_at else None
+        self._refresh_at = time.monotonic() + REFRESH
+        return await self._redeliver(sub)
+
+    async def _batch(self) -> bool:
+        """The next batch after the cursor, delivered completely, then the cursor moved; False if none."""
+        sub, expected = self.subscription, self._cursor
+        events = await self._store.outbox_after(expected, BATCH)
         if not events:
-            return did
-        if sub.next_attempt_at and not self._failing:  # a streak from before: keep its schedule
-            wait = epoch(sub.next_attempt_at) - self._clock()
+            return False
+        if self._resume_at is not None:  # a failing streak from before (another process, a restart)
+            wait, self._resume_at = self._resume_at - self._clock(), None
             if wait > 0:
                 await self._hold(wait)
+            sub = self.subscription  # perhaps changed meanwhile (a corrected URL)
         wanted = [e for e in events if matches(sub.filter, e.routing_key)]
         groups: dict[str, list[OutEvent]] = {}
         for event in wanted:
@@ -160,9 +181,15 @@ class Follower:
                     raise kind from None
             raise
         attempts, self._log = self._log, []
-        if not await self._store.advance_subscription(self.id, sub.cursor, events[-1].seq, attempts):
-            log.info("webhooks %s: cursor moved elsewhere (a replay); reading again", self.id)
         self._failing.clear()
+        if await self._store.advance_subscription(self.id, expected, events[-1].seq, attempts):
+            self._cursor = events[-1].seq
+            self.subscription = replace(self.subscription, cursor=self._cursor, failing_since=None,
+                                        next_attempt_at=None, last_error=None)
+            self._streak_floor = None
+        else:
+            log.info("webhooks %s: cursor moved elsewhere (a replay); reading again", self.id)
+            self._refresh_at = 0.0
         return True
 
     async def _keep_lease(self, tasks: list[asyncio.Task]) -> None:
@@ -205,11 +232,14 @@ class Follower:
                 pass
 
     async def _recovered(self, event: OutEvent) -> None:
-        if self._failing.pop(event.seq, None) is not None and not self._failing:
-            self._streak_floor = None
-            log.info("webhooks %s: delivering again", self.id)
-            await self._store.update_subscription(self.id, {"failing_since": None, "next_attempt_at": None,
-                                                            "last_error": None})
+        """A delivery went through: once no event is failing, the streak (this run's or a stored one) ends."""
+        was_failing = self._failing.pop(event.seq, None) is not None
+        if self._failing or not (was_failing or self._streak_floor is not None):
+            return
+        self._streak_floor = None
+        log.info("webhooks %s: delivering again", self.id)
+        await self._store.update_subscription(self.id, {"failing_since": None, "next_attempt_at": None,
+                                                        "last_error": None})
 
     async def _failed(self, event: OutEvent, attempt: int, outcome: Outcome) -> None:
         now = self._clock()
