@@ -101,6 +101,8 @@ async def test_a_receiver_down_then_back_gets_everything_in_order(client, receiv
     await eventually(lambda: _failing(store, sub.id), what="the failing streak recorded")
     failing = await store.subscription(sub.id)
     assert failing.failing_since and failing.next_attempt_at and failing.last_error
+    lag = metrics.WEBHOOK_LAG.labels(sub.id)
+    await eventually(lambda: lag._value.get() == feed[-1].seq, what="the lag gauge at the whole feed")
     await rec.start(port)
     rec.behaviour = status(503)  # up but unavailable for a while
     await rec.wait_for(lambda: len(rec.received) >= 4, what="503s")
@@ -116,8 +118,45 @@ async def test_a_receiver_down_then_back_gets_everything_in_order(client, receiv
     assert got == expected  # in order per shipment
     healthy = await store.subscription(sub.id)
     assert healthy.failing_since is None and healthy.last_error is None and healthy.enabled
+    await eventually(lambda: lag._value.get() == 0, what="the lag gauge back to 0")
     log = await store.delivery_log(sub.id, limit=1000)
     assert any(not a.ok and a.status is None for a in log) and any(a.status == 503 for a in log)
+
+
+async def test_a_failing_event_holds_its_shipment_and_the_cursor_but_not_the_others(client, receivers, running):
+    store = client.app[STORE]
+    feed = await fill(client, 3)
+    poison = feed[1]  # the second event of the first shipment
+
+    async def refuse_one(receiver, request):
+        from aiohttp import web
+        return web.Response(status=400 if request.headers["webhook-id"] == poison.event_id else 204)
+
+    rec = await receivers(refuse_one)
+    sub = new_subscription(rec.url)
+    await store.create_subscription(sub)
+    await running(store)
+    held = per_shipment([_cloud(e) for e in feed])[f"{_cloud(poison)['source']} {_cloud(poison)['subject']}"]
+    others = {e.event_id for e in feed} - set(held)
+    await rec.wait_for(lambda: {r.headers["webhook-id"] for r in rec.accepted()} >= others | {held[0]},
+                       what="the other shipments delivered")
+    await rec.wait_for(lambda: rec.delivered_ids().count(poison.event_id) >= 3, what="the failing event retried")
+    delivered = {r.headers["webhook-id"] for r in rec.accepted()}
+    assert not delivered & set(held[1:])  # nothing after the failing event in its shipment
+    current = await store.subscription(sub.id)
+    assert current.cursor == 0 and current.failing_since and "400" in current.last_error
+
+
+async def test_a_receiver_that_is_down_gets_at_most_concurrency_requests_at_a_time(client, receivers, running):
+    store = client.app[STORE]
+    rec = await receivers(status(503))
+    sub = new_subscription(rec.url)
+    await store.create_subscription(sub)
+    await fill(client, 6)
+    await running(store, concurrency=2, delay=lambda *args, **kwargs: 0.2)
+    await rec.wait_for(lambda: len(rec.received) >= 8, what="retries")
+    # two events, each retried; the other shipments' first events wait for a slot instead of failing too
+    assert len(set(rec.delivered_ids())) == 2
 
 
 async def test_a_slow_subscriber_does_not_delay_a_fast_one(client, receivers, running):

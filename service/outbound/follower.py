@@ -4,9 +4,10 @@ A batch is up to 500 feed events after the stored cursor. The matching
 ones are grouped by shipment (CloudEvent `source` + `subject`); shipments go
 concurrently (the subscription's request budget is shared), and within a
 shipment each event waits for the previous one's 2xx. A failed event is
-retried on its own schedule (`schedule.next_delay`, or the receiver's
-Retry-After, which also holds the subscription's other requests back) and
-holds the later events of its shipment; the other shipments go on. Only
+retried on its own schedule (`schedule.next_delay`, paced by the age of
+the subscription's failing streak, or the receiver's Retry-After, which
+also holds the subscription's other requests back) and holds the later
+events of its shipment; the other shipments go on. Only
 when every matching event of the batch was delivered does the cursor move
 (compare-and-set, to the batch's last scanned position), so a crash, a
 stop or a lost lease at any point leaves the cursor where it was: the
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -203,29 +205,31 @@ class Follower:
     # --- one shipment -----------------------------------------------------------------------------------------
 
     async def _shipment(self, events: list[OutEvent], budget: asyncio.Semaphore) -> None:
+        """Each event until it is delivered, then the next. An event keeps its slot of the budget while it
+        waits for its retry: a receiver that is down gets at most `concurrency` requests per backoff
+        period, however many shipments the batch holds, while one failing event leaves the others slots."""
         for event in events:
-            attempt = 1
-            while True:
-                outcome = await self._send(event, budget)
-                self._note(event, attempt, outcome)
-                if outcome.ok:
-                    await self._recovered(event)
-                    break
-                await self._failed(event, attempt, outcome)
-                attempt += 1
+            async with budget:
+                attempt = 1
+                while True:
+                    wait = self._not_before - time.monotonic()
+                    if wait > 0:
+                        await self._hold(wait)
+                    outcome = await self._sender.send(self.subscription, event.event_id, event.body)
+                    self._note(event, attempt, outcome)
+                    if outcome.ok:
+                        await self._recovered(event)
+                        break
+                    await self._failed(event, attempt, outcome)
+                    attempt += 1
 
-    async def _send(self, event: OutEvent, budget: asyncio.Semaphore) -> Outcome:
-        async with budget:
-            wait = self._not_before - time.monotonic()
-            if wait > 0:
-                await self._hold(wait)
-            return await self._sender.send(self.subscription, event.event_id, event.body)
-
-    def _note(self, event: OutEvent, attempt: int, outcome: Outcome) -> None:
+    def _note(self, event: OutEvent, attempt: int, outcome: Outcome, fresh: bool = True) -> None:
+        """Counted, and kept for the delivery log; `fresh`: a first pass over the feed (not a redelivery),
+        whose delivery time since the commit is measured."""
         self._log.append(DeliveryAttempt(self.id, event.seq, event.event_id, attempt, outcome.ok, outcome.status,
                                          round(outcome.latency_ms, 3), outcome.error, stamp(self._clock())))
         metrics.WEBHOOK_DELIVERIES.labels(self.id, "delivered" if outcome.ok else "failed").inc()
-        if outcome.ok:
+        if outcome.ok and fresh:
             try:
                 metrics.WEBHOOK_DELIVERY_SECONDS.observe(max(0.0, self._clock() - epoch(event.created_at)))
             except ValueError:
@@ -250,7 +254,10 @@ class Follower:
         since = min(starts)
         if schedule.give_up(since, now, self._give_up):
             await self._disable(since, outcome)
-        delay = self._delay(attempt, retry_after=outcome.retry_after, remaining=since + self._give_up - now,
+        # A streak older than this event's tries (other events, another process) sets the pace: an event
+        # failing for the first time an hour into an outage waits like the hour-old ones, not 1 s.
+        failures = max(attempt, int(math.log2(max(0.0, now - since) + 1)) + 1)
+        delay = self._delay(failures, retry_after=outcome.retry_after, remaining=since + self._give_up - now,
                             rng=self._rng)
         self._failing[event.seq] = (first, now + delay)
         if outcome.retry_after is not None:  # the receiver asked for a pause: all of this subscription's requests
@@ -298,7 +305,7 @@ class Follower:
         done: list[int] = []
         for event in queued:
             outcome = await self._sender.send(sub, event.event_id, event.body)
-            self._note(event, 1, outcome)
+            self._note(event, 1, outcome, fresh=False)
             if not outcome.ok:
                 self._redelivery_failures += 1
                 self._redeliver_at = time.monotonic() + self._delay(
