@@ -31,6 +31,7 @@ import orjson
 from taxonomy.models import utc_text
 
 from .. import metrics
+from ..config import Settings
 from ..duties import HOLDER
 from ..rows import DeliveryAttempt, Subscription
 from ..store.ports import Subscriptions
@@ -64,7 +65,7 @@ class WebhookDispatcher:
         self.holder = f"{HOLDER}:{secrets.token_hex(3)}"
 
     @classmethod
-    def from_settings(cls, store: Subscriptions, settings) -> WebhookDispatcher:
+    def from_settings(cls, store: Subscriptions, settings: Settings) -> WebhookDispatcher:
         return cls(store, allow_nets=settings.outbound_allow_nets, concurrency=settings.outbound_concurrency,
                    timeout=settings.outbound_timeout, give_up=settings.outbound_give_up)
 
