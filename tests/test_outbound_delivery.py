@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+import orjson
 import pytest
+from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
 from service import metrics
@@ -129,7 +131,6 @@ async def test_a_failing_event_holds_its_shipment_and_the_cursor_but_not_the_oth
     poison = feed[1]  # the second event of the first shipment
 
     async def refuse_one(receiver, request):
-        from aiohttp import web
         return web.Response(status=400 if request.headers["webhook-id"] == poison.event_id else 204)
 
     rec = await receivers(refuse_one)
@@ -346,12 +347,10 @@ async def test_a_queued_redelivery_is_sent_again(client, receivers, running):
 # --- helpers --------------------------------------------------------------------------------------------------
 
 async def _ok(receiver, request):
-    from aiohttp import web
     return web.Response(status=204)
 
 
 def _cloud(event) -> dict:
-    import orjson
     return orjson.loads(event.body)
 
 

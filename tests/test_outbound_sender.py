@@ -13,7 +13,7 @@ from service.outbound.guard import GuardedResolver, parse_nets
 from service.outbound.sender import USER_AGENT, Sender
 from service.rows import Subscription
 from service.signatures import StandardWebhooks
-from tests.receivers import Receiver, new_secret, redirect, status
+from tests.receivers import Receiver, new_secret, redirect, slow, status
 
 LOOPBACK = parse_nets("127.0.0.0/8")
 BODY = orjson.dumps({"specversion": "1.0", "id": "evt_1", "type": "shipment.event.v1", "data": {"x": 1}})
@@ -121,7 +121,6 @@ async def test_a_refused_connection_is_a_failure_without_status(session):
 
 
 async def test_a_timeout_is_a_failure(receiver, session):
-    from tests.receivers import slow
     receiver.behaviour = slow(2)
     outcome = await Sender(session, LOOPBACK, timeout=0.2).send(subscription(receiver.url, new_secret()), "e", BODY)
     assert not outcome.ok and outcome.status is None and "timed out" in outcome.error
