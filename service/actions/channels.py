@@ -23,7 +23,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from email.message import EmailMessage
@@ -62,6 +62,7 @@ class SendResult:
     retryable: bool = False
     retry_after: float | None = None
     attempts: int = 1
+    status: int | None = None  # the receiver's HTTP status; None when no answer came
 
 
 class Channel(Protocol):
@@ -224,15 +225,22 @@ class WebhookChannel:
 
 async def post_signed(url: str, secret: str, msg_id: str, body: bytes, *,
                       session: aiohttp.ClientSession | None = None, timeout: float = 10,
-                      clock: Callable[[], float] = time.time) -> SendResult:
+                      clock: Callable[[], float] = time.time, also_sign_with: str | None = None,
+                      extra_headers: Mapping[str, str] | None = None) -> SendResult:
     """One Standard Webhooks delivery: a fresh timestamp and signature, the given id, the outcome classified.
 
     2xx is delivered; 408, 429, 5xx, timeouts and connection errors are
-    retryable (with the receiver's Retry-After); redirects and other 4xx are not.
+    retryable (with the receiver's Retry-After); redirects (never followed)
+    and other 4xx are not. `also_sign_with`: a second secret whose signature
+    follows the first, space-separated (a receiver still on the previous
+    secret during a rotation verifies too).
     """
     stamp = int(clock())
-    headers = {"content-type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(stamp),
-               "webhook-signature": sign_standard_webhook(secret, msg_id, stamp, body)}
+    signature = sign_standard_webhook(secret, msg_id, stamp, body)
+    if also_sign_with:
+        signature += " " + sign_standard_webhook(also_sign_with, msg_id, stamp, body)
+    headers = {**(extra_headers or {}), "content-type": "application/json", "webhook-id": msg_id,
+               "webhook-timestamp": str(stamp), "webhook-signature": signature}
     try:
         if session is not None:
             return await _post(session, url, body, headers, timeout)
@@ -250,11 +258,16 @@ async def _post(session: aiohttp.ClientSession, url: str, body: bytes, headers: 
                             timeout=aiohttp.ClientTimeout(total=timeout)) as response:
         status, reason = response.status, response.reason or ""
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        location = response.headers.get("Location")
     if 200 <= status < 300:
-        return SendResult(True, f"{status} {reason}".strip())
+        return SendResult(True, f"{status} {reason}".strip(), status=status)
+    if 300 <= status < 400:
+        return SendResult(False, f"{status}: redirect to {mask(location or '(no Location)')[:200]} not followed",
+                          status=status)
     retryable = status in (408, 429) or status >= 500
     detail = f"{status} {reason}".strip() + (f" (Retry-After {retry_after:g} s)" if retry_after is not None else "")
-    return SendResult(False, detail, retryable=retryable, retry_after=retry_after if retryable else None)
+    return SendResult(False, detail, retryable=retryable, retry_after=retry_after if retryable else None,
+                      status=status)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
