@@ -21,6 +21,7 @@ SUBSCRIPTION_ID = r"^sub_[0-9a-f]{24}$"
 SECRET = r"^whsec_[A-Za-z0-9+/]{43}=$"  # base64 of 32 bytes
 MAX_URL = 2048
 MAX_OVERLAP = 7 * 24 * 3600
+MAX_PATTERNS = 32  # service.outbound.filters.MAX_PATTERNS (a test keeps them equal)
 _FILTER = ("routing-key patterns `<status>.<exception_class|none>.<carrier>` as on the bus: `*` is exactly one "
            "word, `#` zero or more (`delivered.#`, `exception.#`, `*.*.ups`); an event is sent when any pattern "
            "matches. At most 32 patterns")
@@ -34,7 +35,8 @@ class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_name=True)
 
     url: str = Field(min_length=1, max_length=MAX_URL, description=_URL)
-    filter: list[str] = Field(default=["#"], description=_FILTER + "; default `#`: every event")
+    filter: list[str] = Field(default=["#"], min_length=1, max_length=MAX_PATTERNS,
+                              description=_FILTER + "; default `#`: every event")
     description: str = Field(default="", max_length=500, description="for people: whose endpoint this is")
     from_: Literal["head", "beginning"] = Field(default="head", alias="from", description=(
         "`head` (default): events committed after the subscription is created; `beginning`: the whole feed "
@@ -48,7 +50,7 @@ class SubscriptionPatch(BaseModel):
     model_config = _STRICT
 
     url: str | None = Field(default=None, min_length=1, max_length=MAX_URL, description=_URL)
-    filter: list[str] | None = Field(default=None, description=_FILTER)
+    filter: list[str] | None = Field(default=None, min_length=1, max_length=MAX_PATTERNS, description=_FILTER)
     description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = Field(default=None, description=(
         "false: deliveries stop (the cursor stays where it is); true: they resume from the cursor"))
