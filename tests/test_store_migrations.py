@@ -8,7 +8,7 @@ import sqlite3
 from service import normalizer
 from service.store import Incoming, SqliteStore as Store
 from service.store.sqlite import migrations as migrations_module
-from service.store.sqlite.schema import DDL, events_table, outbox_table
+from service.store.sqlite.schema import DDL, VERSION, events_table, outbox_table
 from tests.docs import ups_track
 
 # The two tables as version 2 created them, verbatim.
@@ -72,7 +72,7 @@ async def test_a_version_2_file_is_upgraded_in_place_and_keeps_its_rows_and_curs
         assert [(r[1], r[5]) for r in conn.execute("PRAGMA table_info(events)") if r[5]] == [
             ("event_id", 3), ("carrier", 1), ("tracking_number", 2)]
         assert [r[1] for r in conn.execute("PRAGMA index_list(outbox)")] == ["outbox_unsent"]
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(VERSION),)
         assert conn.execute("SELECT seq, event_id, sent_at FROM outbox ORDER BY seq").fetchall() == [
             (10, "e1", "2026-03-02T09:00:01Z"), (20, "e2", None)]
         assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone() == (30,)
@@ -159,7 +159,7 @@ async def test_a_version_3_file_gains_the_coordination_tables(tmp_path):
         await store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(VERSION),)
     finally:
         conn.close()
 
@@ -181,7 +181,7 @@ async def test_a_version_4_file_gains_event_routes_from_the_stored_bodies_and_th
     await store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(VERSION),)
         assert conn.execute("SELECT route, place, revision FROM events").fetchall() == [("ups.track_json", None, 1)]
         assert conn.execute("SELECT COUNT(*) FROM event_sources").fetchone() == (0,)
     finally:

@@ -17,6 +17,8 @@ before version 3 did not always record it.
   event's `provenance.parser`) and `events.place` (left empty on stored
   events: an empty place is compatible with any), and `event_sources`;
   `events.revision` (1; corrections after a replay add one).
+- 6: outbound webhooks: `subscriptions`, `webhook_attempts` (the delivery
+  log) and `webhook_redeliveries`, empty; nothing existing changes.
 """
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from .schema import (ADDED_COLUMNS, COORDINATION, DDL, LATEST, OUTBOX_INDEX, SOURCES, VERSION, events_table,
-                     outbox_table)
+from .schema import (ADDED_COLUMNS, COORDINATION, DDL, LATEST, OUTBOX_INDEX, SOURCES, SUBSCRIPTIONS, VERSION,
+                     events_table, outbox_table)
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,11 @@ def _v5(conn: sqlite3.Connection) -> list[str]:
     return ["event routes and event_sources added"]
 
 
+def _v6(conn: sqlite3.Connection) -> list[str]:
+    _statements(conn, SUBSCRIPTIONS)
+    return ["webhook subscriptions, delivery log and redeliveries added"]
+
+
 def _statements(conn: sqlite3.Connection, script: str) -> None:
     """A script's statements inside the current transaction (`executescript` would commit first)."""
     for statement in script.split(";"):
@@ -148,4 +155,5 @@ def _rebuild_outbox(conn: sqlite3.Connection) -> None:
     conn.execute(OUTBOX_INDEX)
 
 
-STEPS: tuple[tuple[int, Callable[[sqlite3.Connection], list[str]]], ...] = ((3, _v3), (4, _v4), (5, _v5))
+STEPS: tuple[tuple[int, Callable[[sqlite3.Connection], list[str]]], ...] = (
+    (3, _v3), (4, _v4), (5, _v5), (6, _v6))

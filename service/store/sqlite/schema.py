@@ -33,6 +33,15 @@ deliveries signed delivery ids (Standard Webhooks `webhook-id`) seen lately,
 leases    named duties (a sweep, a publishing cursor) and the process holding
           each until `expires_at`: one holder among all processes.
 budgets   token buckets shared by every process (a carrier API's poll rate).
+subscriptions outbound webhooks: a receiver's URL, routing-key filter
+          (JSON text), signing secrets, and its `cursor`: the outbox seq up to
+          which every matching event was answered (the feed is the event log
+          deliveries follow); the failing streak and why it was disabled.
+webhook_attempts the delivery log: one row per POST to a subscriber (outcome,
+          status, latency), read newest first per subscription and pruned
+          by age past the newest rows of each.
+webhook_redeliveries events an operator asked to send to a subscriber once
+          more, outside its cursor: (subscription, outbox seq), queued once.
 """
 
 # 3: events keyed by shipment (no separate history index); outbox without a unique event_id index
@@ -40,7 +49,8 @@ budgets   token buckets shared by every process (a carrier API's poll rate).
 # 5: cross-route match: events.route and events.place, event_sources (further provenances of an event);
 #    corrections: events.revision; events.basis (a derived event's latest real scan: a real scan after it
 #    voids the derived event)
-VERSION = 5
+# 6: outbound webhooks: subscriptions, webhook_attempts, webhook_redeliveries
+VERSION = 6
 
 
 def events_table(name: str = "events") -> str:
@@ -252,4 +262,45 @@ CREATE TABLE IF NOT EXISTS event_sources (
     PRIMARY KEY (carrier, tracking_number, alias_id)
 ) WITHOUT ROWID;
 """
-LATEST = DDL + COORDINATION + SOURCES
+# Outbound webhooks. The log's index serves "newest first per subscription" (the implicit rowid ends it, the
+# tie-break of two rows with one (at, seq)) and finds the edge of the rows kept when pruning.
+SUBSCRIPTIONS = """
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id                    TEXT PRIMARY KEY,
+    url                   TEXT NOT NULL,
+    filter                TEXT NOT NULL,  -- JSON array of routing-key patterns
+    description           TEXT NOT NULL DEFAULT '',
+    enabled               INTEGER NOT NULL,
+    secret                TEXT NOT NULL,
+    cursor                INTEGER NOT NULL DEFAULT 0,
+    created_at            TEXT NOT NULL,
+    updated_at            TEXT NOT NULL,
+    previous_secret       TEXT,
+    previous_secret_until TEXT,
+    disabled_reason       TEXT,
+    disabled_at           TEXT,
+    failing_since         TEXT,
+    next_attempt_at       TEXT,
+    last_error            TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    id              INTEGER PRIMARY KEY,
+    subscription_id TEXT NOT NULL,
+    seq             INTEGER NOT NULL,  -- the outbox seq, 0 for a test delivery
+    event_id        TEXT NOT NULL,
+    attempt         INTEGER NOT NULL,
+    ok              INTEGER NOT NULL,
+    status          INTEGER,
+    latency_ms      REAL NOT NULL,
+    error           TEXT,
+    at              TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_attempts_newest ON webhook_attempts (subscription_id, at, seq);
+CREATE TABLE IF NOT EXISTS webhook_redeliveries (
+    subscription_id TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
+    queued_at       TEXT NOT NULL,
+    PRIMARY KEY (subscription_id, seq)
+) WITHOUT ROWID;
+"""
+LATEST = DDL + COORDINATION + SOURCES + SUBSCRIPTIONS

@@ -10,8 +10,8 @@ busy timeout serialize them.
 
 The class is the async facade of every store port (`service.store.ports`):
 each method is one line handing a function of a sibling module (inbox,
-apply, actions, escalations, trackings, polls, repair, reads, coordination)
-to a thread. It is long because the store has many operations; the SQL lives
+apply, actions, escalations, trackings, polls, repair, reads, coordination,
+subscriptions) to a thread. It is long because the store has many operations; the SQL lives
 in those modules and the decisions in `service.core`.
 """
 from __future__ import annotations
@@ -35,9 +35,11 @@ from ...core.actions import Acted
 from ...core.apply import Applied, TrackCache
 from ..errors import StoreUnavailable
 from ..repair import ReplayFilter
-from ...rows import (Accepted, ActiveShipment, Due, DueNotification, EscalationChange, EscalationCount, FeedItem,
-                    Incoming, InboxRow, Normalized, OutboxRow, Reschedule, Tracking)
-from . import actions, coordination, inbox, migrations, polls, reads, repair
+from ...rows import (Accepted, ActiveShipment, DeliveryAttempt, Due, DueNotification, EscalationChange,
+                    EscalationCount, FeedItem, Incoming, InboxRow, Normalized, OutboxRow, OutEvent, Reschedule,
+                    Subscription, Tracking)
+from .. import webhooks
+from . import actions, coordination, inbox, migrations, polls, reads, repair, subscriptions
 from . import escalations as escalation_rows
 from . import trackings as tracking_rows
 from .apply import active_shipments, apply_derived, apply_outcomes
@@ -299,6 +301,61 @@ class SqliteStore:
 
     async def advance_escalation_cursor(self, cursor_key: str, seq: int) -> None:
         await self._write(escalation_rows.advance, cursor_key, seq)
+
+    # --- outbound webhooks ------------------------------------------------------------------
+    async def create_subscription(self, subscription: Subscription) -> None:
+        await self._write(subscriptions.create, subscription)
+
+    async def subscription(self, subscription_id: str) -> Subscription | None:
+        return await self._read(subscriptions.get, subscription_id)
+
+    async def subscriptions(self, after: str | None = None, limit: int = 100) -> list[Subscription]:
+        return await self._read(subscriptions.listing, after, limit)
+
+    async def update_subscription(self, subscription_id: str, changes: dict[str, object]) -> Subscription | None:
+        return await self._write(subscriptions.update, subscription_id, webhooks.changes(changes, _now()))
+
+    async def delete_subscription(self, subscription_id: str) -> bool:
+        return await self._write(subscriptions.delete, subscription_id)
+
+    async def outbox_after(self, after: int, limit: int) -> list[OutEvent]:
+        return await self._read(subscriptions.outbox_after, after, limit)
+
+    async def feed_head(self) -> int:
+        return await self._read(subscriptions.feed_head)
+
+    async def feed_position_at(self, moment: str) -> int:
+        return await self._read(subscriptions.feed_position_at, webhooks.utc(moment))
+
+    async def advance_subscription(self, subscription_id: str, expected: int, cursor: int,
+                                   attempts: list[DeliveryAttempt]) -> bool:
+        """Durable (fsynced): the cursor is what at-least-once delivery rests on."""
+        return await self._write(subscriptions.advance, subscription_id, expected, cursor, attempts)
+
+    async def record_attempts(self, attempts: list[DeliveryAttempt]) -> None:
+        """Without an fsync: a power cut may lose the log's last rows, never a cursor."""
+        if attempts:
+            await self._write_relaxed(subscriptions.record_attempts, attempts)
+
+    async def delivery_log(self, subscription_id: str, limit: int = 100,
+                           before: tuple[str, int] | None = None) -> list[DeliveryAttempt]:
+        return await self._read(subscriptions.delivery_log, subscription_id, limit, before)
+
+    async def queue_redelivery(self, subscription_id: str, event_id: str) -> bool:
+        """The event is looked up on the reader (it may scan the outbox), so the writer is held only to queue."""
+        seq = await self._read(subscriptions.redelivery_seq, subscription_id, event_id)
+        return seq is not None and await self._write(subscriptions.queue_redelivery, subscription_id, seq, _now())
+
+    async def take_redeliveries(self, subscription_id: str, limit: int = 100) -> list[OutEvent]:
+        return await self._read(subscriptions.take_redeliveries, subscription_id, limit)
+
+    async def done_redeliveries(self, subscription_id: str, seqs: list[int]) -> None:
+        if seqs:
+            await self._write_relaxed(subscriptions.done_redeliveries, subscription_id, seqs)
+
+    async def prune_delivery_log(self, older_than: str, keep_per_subscription: int) -> int:
+        return await self._write_relaxed(subscriptions.prune_delivery_log, webhooks.utc(older_than),
+                                         keep_per_subscription)
 
 
 def _immediate(fn: Callable[..., T]) -> Callable[..., T]:
