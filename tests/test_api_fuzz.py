@@ -1,4 +1,4 @@
-"""Hypothesis fuzz of the admin, CS, trackings and read APIs: 10,000 malformed requests, not one 5xx.
+"""Hypothesis fuzz of the admin, CS, trackings, subscriptions and read APIs: 10,000 malformed requests, not one 5xx.
 
 Every request goes over a raw socket, so anything can be in it: Authorization
 headers that are not UTF-8 (or not a bearer token at all), ids beyond 64 bits,
@@ -50,7 +50,16 @@ ENDPOINTS = [
     ("POST", "/v1/trackings", "api"), ("POST", "/v1/trackings/bulk", "api"), ("GET", "/v1/trackings", "api"),
     ("GET", "/v1/trackings/{carrier}/{tn}", "api"), ("DELETE", "/v1/trackings/{carrier}/{tn}", "api"),
     ("GET", "/v1/events", "read"), ("GET", "/v1/shipments/{carrier}/{tn}", "read"), ("GET", "/openapi.json", "read"),
+    ("POST", "/v1/subscriptions", "api"), ("GET", "/v1/subscriptions", "api"), ("GET", "/v1/subscriptions/{sub}", "api"),
+    ("PATCH", "/v1/subscriptions/{sub}", "api"), ("DELETE", "/v1/subscriptions/{sub}", "api"),
+    ("POST", "/v1/subscriptions/{sub}/{sub_action}", "api"), ("GET", "/v1/subscriptions/{sub}/deliveries", "api"),
 ]
+SUB_ACTIONS = ["rotate-secret", "test", "redeliver", "replay"]
+# Subscription ids: malformed ones, an unknown one, and (appended by `_populate`) real ones.
+SUBS = ["sub_" + "0" * 24, "sub_" + "A" * 24, "sub_", "sub_%00", "1", "%FF", "sub_" + "0" * 25]
+URLS = ["https://93.184.215.14/hook", "http://127.0.0.1:1/hook", "http://169.254.169.254/", "http://[::1]/",
+        "ftp://93.184.215.14/", "https://u:p@93.184.215.14/", "http://10.0.0.1/", "http:///x", "https://[zz]/",
+        "http://93.184.215.14:99999/", "\u0000"]
 ACCEPTS = {"admin": {"admin"}, "cs": {"cs", "admin"}, "api": {"api", "admin"},
            "read": {"read", "admin", "api", "cs"}}
 IDS = ["1", "2", "0", "-1", "18446744073709551616", "9223372036854775807", "9223372036854775808", "1e3", "abc",
@@ -63,12 +72,13 @@ QUERY_NAMES = ["after", "limit", "state", "severity", "exception_class", "carrie
 # any handler sees it.
 QUERY_VALUES = ["", "1", "-5", "abc", "100000000000000000000000", "open", "bogus", "ups", "fedx", "true", "maybe",
                 "open,resolved", "open,,x", "%00", "%FF%FE", "x" * 300, "ups/1Z", "ups/", "ups/%FF", "ups/%ED%A0%80",
-                "9" * 3000]
+                "9" * 3000, "sub_" + "0" * 24, "3_2026-03-01T12:00:00Z", "3_%FF", "_2026-03-01T12:00:00Z"]
 AUTH_VALUES: list[bytes] = [b"Bearer " + t.encode() for t in TOKENS.values()] + [
     b"", b"Bearer", b"Bearer ", b"Bearer wrong", b"bearer fuzz-admin", b"Basic Zm9vOmJhcg==",
     b"Bearer \xff\xfe\xfd", b"\xc3\x28", b"Bearer fuzz-admin\xe9", b"Bearer " + b"A" * 5000, b"\x80abc"]
 FIELD_NAMES = ["states", "source", "carrier", "since", "until", "reason", "limit", "dry_run", "by", "assignee", "note",
-               "tracking_number", "order_id", "customer", "locale", "merchant", "poll", "trackings", "email", "extra"]
+               "tracking_number", "order_id", "customer", "locale", "merchant", "poll", "trackings", "email", "extra",
+               "url", "filter", "description", "enabled", "from", "overlap_seconds", "event_id", "after"]
 EMAILS = ["x>,<someone@else.example", "a@b.example", "Jane <jane@example.com>", "a@b", "a@@b.example",
           "a@b.example,c@d.example", "\u00e9@example.com", "a" * 300 + "@example.com"]
 
@@ -85,7 +95,7 @@ def _json_value(rng: random.Random, depth: int = 0) -> object:
         return rng.choice([1.5, -0.0, 1e308])
     if kind == 4:
         return rng.choice(["", "ups", "fedx", "quarantined", "done", "2026-01-01", "yesterday", "open", "x" * 2000,
-                           "\u0000", *EMAILS])
+                           "\u0000", "2026-03-01T00:00:00Z", "beginning", "#", "*.*.ups", *EMAILS, *URLS])
     if kind == 5:
         return rng.choice(QUERY_VALUES)
     if kind == 6:
@@ -104,7 +114,15 @@ def _body(rng: random.Random) -> bytes | None:
                            {"tracking_number": TN, "customer": {"email": rng.choice(EMAILS)}},
                            {"trackings": [{"tracking_number": TN, "carrier": rng.choice(CARRIERS)}]},
                            {"states": rng.choice([["done"], "quarantined", 5, [None]]), "dry_run": True},
-                           {"by": rng.choice(["ana", 5, None, ["x"]]), "assignee": rng.choice(["bo", {}, 7])}])
+                           {"by": rng.choice(["ana", 5, None, ["x"]]), "assignee": rng.choice(["bo", {}, 7])},
+                           {"url": rng.choice(URLS), "filter": rng.choice([["#"], ["delivered.#", "x..y"], "#", [5],
+                                                                           ["#"] * 40, None])},
+                           {"enabled": rng.choice([True, False, None, "true"]),
+                            "description": rng.choice(["OMS", None, "x" * 600])},
+                           {"overlap_seconds": rng.choice([0, 86400, 604801, -1, "60", None, 2**70])},
+                           {"after": rng.choice([0, 1, 2**62, 2**63, -1, "1", None]),
+                            "since": rng.choice(["2026-03-01T00:00:00Z", "2026-03-01", "soon", None, 5])},
+                           {"event_id": rng.choice(["f" * 32, "", 5, None, "x" * 300])}])
         return orjson.dumps(good)
     return json.dumps(_json_value(rng)).encode()  # the standard library's: integers beyond 64 bits too
 
@@ -115,7 +133,8 @@ def _request(rng: random.Random, seq: int) -> tuple[bytes, str, bool]:
     if rng.random() < 0.05:
         method = rng.choice(["PUT", "PATCH", "GET", "POST", "DELETE"])
     path = template.format(id=rng.choice(IDS), carrier=rng.choice(CARRIERS), tn=rng.choice(NUMBERS),
-                           action=rng.choice(["acknowledge", "resolve", "assign"]))
+                           action=rng.choice(["acknowledge", "resolve", "assign"]), sub=rng.choice(SUBS),
+                           sub_action=rng.choice(SUB_ACTIONS))
     query = "&".join(f"{rng.choice(QUERY_NAMES)}={rng.choice(QUERY_VALUES)}" for _ in range(rng.randrange(4)))
     roll = rng.random()  # mostly a token the endpoint accepts, so the fuzz gets past the check into the handler
     if roll < 0.6:
@@ -147,6 +166,10 @@ async def _populate(client) -> None:
     api = {"Authorization": f"Bearer {TOKENS['api']}"}
     assert (await client.post("/v1/trackings", json={"tracking_number": TN, "carrier": "ups"}, headers=api)).status \
         == 201
+    for _ in range(3):  # subscriptions for the ids to hit (several: the fuzz deletes some)
+        resp = await client.post("/v1/subscriptions", json={"url": URLS[0], "filter": ["#"]}, headers=api)
+        assert resp.status == 201
+        SUBS.append((await resp.json())["id"])
     for _ in range(500):
         await client.app[BUS].normalizer.drain()
         counts = await client.app[STORE].counts()
@@ -155,10 +178,11 @@ async def _populate(client) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_fuzzed_admin_cs_trackings_and_read_requests_never_get_a_5xx(aiohttp_client, tmp_path: Path):
+async def test_fuzzed_admin_cs_trackings_subscriptions_and_read_requests_never_get_a_5xx(aiohttp_client, tmp_path: Path):
     app = create_app(Settings(db=str(tmp_path / "fuzz.db"), admin_token=TOKENS["admin"], cs_token=TOKENS["cs"],
                               api_token=TOKENS["api"], read_token=TOKENS["read"], open_sources=frozenset(SOURCES),
-                              sqlite_synchronous="OFF", poll=False, notify_file=str(tmp_path / "sent.jsonl")))
+                              sqlite_synchronous="OFF", poll=False, notify_file=str(tmp_path / "sent.jsonl"),
+                              webhooks_out=False))
     crashes: dict[str, str] = {}
     app.middlewares.append(crash_recorder(crashes))
     client = await aiohttp_client(app)

@@ -101,6 +101,30 @@ def attempt_view(attempt: DeliveryAttempt) -> dict[str, object]:
             "at": attempt.at}
 
 
+def log_page(rows: list[DeliveryAttempt], limit: int) -> tuple[list[DeliveryAttempt], bool]:
+    """A page of the delivery log from `limit + 1` rows (or more), and whether more follow.
+
+    The log pages by (at, seq), and several attempts can share one (times are whole seconds: a retry within
+    the second, two tests): a page must not end inside such a group, or the next page (strictly before the
+    key) would skip the rest of it. So the page ends before the group that straddles the boundary; empty
+    means the group alone is longer than a page, and the caller reads on until it ends (`log_group_end`).
+    """
+    if len(rows) <= limit:
+        return rows, False
+    boundary = (rows[limit].at, rows[limit].seq)
+    page = rows[:limit]
+    while page and (page[-1].at, page[-1].seq) == boundary:
+        page.pop()
+    return page, True
+
+
+def log_group(rows: list[DeliveryAttempt]) -> tuple[list[DeliveryAttempt], bool]:
+    """The first (at, seq) group of `rows` whole, and whether rows follow it (an oversized page)."""
+    key = (rows[0].at, rows[0].seq)
+    group = [r for r in rows if (r.at, r.seq) == key]
+    return group, len(group) < len(rows)
+
+
 def log_cursor(attempt: DeliveryAttempt) -> str:
     """The delivery log's `next`: the (at, seq) of a page's last row, as one query-safe string."""
     return f"{attempt.seq}_{attempt.at}"
