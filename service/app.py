@@ -1,10 +1,11 @@
 """The aiohttp application factory.
 
 Resources live in `cleanup_ctx`, opened in order and closed in reverse:
-store -> bus -> intake group commit. On shutdown aiohttp first stops
-listening and lets in-flight requests finish; then the group committer
-commits what it holds, the bus drains (the normalizer finishes what intake
-stored, relays publish what the broker confirms), and the store closes last.
+store -> outbound webhooks -> actions -> bus -> intake group commit. On
+shutdown aiohttp first stops listening and lets in-flight requests finish;
+then the group committer commits what it holds, the bus drains (the
+normalizer finishes what intake stored, relays publish what the broker
+confirms), outbound delivery stops, and the store closes last.
 """
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ from .carriers.config import clients_from_env, credentials_from_env
 from .config import Settings
 from .drain import Drain
 from .group_commit import GroupCommitter
-from .keys import (ACTIONS, BUS, CARRIER_CLIENTS, COMMITTER, DELIVER, DRAIN, ESCALATED, GUARDS, POLLER, SETTINGS,
-                   STORE, STORED, WORKFLOWS)
+from .keys import (ACTIONS, BUS, CARRIER_CLIENTS, COMMITTER, DELIVER, DRAIN, ESCALATED, GUARDS, OUTBOUND, POLLER,
+                   SETTINGS, STORE, STORED, WORKFLOWS)
+from .outbound.dispatcher import WebhookDispatcher
 from .polling.poller import Poller
 from .signatures import DEFAULT_SCHEMES
 from .store import StoreUnavailable, open_store
@@ -50,6 +52,21 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     yield
     await store.close()
+
+
+async def _outbound_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Outbound webhooks: subscribers receive matching feed events; stopped before the store closes (a
+    cursor moves only after its whole batch was answered, so a stop mid-batch loses nothing)."""
+    settings = app[SETTINGS]
+    if not settings.webhooks_out:
+        app[OUTBOUND] = None
+        yield
+        return
+    dispatcher = WebhookDispatcher.from_settings(app[STORE], settings)
+    app[OUTBOUND] = dispatcher
+    await dispatcher.start()
+    yield
+    await dispatcher.close()
 
 
 async def _intake_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -198,7 +215,7 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     app[DRAIN] = Drain(settings.drain_seconds)  # `serve` installs its signal handlers (service.cli)
     # A broken policy or template stops the start, not the first send.
     app[WORKFLOWS] = load_workflows(settings) if settings.actions else ()
-    app.cleanup_ctx.extend([_store_ctx, _actions_ctx, _bus_ctx, _intake_ctx, _poller_ctx])
+    app.cleanup_ctx.extend([_store_ctx, _outbound_ctx, _actions_ctx, _bus_ctx, _intake_ctx, _poller_ctx])
     app.on_shutdown.append(_shutdown_begins)
     if settings.metrics_port is not None:  # `/metrics` on its own port, and not on the public one
         app.cleanup_ctx.insert(1, metrics_site_ctx)

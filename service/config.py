@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from taxonomy.carriers import registry
 
 from .envvars import POLL_PREFIX, POLL_SETTINGS, PREFIX, EnvReader, unknown_names
+from .outbound.guard import parse_nets
 
 # Webhook sources of the HTTP contract (the carrier registry's entries with `service.webhook`); others: 404.
 SOURCES: tuple[str, ...] = tuple(registry().webhook_sources())
@@ -93,6 +94,13 @@ class Settings:
     max_in_flight: int = 1_024  # webhook requests handled at once; over it: 503 with Retry-After
     idle_timeout: float = 15.0  # a connection that sends no complete request head for this long is closed
     body_timeout: float = 30.0  # seconds to receive a body once the head arrived; over it: 408
+    # Outbound webhooks (service.outbound): subscribers' URLs receive matching events, signed.
+    webhooks_out: bool = True  # False: this process delivers none (another process sharing the store does)
+    # Networks subscriber URLs may reach besides public addresses (CIDRs, comma-separated): an internal OMS.
+    outbound_allow_nets: str = ""
+    outbound_concurrency: int = 8  # requests in flight per subscription (different shipments)
+    outbound_timeout: float = 10.0  # seconds per delivery request
+    outbound_give_up: float = 259_200.0  # seconds of failing without a success before a subscription is disabled
 
     def __post_init__(self) -> None:
         problems = []
@@ -114,6 +122,14 @@ class Settings:
         if unknown:
             problems.append(f"{PREFIX}OPEN_SOURCES: unknown webhook source(s) {', '.join(unknown)}; "
                             f"known: {', '.join(SOURCES)}")
+        try:
+            parse_nets(self.outbound_allow_nets)
+        except ValueError as exc:
+            problems.append(f"{PREFIX}OUTBOUND_ALLOW_NETS: {exc}")
+        if self.outbound_concurrency < 1:
+            problems.append(f"{PREFIX}OUTBOUND_CONCURRENCY must be at least 1")
+        if self.outbound_timeout <= 0 or self.outbound_give_up <= 0:
+            problems.append(f"{PREFIX}OUTBOUND_TIMEOUT and {PREFIX}OUTBOUND_GIVE_UP must be above 0")
         if problems:
             raise ValueError("; ".join(problems))
 

@@ -14,6 +14,7 @@ from .carriers.base import CarrierClient
 from .config import Settings
 from .drain import Drain
 from .group_commit import GroupCommitter
+from .outbound.dispatcher import WebhookDispatcher
 from .polling.poller import Poller
 from .store.ports import Store
 from .web.guard import Guards
@@ -30,6 +31,7 @@ ACTIONS = web.AppKey[ActionsEngine | None]("actions")  # None when this process 
 WORKFLOWS = web.AppKey[tuple[Policy, Templates] | tuple[()]]("workflows")
 DELIVER = web.AppKey[Deliver | None]("deliver")  # injected notification delivery (tests); None: the configured ones
 POLLER = web.AppKey[Poller | None]("poller")  # None when polling is off
+OUTBOUND = web.AppKey[WebhookDispatcher | None]("outbound")  # outbound webhooks; None when off in this process
 # Injected carrier clients (tests); None: built from the environment.
 CARRIER_CLIENTS = web.AppKey[Mapping[str, CarrierClient] | None]("carrier_clients")
 DRAIN = web.AppKey("drain", Drain)  # set at SIGTERM: `/readyz` answers 503 while the node leaves rotation

@@ -63,6 +63,16 @@ NOTIFICATIONS = Counter(f"{_NS}_notifications", "Customer notifications by outco
                         "retrying, failed, skipped (no recipient), suppressed (a repeat)", ["state"],
                         registry=REGISTRY)
 STORED_EVENTS = Gauge(f"{_NS}_stored_events", "Events in the store", registry=REGISTRY)
+# Outbound webhooks (service.outbound), labelled by subscription id: as many series as subscriptions.
+WEBHOOK_DELIVERIES = Counter(f"{_NS}_webhook_deliveries", "Outbound webhook requests by subscription and outcome "
+                             "(delivered: 2xx; failed: anything else, retried)", ["subscription", "outcome"],
+                             registry=REGISTRY)
+WEBHOOK_DELIVERY_SECONDS = Histogram(f"{_NS}_webhook_delivery_seconds", "Event committed -> answered 2xx by a "
+                                     "subscriber (retries included)", buckets=_LAG_BUCKETS, registry=REGISTRY)
+WEBHOOK_LAG = Gauge(f"{_NS}_webhook_lag_events", "Feed events a subscription has not got past yet (feed head - "
+                    "its cursor; read from the store, the same in every process)", ["subscription"], registry=REGISTRY)
+WEBHOOK_DISABLED = Gauge(f"{_NS}_webhook_subscription_disabled", "1 while a subscription is disabled (given up "
+                         "after failing, or by an operator)", ["subscription"], registry=REGISTRY)
 
 _webhook_children: dict[tuple[str, str], object] = {}
 

@@ -37,6 +37,10 @@ def error(env: dict[str, str]) -> str:
     ({"CARRIER_EVENTS_POLL_ACME_API_KEY": "x"}, "CARRIER_EVENTS_POLL_ACME_API_KEY: unknown polled carrier 'acme'"),
     ({"CARRIER_EVENTS_PORT_FILE": "/etc/hostname"}, "CARRIER_EVENTS_PORT is not a secret"),
     ({"CARRIER_EVENTS_OPEN_SOURCES": "ups,fedx"}, "CARRIER_EVENTS_OPEN_SOURCES: unknown webhook source(s) fedx"),
+    ({"CARRIER_EVENTS_OUTBOUND_ALLOW_NETS": "10.0.0.0/8,intranet"}, "CARRIER_EVENTS_OUTBOUND_ALLOW_NETS: 'intranet' is not a network"),
+    ({"CARRIER_EVENTS_OUTBOUND_CONCURRENCY": "0"}, "CARRIER_EVENTS_OUTBOUND_CONCURRENCY must be at least 1"),
+    ({"CARRIER_EVENTS_OUTBOUND_GIVE_UP": "0"}, "CARRIER_EVENTS_OUTBOUND_GIVE_UP must be above 0"),
+    ({"CARRIER_EVENTS_WEBHOOKS_OUT": "nope"}, "CARRIER_EVENTS_WEBHOOKS_OUT='nope': not a boolean"),
 ])
 def test_every_error_names_its_variable(env, message):
     assert message in error(env)

@@ -2,6 +2,7 @@
 redeliveries; and the schema step that adds them to a store written by the previous version."""
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -176,6 +177,26 @@ async def test_advancing_a_cursor_is_compare_and_set_and_records_the_attempts_ei
         assert await store.delivery_log(s.id) == []
     finally:
         await store.close()
+
+
+async def test_of_loops_in_two_processes_advancing_from_one_cursor_exactly_one_moves_it(db):
+    a, b = await opened(db), await opened(db)
+    try:
+        s = subscription(1)
+        await a.create_subscription(s)
+        for expected in (0, 100):
+            targets = [expected + 10 + n for n in range(8)]
+            results = await asyncio.gather(*(
+                (a if n % 2 else b).advance_subscription(s.id, expected, target, [attempt(s, target, 1)])
+                for n, target in enumerate(targets)))
+            assert results.count(True) == 1
+            winner = targets[results.index(True)]
+            assert (await b.subscription(s.id)).cursor == winner
+            await a.update_subscription(s.id, {"cursor": 100})  # an operator's replay sets it outright
+        assert len(await a.delivery_log(s.id)) == 16  # every loser's attempts are logged too
+    finally:
+        await a.close()
+        await b.close()
 
 
 async def test_the_delivery_log_reads_newest_first_in_pages(db):

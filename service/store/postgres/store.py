@@ -24,15 +24,18 @@ from typing import Any, TypeVar
 import asyncpg
 
 from parsers.normalize import NormalizedShipment
+from taxonomy.models import utc_text
 
 from ...actions.policy import Policy
 from ...core.actions import Acted
 from ...core.apply import Applied, TrackCache
-from ...rows import (Accepted, ActiveShipment, Due, DueNotification, EscalationChange, EscalationCount, FeedItem,
-                     Incoming, InboxRow, Normalized, OutboxRow, Reschedule, Tracking)
+from ...rows import (Accepted, ActiveShipment, DeliveryAttempt, Due, DueNotification, EscalationChange,
+                     EscalationCount, FeedItem, Incoming, InboxRow, Normalized, OutboxRow, OutEvent, Reschedule,
+                     Subscription, Tracking)
+from .. import webhooks
 from ..errors import StoreUnavailable
 from ..repair import ReplayFilter
-from . import actions, coordination, escalations, inbox, migrations, polls, reads, repair, trackings
+from . import actions, coordination, escalations, inbox, migrations, polls, reads, repair, subscriptions, trackings
 from .apply import active_shipments, apply_derived, apply_outcomes
 
 log = logging.getLogger(__name__)
@@ -271,6 +274,58 @@ class PostgresStore:
 
     async def advance_escalation_cursor(self, cursor_key: str, seq: int) -> None:
         await self._run(escalations.advance, cursor_key, seq)
+
+    # --- outbound webhooks ------------------------------------------------------------------
+    async def create_subscription(self, subscription: Subscription) -> None:
+        await self._run(subscriptions.create, subscription)
+
+    async def subscription(self, subscription_id: str) -> Subscription | None:
+        return await self._run(subscriptions.get, subscription_id)
+
+    async def subscriptions(self, after: str | None = None, limit: int = 100) -> list[Subscription]:
+        return await self._run(subscriptions.listing, after, limit)
+
+    async def update_subscription(self, subscription_id: str, changes: dict[str, object]) -> Subscription | None:
+        return await self._run(subscriptions.update, subscription_id, webhooks.changes(changes, utc_text(_now())))
+
+    async def delete_subscription(self, subscription_id: str) -> bool:
+        return await self._run(subscriptions.delete, subscription_id)
+
+    async def outbox_after(self, after: int, limit: int) -> list[OutEvent]:
+        return await self._run(subscriptions.outbox_after, after, limit)
+
+    async def feed_head(self) -> int:
+        return await self._run(subscriptions.feed_head)
+
+    async def feed_position_at(self, moment: str) -> int:
+        return await self._run(subscriptions.feed_position_at, moment)
+
+    async def advance_subscription(self, subscription_id: str, expected: int, cursor: int,
+                                   attempts: list[DeliveryAttempt]) -> bool:
+        """Committed after the WAL flush: the cursor is what at-least-once delivery rests on."""
+        return await self._run(subscriptions.advance, subscription_id, expected, cursor, attempts)
+
+    async def record_attempts(self, attempts: list[DeliveryAttempt]) -> None:
+        """On the relaxed pool: a database crash may lose the log's last rows, never a cursor."""
+        if attempts:
+            await self._run_relaxed(subscriptions.record_attempts, attempts)
+
+    async def delivery_log(self, subscription_id: str, limit: int = 100,
+                           before: tuple[str, int] | None = None) -> list[DeliveryAttempt]:
+        return await self._run(subscriptions.delivery_log, subscription_id, limit, before)
+
+    async def queue_redelivery(self, subscription_id: str, event_id: str) -> bool:
+        return await self._run(subscriptions.queue_redelivery, subscription_id, event_id, _now())
+
+    async def take_redeliveries(self, subscription_id: str, limit: int = 100) -> list[OutEvent]:
+        return await self._run(subscriptions.take_redeliveries, subscription_id, limit)
+
+    async def done_redeliveries(self, subscription_id: str, seqs: list[int]) -> None:
+        if seqs:
+            await self._run_relaxed(subscriptions.done_redeliveries, subscription_id, seqs)
+
+    async def prune_delivery_log(self, older_than: str, keep_per_subscription: int) -> int:
+        return await self._run_relaxed(subscriptions.prune_delivery_log, older_than, keep_per_subscription)
 
 
 def _where(dsn: str) -> str:

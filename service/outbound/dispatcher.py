@@ -1,0 +1,169 @@
+"""Outbound webhooks in a running service: which subscriptions this process follows, and the API's hooks.
+
+Every process runs a `WebhookDispatcher` (unless `CARRIER_EVENTS_WEBHOOKS_OUT`
+is off). About once a second it lists the subscriptions; each enabled one
+gets a `Follower` task, which sends only while this process holds the
+lease `webhooks:<id>` (`service.duties.Duty`): with several processes over
+one store, each subscription has exactly one sender, and when that process
+dies another takes over once the lease runs out. Followers are
+independent, so a slow or failing subscriber never delays another, nor the
+bus (delivery reads the stored feed; nothing upstream waits for it).
+
+One aiohttp session serves all subscriptions; its resolver is the SSRF
+guard's (`guard.GuardedResolver`). At shutdown the followers are
+cancelled: requests in flight are abandoned, and since a cursor moves only
+after its whole batch was answered, nothing is lost (the batch goes out
+again at the next start; receivers dedupe on `webhook-id`).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import aiohttp
+import orjson
+
+from taxonomy.models import utc_text
+
+from .. import metrics
+from ..rows import DeliveryAttempt, Subscription
+from ..store.ports import Subscriptions
+from . import schedule
+from .follower import Follower, stamp
+from .guard import GuardedResolver, IPNetwork, parse_nets, refuse_reason
+from .sender import Sender
+
+log = logging.getLogger(__name__)
+TEST_TYPE = "shipment.event.test.v1"
+
+
+class WebhookDispatcher:
+    def __init__(self, store: Subscriptions, *, allow_nets: str | tuple[IPNetwork, ...] = (), concurrency: int = 8,
+                 timeout: float = 10.0, give_up: float = schedule.GIVE_UP, list_every: float = 1.0,
+                 idle: float = 0.2, lease_ttl: float = 15.0, rng: Callable[[], float] = random.random,
+                 clock: Callable[[], float] = time.time, delay: Callable[..., float] = schedule.next_delay) -> None:
+        self._store = store
+        self.allow_nets = parse_nets(allow_nets) if isinstance(allow_nets, str) else tuple(allow_nets)
+        self._concurrency, self._timeout, self._give_up = concurrency, timeout, give_up
+        self._list_every, self._idle, self._lease_ttl = list_every, idle, lease_ttl
+        self._rng, self._clock, self._delay = rng, clock, delay
+        self._session: aiohttp.ClientSession | None = None
+        self._sender: Sender | None = None
+        self._followers: dict[str, tuple[Follower, asyncio.Task]] = {}
+        self._known: set[str] = set()  # subscription ids with gauge series
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    @classmethod
+    def from_settings(cls, store: Subscriptions, settings) -> WebhookDispatcher:
+        return cls(store, allow_nets=settings.outbound_allow_nets, concurrency=settings.outbound_concurrency,
+                   timeout=settings.outbound_timeout, give_up=settings.outbound_give_up)
+
+    # --- life ---------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.allow_nets), limit=0, ttl_dns_cache=10)
+        self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        self._sender = Sender(self._session, self.allow_nets, self._timeout, clock=self._clock)
+        self._task = asyncio.create_task(self._supervise(), name="webhooks-out")
+
+    async def close(self) -> None:
+        tasks = [t for t in (self._task, *(task for _, task in self._followers.values())) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._followers.clear()
+        if self._session is not None:
+            await self._session.close()
+
+    def wake(self) -> None:
+        """A subscription was created or changed: list again now (and let its follower re-read it)."""
+        self._wake.set()
+
+    # --- the API's hooks ----------------------------------------------------------------------------------
+
+    def check_url(self, url: str) -> str | None:
+        """Why this URL cannot be a subscriber's, or None. Resolves the host with the system resolver."""
+        return refuse_reason(url, self.allow_nets)
+
+    async def send_test(self, subscription: Subscription) -> DeliveryAttempt:
+        """A synthetic event (`shipment.event.test.v1`), signed like every delivery, sent once and logged with
+        seq 0: lets an integrator check the endpoint and its signature verification."""
+        if self._sender is None:
+            raise RuntimeError("the dispatcher is not started")
+        event_id = "test_" + secrets.token_hex(12)
+        now = datetime.now(timezone.utc)
+        body = orjson.dumps({"specversion": "1.0", "id": event_id, "source": "/carrier-events/subscriptions",
+                             "type": TEST_TYPE, "subject": subscription.id, "time": utc_text(now),
+                             "datacontenttype": "application/json",
+                             "data": {"subscription": subscription.id,
+                                      "message": "a test delivery; it is not a shipment event"}})
+        outcome = await self._sender.send(subscription, event_id, body)
+        attempt = DeliveryAttempt(subscription.id, 0, event_id, 1, outcome.ok, outcome.status,
+                                  round(outcome.latency_ms, 3), outcome.error, stamp(self._clock()))
+        await self._store.record_attempts([attempt])
+        return attempt
+
+    # --- following ------------------------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await self._reconcile()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the store briefly unavailable: the followers go on, listing is retried
+                log.exception("webhooks: listing subscriptions failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._list_every)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def _reconcile(self) -> None:
+        subscriptions: list[Subscription] = []
+        after = None
+        while page := await self._store.subscriptions(after, 500):
+            subscriptions += page
+            after = page[-1].id
+            if len(page) < 500:
+                break
+        head = await self._store.feed_head()
+        seen = {s.id for s in subscriptions}
+        for sub in subscriptions:
+            metrics.WEBHOOK_LAG.labels(sub.id).set(max(0, head - sub.cursor))
+            metrics.WEBHOOK_DISABLED.labels(sub.id).set(0 if sub.enabled else 1)
+            running = self._followers.get(sub.id)
+            if running is not None and running[1].done():
+                self._followers.pop(sub.id)
+                running = None
+            if sub.enabled and running is None:
+                follower = Follower(self._store, self._sender, sub, concurrency=self._concurrency,  # type: ignore[arg-type]
+                                    give_up=self._give_up, idle=self._idle, lease_ttl=self._lease_ttl,
+                                    rng=self._rng, clock=self._clock, delay=self._delay)
+                self._followers[sub.id] = (follower, asyncio.create_task(follower.run(), name=f"webhooks-{sub.id}"))
+            elif running is not None and sub.enabled:
+                if _delivery_view(sub) != _delivery_view(running[0].subscription):
+                    running[0].nudge(sub)
+            elif not sub.enabled and running is not None:
+                running[1].cancel()
+                self._followers.pop(sub.id)
+        for gone in set(self._followers) - seen:
+            self._followers.pop(gone)[1].cancel()
+        for gone in self._known - seen:  # a deleted subscription's series disappear
+            for gauge in (metrics.WEBHOOK_LAG, metrics.WEBHOOK_DISABLED):
+                try:
+                    gauge.remove(gone)
+                except KeyError:
+                    pass
+        self._known = seen
+
+
+def _delivery_view(sub: Subscription) -> tuple:
+    """What a running delivery must notice at once: where, how signed, what, from where."""
+    return (sub.url, sub.secret, sub.previous_secret, sub.previous_secret_until, sub.filter, sub.cursor)

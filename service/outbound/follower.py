@@ -1,0 +1,283 @@
+"""One subscription's delivery loop: its feed cursor, batch by batch, each shipment's events in order.
+
+A batch is up to 500 feed events after the stored cursor. The matching
+ones are grouped by shipment (CloudEvent `source` + `subject`); shipments go
+concurrently (the subscription's request budget is shared), and within a
+shipment each event waits for the previous one's 2xx. A failed event is
+retried on its own schedule (`schedule.next_delay`, or the receiver's
+Retry-After, which also holds the subscription's other requests back) and
+holds the later events of its shipment; the other shipments go on. Only
+when every matching event of the batch was delivered does the cursor move
+(compare-and-set, to the batch's last scanned position), so a crash, a
+stop or a lost lease at any point leaves the cursor where it was: the
+batch is sent again (at-least-once; receivers dedupe on `webhook-id`),
+never skipped. The failing streak (`failing_since`, `next_attempt_at`,
+`last_error`) is written to the subscription as it changes, so every
+process and the API see it, and the give-up counts across processes and
+restarts.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import orjson
+
+from taxonomy.models import utc_text
+
+from .. import metrics
+from ..duties import Duty
+from ..rows import DeliveryAttempt, OutEvent, Subscription
+from ..store.ports import Subscriptions
+from . import schedule
+from .filters import matches
+from .sender import Outcome, Sender
+
+log = logging.getLogger(__name__)
+BATCH = 500
+
+
+class GivenUp(Exception):
+    """The subscription failed past the give-up limit and was disabled: the batch ends unfinished."""
+
+
+class LeaseLost(Exception):
+    """Another process holds the subscription now: stop sending, leave the cursor to it."""
+
+
+def epoch(text: str) -> float:
+    moment = datetime.fromisoformat(text)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def stamp(seconds: float) -> str:
+    return utc_text(datetime.fromtimestamp(seconds, timezone.utc))
+
+
+def shipment_of(event: OutEvent) -> str:
+    """The ordering key: events of one shipment are delivered one after the other."""
+    try:
+        body = orjson.loads(event.body)
+        return f"{body.get('source')}\x00{body.get('subject')}"
+    except (orjson.JSONDecodeError, AttributeError):
+        return f"seq:{event.seq}"  # not a CloudEvent object: ordered with nothing else
+
+
+class Follower:
+    def __init__(self, store: Subscriptions, sender: Sender, subscription: Subscription, *, concurrency: int,
+                 give_up: float, idle: float = 0.2, lease_ttl: float = 15.0,
+                 rng: Callable[[], float] = random.random, clock: Callable[[], float] = time.time,
+                 delay: Callable[..., float] = schedule.next_delay) -> None:
+        self.id = subscription.id
+        self.subscription = subscription  # the latest seen; re-read from the store at every batch
+        self._store, self._sender, self._concurrency = store, sender, concurrency
+        self._give_up, self._idle, self._rng, self._clock, self._delay = give_up, idle, rng, clock, delay
+        self.duty = Duty(store, f"webhooks:{subscription.id}", ttl=lease_ttl)
+        self._lease_ttl = lease_ttl
+        self._nudged = asyncio.Event()  # replaced at each nudge, so every waiter of the old one wakes once
+        self._log: list[DeliveryAttempt] = []  # attempts not yet written
+        self._failing: dict[int, tuple[float, float]] = {}  # seq -> (first failure, next try) of failing events
+        self._streak_floor: float | None = None  # a failing streak another process (or run) started
+        self._not_before = 0.0  # monotonic: a Retry-After holds every request of the subscription back
+        self._redelivery_failures = 0
+        self._redeliver_at = 0.0
+
+    # --- the loop ---------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    if not await self.duty.held():
+                        await self._pause(max(1.0, self._lease_ttl / 3))
+                        continue
+                    if not await self._step():
+                        await self._pause(self._idle)
+                except (GivenUp, LeaseLost):
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a store hiccup, a bug on one event: logged, tried again shortly
+                    log.exception("webhooks %s: delivery loop failed; retrying", self.id)
+                    await asyncio.sleep(1.0)
+        finally:
+            await asyncio.shield(self._release())
+
+    async def _release(self) -> None:
+        try:
+            await self.duty.release()
+        except Exception:  # noqa: BLE001 - the store may be closing; the lease then just runs out
+            log.debug("webhooks %s: lease not released", self.id, exc_info=True)
+
+    def nudge(self, subscription: Subscription | None = None) -> None:
+        """The subscription changed (URL, secret, cursor, enabled): use it, and cut any wait short, so a fixed
+        URL is tried at once rather than at the end of an hour's backoff."""
+        if subscription is not None:
+            self.subscription = subscription
+        self._nudged.set()
+        self._nudged = asyncio.Event()
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True if nudged meanwhile."""
+        nudged = self._nudged
+        try:
+            await asyncio.wait_for(nudged.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+        return nudged.is_set()
+
+    async def _step(self) -> bool:
+        """One batch (or the queued redeliveries); False when there was nothing to do."""
+        sub = await self._store.subscription(self.id)
+        if sub is None or not sub.enabled:
+            raise LeaseLost  # deleted or disabled: the supervisor stops following it
+        self.subscription = sub
+        self._streak_floor = epoch(sub.failing_since) if sub.failing_since else None
+        did = await self._redeliver(sub)
+        events = await self._store.outbox_after(sub.cursor, BATCH)
+        if not events:
+            return did
+        if sub.next_attempt_at and not self._failing:  # a streak from before: keep its schedule
+            wait = epoch(sub.next_attempt_at) - self._clock()
+            if wait > 0:
+                await self._hold(wait)
+        wanted = [e for e in events if matches(sub.filter, e.routing_key)]
+        groups: dict[str, list[OutEvent]] = {}
+        for event in wanted:
+            groups.setdefault(shipment_of(event), []).append(event)
+        budget = asyncio.Semaphore(self._concurrency)
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._shipment(shipment, budget)) for shipment in groups.values()]
+                group.create_task(self._keep_lease(tasks))
+        except BaseExceptionGroup as failed:  # one shipment's give-up (or a lost lease) ends the whole batch
+            for kind in (GivenUp, LeaseLost):
+                if failed.subgroup(kind) is not None:
+                    raise kind from None
+            raise
+        attempts, self._log = self._log, []
+        if not await self._store.advance_subscription(self.id, sub.cursor, events[-1].seq, attempts):
+            log.info("webhooks %s: cursor moved elsewhere (a replay); reading again", self.id)
+        self._failing.clear()
+        return True
+
+    async def _keep_lease(self, tasks: list[asyncio.Task]) -> None:
+        """Renew the lease while a batch runs (a slow receiver may take longer than the lease); stop sending
+        if it went to another process."""
+        while not all(task.done() for task in tasks):
+            await asyncio.wait(tasks, timeout=self._lease_ttl / 3)
+            if not all(task.done() for task in tasks) and not await self.duty.held():
+                raise LeaseLost
+
+    # --- one shipment -----------------------------------------------------------------------------------------
+
+    async def _shipment(self, events: list[OutEvent], budget: asyncio.Semaphore) -> None:
+        for event in events:
+            attempt = 1
+            while True:
+                outcome = await self._send(event, budget)
+                self._note(event, attempt, outcome)
+                if outcome.ok:
+                    await self._recovered(event)
+                    break
+                await self._failed(event, attempt, outcome)
+                attempt += 1
+
+    async def _send(self, event: OutEvent, budget: asyncio.Semaphore) -> Outcome:
+        async with budget:
+            wait = self._not_before - time.monotonic()
+            if wait > 0:
+                await self._hold(wait)
+            return await self._sender.send(self.subscription, event.event_id, event.body)
+
+    def _note(self, event: OutEvent, attempt: int, outcome: Outcome) -> None:
+        self._log.append(DeliveryAttempt(self.id, event.seq, event.event_id, attempt, outcome.ok, outcome.status,
+                                         round(outcome.latency_ms, 3), outcome.error, stamp(self._clock())))
+        metrics.WEBHOOK_DELIVERIES.labels(self.id, "delivered" if outcome.ok else "failed").inc()
+        if outcome.ok:
+            try:
+                metrics.WEBHOOK_DELIVERY_SECONDS.observe(max(0.0, self._clock() - epoch(event.created_at)))
+            except ValueError:
+                pass
+
+    async def _recovered(self, event: OutEvent) -> None:
+        if self._failing.pop(event.seq, None) is not None and not self._failing:
+            self._streak_floor = None
+            log.info("webhooks %s: delivering again", self.id)
+            await self._store.update_subscription(self.id, {"failing_since": None, "next_attempt_at": None,
+                                                            "last_error": None})
+
+    async def _failed(self, event: OutEvent, attempt: int, outcome: Outcome) -> None:
+        now = self._clock()
+        first = self._failing.get(event.seq, (now, now))[0]
+        starts = [first, *(f for f, _ in self._failing.values())]
+        if self._streak_floor is not None:
+            starts.append(self._streak_floor)
+        since = min(starts)
+        if schedule.give_up(since, now, self._give_up):
+            await self._disable(since, outcome)
+        delay = self._delay(attempt, retry_after=outcome.retry_after, remaining=since + self._give_up - now,
+                            rng=self._rng)
+        self._failing[event.seq] = (first, now + delay)
+        if outcome.retry_after is not None:  # the receiver asked for a pause: all of this subscription's requests
+            self._not_before = max(self._not_before, time.monotonic() + delay)
+        next_try = min(t for _, t in self._failing.values())
+        log.warning("webhooks %s: event %s attempt %d failed (%s); next try in %.1f s", self.id, event.event_id,
+                    attempt, outcome.error, delay)
+        attempts, self._log = self._log, []
+        await self._store.record_attempts(attempts)
+        await self._store.update_subscription(self.id, {"failing_since": stamp(since), "next_attempt_at":
+                                                        stamp(next_try), "last_error": (outcome.error or "")[:500]})
+        await self._hold(delay)
+
+    async def _disable(self, since: float, outcome: Outcome) -> None:
+        reason = (f"gave up after failing since {stamp(since)} ({self._give_up:g} s without a delivery); "
+                  f"last error: {outcome.error}")[:500]
+        attempts, self._log = self._log, []
+        await self._store.record_attempts(attempts)
+        await self._store.update_subscription(self.id, {"enabled": False, "disabled_reason": reason,
+                                                        "disabled_at": stamp(self._clock()),
+                                                        "failing_since": stamp(since), "next_attempt_at": None,
+                                                        "last_error": (outcome.error or "")[:500]})
+        metrics.WEBHOOK_DISABLED.labels(self.id).set(1)
+        log.error("webhooks %s: disabled: %s", self.id, reason)
+        raise GivenUp
+
+    async def _hold(self, seconds: float) -> None:
+        """Wait (a nudge ends it early), renewing the lease meanwhile: a retry may be an hour away."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if await self._pause(min(left, self._lease_ttl / 3)):
+                return
+            if not await self.duty.held():
+                raise LeaseLost
+
+    # --- operator's redeliveries ------------------------------------------------------------------------------
+
+    async def _redeliver(self, sub: Subscription) -> bool:
+        """Queued redeliveries, each tried once per round, oldest first; failures stay queued with a backoff."""
+        if time.monotonic() < self._redeliver_at:
+            return False
+        queued = await self._store.take_redeliveries(self.id)
+        if not queued:
+            return False
+        done: list[int] = []
+        for event in queued:
+            outcome = await self._sender.send(sub, event.event_id, event.body)
+            self._note(event, 1, outcome)
+            if not outcome.ok:
+                self._redelivery_failures += 1
+                self._redeliver_at = time.monotonic() + self._delay(
+                    self._redelivery_failures, retry_after=outcome.retry_after, rng=self._rng)
+                break
+            done.append(event.seq)
+            self._redelivery_failures = 0
+        attempts, self._log = self._log, []
+        await self._store.record_attempts(attempts)
+        if done:
+            await self._store.done_redeliveries(self.id, done)
+        return True
