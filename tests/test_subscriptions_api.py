@@ -87,7 +87,7 @@ async def test_create_read_list_change_and_delete(client):
     assert changed["cursor"] == head and created["secret"] not in str(changed)
 
     resp = await client.delete(f"{ROOT}/{created['id']}", headers=API)
-    assert resp.status == 204 and await documented(resp, ONE, "delete") == ""
+    assert resp.status == 204 and await resp.read() == b""
     await _problem(await client.delete(f"{ROOT}/{created['id']}", headers=API), ONE, "delete", 404)
     await _problem(await client.get(f"{ROOT}/{created['id']}", headers=API), ONE, "get", 404)
     assert await client.app[STORE].subscription(created["id"]) is None
@@ -281,7 +281,7 @@ async def test_a_test_event_is_sent_signed_and_logged(aiohttp_client, db, tmp_pa
     receiver = await Receiver().start()
     try:
         client = await aiohttp_client(create_app(_settings(db, tmp_path, webhooks_out=True,
-                                                           outbound_allow_nets=("127.0.0.0/8",))))
+                                                           outbound_allow_nets="127.0.0.0/8")))
         sub = await _create(client, url=receiver.url)
         outcome = await documented(await client.post(f"{ROOT}/{sub['id']}/test", headers=API), ONE + "/test", "post")
         assert (outcome["ok"], outcome["status"], outcome["seq"], outcome["error"]) == (True, 204, 0, None)

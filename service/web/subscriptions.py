@@ -29,7 +29,7 @@ from taxonomy.models import utc_text
 from ..core import subscriptions as rules
 from ..keys import OUTBOUND, SETTINGS, STORE
 from ..outbound.filters import parse_filter
-from ..outbound.guard import refuse_reason
+from ..outbound.guard import parse_nets, refuse_reason
 from ..rows import Subscription
 from .bearer import require_bearer
 from .params import check_query, integer, page
@@ -80,7 +80,7 @@ async def _check_url(request: web.Request, url: str) -> None:
     the guard with the settings'. It resolves the host: run off the event loop."""
     outbound = request.app.get(OUTBOUND)
     check: Callable[[str], Any] = outbound.check_url if outbound is not None else \
-        partial(refuse_reason, allow_nets=request.app[SETTINGS].outbound_allow_nets)
+        partial(refuse_reason, allow_nets=parse_nets(request.app[SETTINGS].outbound_allow_nets))
     if inspect.iscoroutinefunction(check):
         reason = await check(url)
     else:
