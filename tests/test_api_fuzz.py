@@ -55,8 +55,9 @@ ENDPOINTS = [
     ("POST", "/v1/subscriptions/{sub}/{sub_action}", "api"), ("GET", "/v1/subscriptions/{sub}/deliveries", "api"),
 ]
 SUB_ACTIONS = ["rotate-secret", "test", "redeliver", "replay"]
-# Subscription ids: malformed ones, an unknown one, and (appended by `_populate`) real ones.
+# Subscription ids: malformed ones and an unknown one; REAL_SUBS: those `_populate` created.
 SUBS = ["sub_" + "0" * 24, "sub_" + "A" * 24, "sub_", "sub_%00", "1", "%FF", "sub_" + "0" * 25]
+REAL_SUBS: list[str] = []
 URLS = ["https://93.184.215.14/hook", "http://127.0.0.1:1/hook", "http://169.254.169.254/", "http://[::1]/",
         "ftp://93.184.215.14/", "https://u:p@93.184.215.14/", "http://10.0.0.1/", "http:///x", "https://[zz]/",
         "http://93.184.215.14:99999/", "\u0000"]
@@ -103,28 +104,43 @@ def _json_value(rng: random.Random, depth: int = 0) -> object:
     return {rng.choice(FIELD_NAMES): _json_value(rng, depth + 1) for _ in range(rng.randrange(5))}
 
 
-def _body(rng: random.Random) -> bytes | None:
+def _body(rng: random.Random, path: str = "") -> bytes | None:
     kind = rng.randrange(10)
     if kind == 0:
         return None
     if kind == 1:
         return rng.choice([b"{", b"not json", b"\xff\xfe{}", b"[1,2", b"null", b"1e99999", b'{"a":1}garbage'])
+    if path.startswith("/v1/subscriptions") and kind < 7:  # mostly objects, to reach the routes' checks
+        return json.dumps(_subscription_body(rng, path)).encode()  # the standard library: integers beyond 64 bits  # the standard library: integers beyond 64 bits
     if kind == 2:  # plausible bodies with one field gone wrong
         good = rng.choice([{"tracking_number": TN, "carrier": "ups"},
                            {"tracking_number": TN, "customer": {"email": rng.choice(EMAILS)}},
                            {"trackings": [{"tracking_number": TN, "carrier": rng.choice(CARRIERS)}]},
                            {"states": rng.choice([["done"], "quarantined", 5, [None]]), "dry_run": True},
-                           {"by": rng.choice(["ana", 5, None, ["x"]]), "assignee": rng.choice(["bo", {}, 7])},
-                           {"url": rng.choice(URLS), "filter": rng.choice([["#"], ["delivered.#", "x..y"], "#", [5],
-                                                                           ["#"] * 40, None])},
-                           {"enabled": rng.choice([True, False, None, "true"]),
-                            "description": rng.choice(["OMS", None, "x" * 600])},
-                           {"overlap_seconds": rng.choice([0, 86400, 604801, -1, "60", None, 2**70])},
-                           {"after": rng.choice([0, 1, 2**62, 2**63, -1, "1", None]),
-                            "since": rng.choice(["2026-03-01T00:00:00Z", "2026-03-01", "soon", None, 5])},
-                           {"event_id": rng.choice(["f" * 32, "", 5, None, "x" * 300])}])
+                           {"by": rng.choice(["ana", 5, None, ["x"]]), "assignee": rng.choice(["bo", {}, 7])}])
         return orjson.dumps(good)
     return json.dumps(_json_value(rng)).encode()  # the standard library's: integers beyond 64 bits too
+
+
+def _subscription_body(rng: random.Random, path: str) -> dict:
+    """A subscription body: one the route accepts whole, or a few fields each plausible or gone wrong."""
+    if rng.random() < 0.4:
+        route = path.rsplit("/", 1)[-1]
+        valid = {"subscriptions": [{"url": URLS[0], "filter": ["delivered.#"]}, {"url": URLS[0], "from": "beginning"}],
+                 "rotate-secret": [{"overlap_seconds": 60}, {}],
+                 "replay": [{"after": 0}, {"since": "2026-03-01T00:00:00Z"}],
+                 "redeliver": [{"event_id": "f" * 32}], "test": [{}]}
+        return rng.choice(valid.get(route, [{"enabled": True}, {"description": "OMS", "filter": ["#"]}]))
+    choices: dict[str, list] = {
+        "url": URLS, "filter": [["#"], ["delivered.#", "*.*.ups"], ["x..y"], "#", [5], ["#"] * 40, [], None],
+        "description": ["OMS", None, "x" * 600, 5], "enabled": [True, False, None, "true"],
+        "from": ["head", "beginning", "now", None], "overlap_seconds": [0, 86400, 604801, -1, "60", None, 2**70],
+        "after": [0, 1, 2**62, 2**63, -1, "1", None], "since": ["2026-03-01T00:00:00Z", "2026-03-01", "soon", 5],
+        "event_id": ["f" * 32, "", 5, None, "x" * 300], "secret": ["whsec_x"]}
+    names = rng.sample(sorted(choices), rng.randrange(1, 4))
+    if rng.random() < 0.5:
+        names = ["url", *names]
+    return {name: rng.choice(choices[name]) for name in names}
 
 
 def _request(rng: random.Random, seq: int) -> tuple[bytes, str, bool]:
@@ -133,16 +149,18 @@ def _request(rng: random.Random, seq: int) -> tuple[bytes, str, bool]:
     if rng.random() < 0.05:
         method = rng.choice(["PUT", "PATCH", "GET", "POST", "DELETE"])
     path = template.format(id=rng.choice(IDS), carrier=rng.choice(CARRIERS), tn=rng.choice(NUMBERS),
-                           action=rng.choice(["acknowledge", "resolve", "assign"]), sub=rng.choice(SUBS),
+                           action=rng.choice(["acknowledge", "resolve", "assign"]),
+                           sub=rng.choice(REAL_SUBS if REAL_SUBS and rng.random() < 0.6 else SUBS),
                            sub_action=rng.choice(SUB_ACTIONS))
-    query = "&".join(f"{rng.choice(QUERY_NAMES)}={rng.choice(QUERY_VALUES)}" for _ in range(rng.randrange(4)))
+    params = rng.randrange(4) if "/v1/subscriptions" not in template or rng.random() < 0.4 else 0
+    query = "&".join(f"{rng.choice(QUERY_NAMES)}={rng.choice(QUERY_VALUES)}" for _ in range(params))
     roll = rng.random()  # mostly a token the endpoint accepts, so the fuzz gets past the check into the handler
     if roll < 0.6:
         auth: bytes | None = b"Bearer " + TOKENS[rng.choice(sorted(ACCEPTS[api]))].encode()
     else:
         auth = rng.choice(AUTH_VALUES) if roll < 0.92 else None
     authorized = auth is not None and any(auth == b"Bearer " + TOKENS[who].encode() for who in ACCEPTS[api])
-    body = _body(rng) if method in ("POST", "PUT", "PATCH") or rng.random() < 0.1 else None
+    body = _body(rng, path) if method in ("POST", "PUT", "PATCH") or rng.random() < 0.1 else None
     lines = [f"{method} {path}{'?' + query if query else ''} HTTP/1.1".encode(), b"Host: fuzz",
              b"Connection: close", f"X-Fuzz-Seq: {seq}".encode()]
     if auth is not None:
@@ -166,10 +184,10 @@ async def _populate(client) -> None:
     api = {"Authorization": f"Bearer {TOKENS['api']}"}
     assert (await client.post("/v1/trackings", json={"tracking_number": TN, "carrier": "ups"}, headers=api)).status \
         == 201
-    for _ in range(3):  # subscriptions for the ids to hit (several: the fuzz deletes some)
+    for _ in range(20):  # subscriptions for the ids to hit (many: the fuzz deletes some)
         resp = await client.post("/v1/subscriptions", json={"url": URLS[0], "filter": ["#"]}, headers=api)
         assert resp.status == 201
-        SUBS.append((await resp.json())["id"])
+        REAL_SUBS.append((await resp.json())["id"])
     for _ in range(500):
         await client.app[BUS].normalizer.drain()
         counts = await client.app[STORE].counts()
