@@ -73,7 +73,8 @@ QUERY_NAMES = ["after", "limit", "state", "severity", "exception_class", "carrie
 # any handler sees it.
 QUERY_VALUES = ["", "1", "-5", "abc", "100000000000000000000000", "open", "bogus", "ups", "fedx", "true", "maybe",
                 "open,resolved", "open,,x", "%00", "%FF%FE", "x" * 300, "ups/1Z", "ups/", "ups/%FF", "ups/%ED%A0%80",
-                "9" * 3000, "sub_" + "0" * 24, "3_2026-03-01T12:00:00Z", "3_%FF", "_2026-03-01T12:00:00Z"]
+                "9" * 3000, "sub_" + "0" * 24, "3_2026-03-01T12:00:00Z", "3_%FF", "_2026-03-01T12:00:00Z",
+                "9999999999999999999_2026-03-01T12:00:00Z", "1_0001-01-01T00:00:00%2B01:00"]
 AUTH_VALUES: list[bytes] = [b"Bearer " + t.encode() for t in TOKENS.values()] + [
     b"", b"Bearer", b"Bearer ", b"Bearer wrong", b"bearer fuzz-admin", b"Basic Zm9vOmJhcg==",
     b"Bearer \xff\xfe\xfd", b"\xc3\x28", b"Bearer fuzz-admin\xe9", b"Bearer " + b"A" * 5000, b"\x80abc"]
@@ -135,7 +136,8 @@ def _subscription_body(rng: random.Random, path: str) -> dict:
         "url": URLS, "filter": [["#"], ["delivered.#", "*.*.ups"], ["x..y"], "#", [5], ["#"] * 40, [], None],
         "description": ["OMS", None, "x" * 600, 5], "enabled": [True, False, None, "true"],
         "from": ["head", "beginning", "now", None], "overlap_seconds": [0, 86400, 604801, -1, "60", None, 2**70],
-        "after": [0, 1, 2**62, 2**63, -1, "1", None], "since": ["2026-03-01T00:00:00Z", "2026-03-01", "soon", 5],
+        "after": [0, 1, 2**62, 2**63, -1, "1", None], "since": ["2026-03-01T00:00:00Z", "2026-03-01", "soon", 5, "0001-01-01T00:00:00+01:00",
+                  "9999-12-31T23:59:59-01:00"],
         "event_id": ["f" * 32, "", 5, None, "x" * 300], "secret": ["whsec_x"]}
     names = rng.sample(sorted(choices), rng.randrange(1, 4))
     if rng.random() < 0.5:

@@ -77,8 +77,10 @@ def test_a_rotation_keeps_the_current_secret_for_the_overlap_only():
 def test_the_delivery_log_cursor_round_trips_and_refuses_what_it_did_not_make():
     attempt = DeliveryAttempt("sub_" + "a" * 24, 42, "e" * 32, 1, True, 204, 3.5, None, "2026-03-01T12:00:00Z")
     assert rules.parse_log_cursor(rules.log_cursor(attempt)) == ("2026-03-01T12:00:00Z", 42)
+    assert rules.parse_log_cursor("42_2026-03-01T13:00:00+01:00") == ("2026-03-01T12:00:00Z", 42)  # as stored
     for junk in ("", "42", "_2026-03-01T12:00:00Z", "x_2026-03-01T12:00:00Z", "42_yesterday", "42_2026-03-01T12:00:00",
-                 "4" * 20 + "_2026-03-01T12:00:00Z", "٤٢_2026-03-01T12:00:00Z", "42_" + "9" * 50):
+                 "4" * 20 + "_2026-03-01T12:00:00Z", "٤٢_2026-03-01T12:00:00Z", "42_" + "9" * 50,
+                 "9" * 19 + "_2026-03-01T12:00:00Z", "1_0001-01-01T00:00:00+01:00"):
         assert rules.parse_log_cursor(junk) is None, junk
 
 
@@ -97,9 +99,10 @@ def test_request_bodies_refuse_nulls_unknown_fields_and_half_replays():
             SubscriptionPatch.model_validate({field: None}, strict=True)
         assert refused.value.errors()[0]["loc"] == (field,)
     assert Replay.model_validate({"after": 3}, strict=True).after == 3
-    assert Replay.model_validate({"since": "2026-03-01T00:00:00+01:00"}, strict=True).since
+    assert Replay.model_validate({"since": "2026-03-01T00:00:00+01:00"}, strict=True).since == "2026-02-28T23:00:00Z"
     for bad in ({}, {"after": 1, "since": "2026-03-01T00:00:00Z"}, {"after": -1}, {"after": "3"}, {"after": True},
-                {"since": "2026-03-01"}, {"since": "2026-03-01T00:00:00"}, {"since": "soon"}):
+                {"since": "2026-03-01"}, {"since": "2026-03-01T00:00:00"}, {"since": "soon"},
+                {"since": "0001-01-01T00:00:00+01:00"}, {"after": 2**62 + 1}):
         with pytest.raises(ValidationError):
             Replay.model_validate(bad, strict=True)
 

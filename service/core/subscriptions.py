@@ -19,6 +19,7 @@ ID_PREFIX = "sub_"
 _ID = re.compile(r"sub_[0-9a-f]{24}")
 SECRET_PREFIX = "whsec_"
 DISABLED_BY_API = "disabled through the API"
+MAX_SEQ = 2**63 - 1  # feed positions are signed 64-bit in both stores
 # Fields a PATCH may set directly; `enabled` brings the status fields with it (`enable_changes`).
 EDITABLE = ("url", "filter", "description", "enabled")
 
@@ -133,12 +134,12 @@ def log_cursor(attempt: DeliveryAttempt) -> str:
 def parse_log_cursor(value: str) -> tuple[str, int] | None:
     """`log_cursor`'s (at, seq) back, or None for a string it did not make."""
     seq, sep, at = value.partition("_")
-    if not sep or not seq.isascii() or not seq.isdigit() or len(seq) > 19 or len(at) > 40:
+    if not sep or not seq.isascii() or not seq.isdigit() or len(seq) > 19 or int(seq) > MAX_SEQ or len(at) > 40:
         return None
     try:
         moment = datetime.fromisoformat(at)
-    except ValueError:
+        if moment.tzinfo is None:
+            return None
+        return utc_text(moment.astimezone(timezone.utc)), int(seq)
+    except (ValueError, OverflowError):  # not a time; a time before the first UTC instant
         return None
-    if moment.tzinfo is None:
-        return None
-    return at, int(seq)

@@ -11,10 +11,12 @@ a log line never carries it.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from taxonomy.models import utc_text
 
 _STRICT = ConfigDict(extra="forbid")
 SUBSCRIPTION_ID = r"^sub_[0-9a-f]{24}$"
@@ -104,7 +106,10 @@ class Replay(BaseModel):
             raise ValueError("must be an RFC 3339 time (`2026-03-01T00:00:00Z`)") from None
         if moment.tzinfo is None:
             raise ValueError("must carry an offset (`Z` or `+01:00`)")
-        return value
+        try:
+            return utc_text(moment.astimezone(timezone.utc))  # the store's one spelling of an instant
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first representable UTC instant
+            raise ValueError("out of the range of times") from None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Replay:

@@ -24,8 +24,6 @@ from typing import Any
 
 from aiohttp import web
 
-from taxonomy.models import utc_text
-
 from ..core import subscriptions as rules
 from ..keys import OUTBOUND, SETTINGS, STORE
 from ..outbound.filters import parse_filter
@@ -234,7 +232,7 @@ async def replay(request: web.Request) -> web.Response:
     store = request.app[STORE]
     head = await store.feed_head()
     if body.since is not None:
-        cursor = await store.feed_position_at(utc_text(datetime.fromisoformat(body.since).astimezone(timezone.utc)))
+        cursor = await store.feed_position_at(body.since)  # UTC, as the body model spells it
     else:
         cursor = body.after if body.after is not None else 0
         if cursor > head:
