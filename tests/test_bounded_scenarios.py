@@ -121,3 +121,17 @@ async def test_metrics_stay_small_whatever_carriers_generic_documents_name(clien
     feed = await feed_of(settings.db)
     assert len({e["data"]["event"]["carrier"] for e in feed if e["data"]["event"]["carrier"].startswith("madeup")}) \
         == 5_000  # the events keep the carrier as the document named it
+
+
+async def test_unknown_codes_worklist_stays_bounded_whatever_codes_documents_invent(client, settings):
+    from service.cardinality import UNMAPPED_CODES_PER_TABLE, UNMAPPED_OVERFLOW
+
+    invented = UNMAPPED_CODES_PER_TABLE + 150
+    scans = [("I", f"Q{i:05d}" + "x" * 300, "Processed at facility", "20260310",
+              f"{i // 3600 % 24:02d}{i // 60 % 60:02d}{i % 60:02d}") for i in range(invented)]
+    await _post(client, ups("1ZUNMAPPED0000001", scans))
+    ups_rows = [i for i in await client.app[STORE].unmapped(5000) if i["mapping_table"] == "ups"]
+    assert len(ups_rows) == UNMAPPED_CODES_PER_TABLE + 1  # the table's bound, plus the overflow row
+    overflow = next(i for i in ups_rows if i["code"] == UNMAPPED_OVERFLOW)
+    assert overflow["count"] == invented - UNMAPPED_CODES_PER_TABLE  # every further code still counted
+    assert max(len(i["code"]) for i in ups_rows) <= 120

@@ -32,6 +32,7 @@ from parsers.normalize import NormalizedShipment, Outcome
 from taxonomy import Channel, NormalizedEvent, Status
 from taxonomy.state import STAGE, ShipmentState, fold
 
+from ..cardinality import unmapped_code
 from ..cloudevents import Snapshot, cloud_event, encode, event_data, routing_key
 from ..rows import Normalized
 from .corrections import correct, retimed
@@ -82,7 +83,7 @@ def plan_batch(results: list[Normalized], inbox: dict[int, InboxState],
                                whole=False)
             continue
         if not isinstance(result, str) and result.unmapped:
-            plan.unmapped.extend(result.unmapped)
+            plan.unmapped.extend((table, unmapped_code(code), text) for table, code, text in result.unmapped)
         if isinstance(result, str) or not result.ok:
             plan.inbox.append(InboxOutcome(inbox_id, "quarantined", _reason(result)[:2000]))
             states[inbox_id] = "quarantined"

@@ -22,6 +22,7 @@ from parsers.normalize import NormalizedShipment
 from taxonomy import ExceptionClass, Status
 from taxonomy.models import utc_text
 
+from ...cardinality import UNMAPPED_CODES_PER_TABLE, UNMAPPED_OVERFLOW
 from ...core.apply import (Alias, Applied, InboxState, Known, Plan, ShipmentKey, Track, TrackCache,
                            plan_batch, plan_derived, shipments_named)
 from ...rows import ActiveShipment, Normalized
@@ -99,12 +100,19 @@ async def _write(conn: asyncpg.Connection, plan: Plan, lease_seconds: float | No
         counts = Counter((table, code) for table, code, _ in plan.unmapped)
         latest = {(table, code): text[:500] for table, code, text in plan.unmapped}
         keys = sorted(counts)
+        # A table keeps at most UNMAPPED_CODES_PER_TABLE codes; the codes beyond (new ones, in code order) are
+        # counted as the overflow row (service.cardinality).
         await conn.execute(
+            "WITH x AS (SELECT t, c, n, d, EXISTS (SELECT 1 FROM unmapped u WHERE u.mapping_table = t "
+            "AND u.code = c) AS known FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS x(t, c, n, d)), "
+            "r AS (SELECT *, row_number() OVER (PARTITION BY t, known ORDER BY c) AS k FROM x) "
             "INSERT INTO unmapped (mapping_table, code, count, sample_description, first_seen, last_seen) "
-            "SELECT t, c, n, d, $5, $5 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS x(t, c, n, d) "
+            "SELECT t, CASE WHEN known OR k <= $6 - (SELECT COUNT(*) FROM unmapped u WHERE u.mapping_table = t) "
+            "THEN c ELSE $7 END, SUM(n), MAX(d), $5, $5 FROM r GROUP BY 1, 2 "
             "ON CONFLICT (mapping_table, code) DO UPDATE SET count = unmapped.count + excluded.count, "
             "sample_description = excluded.sample_description, last_seen = excluded.last_seen",
-            [k[0] for k in keys], [k[1] for k in keys], [counts[k] for k in keys], [latest[k] for k in keys], now)
+            [k[0] for k in keys], [k[1] for k in keys], [counts[k] for k in keys], [latest[k] for k in keys], now,
+            UNMAPPED_CODES_PER_TABLE, UNMAPPED_OVERFLOW)
     if plan.events:
         e = plan.events
         await conn.execute(

@@ -15,6 +15,7 @@ from parsers.normalize import NormalizedShipment
 from taxonomy import ExceptionClass, Status
 from taxonomy.models import utc_text
 
+from ...cardinality import UNMAPPED_CODES_PER_TABLE, UNMAPPED_OVERFLOW
 from ...core.apply import (Alias, Applied, InboxState, Known, Plan, ShipmentKey, Track, TrackCache,
                            plan_batch, plan_derived, shipments_named)
 from ...rows import ActiveShipment, Normalized
@@ -85,11 +86,16 @@ def apply_derived(conn: sqlite3.Connection, shipments: list[NormalizedShipment])
 def _write(conn: sqlite3.Connection, plan: Plan, lease_seconds: float | None) -> Applied:
     now = _now()
     if plan.unmapped:
+        # A code new to a table that already holds UNMAPPED_CODES_PER_TABLE codes is counted as the overflow
+        # row (service.cardinality).
         conn.executemany(
             "INSERT INTO unmapped (mapping_table, code, count, sample_description, first_seen, last_seen) "
-            "VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (mapping_table, code) DO UPDATE SET count = unmapped.count + 1, "
+            "SELECT ?1, CASE WHEN EXISTS (SELECT 1 FROM unmapped WHERE mapping_table = ?1 AND code = ?2) "
+            "OR (SELECT COUNT(*) FROM unmapped WHERE mapping_table = ?1) < ?5 THEN ?2 ELSE ?6 END, 1, ?3, ?4, ?4 "
+            "WHERE true ON CONFLICT (mapping_table, code) DO UPDATE SET count = unmapped.count + 1, "
             "sample_description = excluded.sample_description, last_seen = excluded.last_seen",
-            [(table, code, description[:500], now, now) for table, code, description in plan.unmapped])
+            [(table, code, description[:500], now, UNMAPPED_CODES_PER_TABLE, UNMAPPED_OVERFLOW)
+             for table, code, description in plan.unmapped])
     conn.executemany("INSERT INTO events (event_id, carrier, tracking_number, occurred_at, status, exception_class, "
                      "inbox_id, body, route, place, basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                      [(e.event_id, e.carrier, e.tracking_number, utc_text(e.occurred_at), e.status, e.exception_class,
