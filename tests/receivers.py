@@ -27,6 +27,7 @@ class Received:
     at: float  # monotonic arrival time
     headers: dict[str, str]
     body: bytes
+    status: int | None = None  # what the receiver answered (None: not yet, or never)
 
     @property
     def event(self) -> dict:
@@ -73,7 +74,7 @@ class Receiver:
     async def start(self, port: int = 0) -> "Receiver":
         app = web.Application()
         app.router.add_post("/hook", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port or self.port or 0, reuse_address=True)
         await site.start()
@@ -87,12 +88,19 @@ class Receiver:
             self._runner = None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.received.append(Received(time.monotonic(), dict(request.headers), await request.read()))
-        return await self.behaviour(self, request)
+        record = Received(time.monotonic(), dict(request.headers), await request.read())
+        self.received.append(record)
+        response = await self.behaviour(self, request)
+        record.status = response.status
+        return response
 
     def delivered_ids(self) -> list[str]:
         """webhook-ids of the requests in arrival order (a retried event appears once per attempt)."""
         return [r.headers["webhook-id"] for r in self.received]
+
+    def accepted(self) -> list[Received]:
+        """The requests answered 2xx, in arrival order."""
+        return [r for r in self.received if r.status is not None and 200 <= r.status < 300]
 
     def verified_events(self, secret: str) -> list[dict]:
         """Every body as the reference verifier returns it (raises if any signature is wrong)."""

@@ -1,0 +1,89 @@
+"""What the outbound-webhook scenario tests share: subscriptions, events in the feed, a dispatcher with a short
+schedule, and waiting for a receiver."""
+from __future__ import annotations
+
+import asyncio
+import functools
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from service.config import SOURCES, Settings
+from service.keys import BUS, STORE
+from service.outbound import schedule
+from service.outbound.dispatcher import WebhookDispatcher
+from service.rows import OutEvent, Subscription
+from tests.docs import ups_track
+from tests.receivers import new_secret
+
+LOOPBACK = "127.0.0.0/8"
+SCANS = [("label", "20260301", "080000"), ("origin", "20260301", "180000"), ("arrived", "20260302", "031500"),
+         ("out", "20260303", "080000"), ("delivered", "20260303", "141500")]
+# A short schedule (the real one starts at 1 s): retries of a test come a tenth of a second apart.
+FAST = functools.partial(schedule.next_delay, base=0.1, cap=0.3)
+
+
+def app_settings(db: str, **changes) -> Settings:
+    base = dict(db=db, open_sources=frozenset(SOURCES), poll=False, actions=False,
+                outbound_allow_nets=LOOPBACK, drain_seconds=0)
+    return Settings(**{**base, **changes})
+
+
+def new_subscription(url: str, filter: tuple[str, ...] = ("#",), **changes) -> Subscription:
+    now = "2026-03-01T00:00:00Z"
+    base = dict(id="sub_" + secrets.token_hex(12), url=url, filter=filter, description="test", enabled=True,
+                secret=new_secret(), cursor=0, created_at=now, updated_at=now)
+    return Subscription(**{**base, **changes})
+
+
+def dispatcher(store, **changes) -> WebhookDispatcher:
+    """A dispatcher with test pacing: listing every 0.1 s, the short schedule, loopback allowed."""
+    options = dict(allow_nets=LOOPBACK, list_every=0.1, idle=0.05, lease_ttl=3.0, delay=FAST)
+    return WebhookDispatcher(store, **{**options, **changes})
+
+
+async def fill(client, shipments: int, scans: list = SCANS, first: int = 0) -> list[OutEvent]:
+    """`shipments` UPS documents of `scans` each, normalized; the whole outbox (feed) afterwards."""
+    for i in range(first, first + shipments):
+        resp = await client.post("/webhooks/ups", data=ups_track(f"1ZOUTBOUND{i:08d}", scans),
+                                 headers={"Content-Type": "application/json"})
+        assert resp.status == 202, await resp.text()
+    store = client.app[STORE]
+    normalizer = getattr(client.app[BUS], "normalizer", None)
+    for _ in range(1000):
+        if normalizer is not None:
+            await normalizer.drain()
+        counts = await store.counts()
+        if not any(counts.get(f"inbox_{s}", 0) for s in ("pending", "claimed", "queued")):
+            break
+        await asyncio.sleep(0.01)
+    return await store.outbox_after(0, 100_000)
+
+
+async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.02)
+
+
+def per_shipment(events: list[dict]) -> dict[str, list[str]]:
+    """Event ids in arrival order, per shipment (CloudEvent source + subject)."""
+    shipments: dict[str, list[str]] = {}
+    for event in events:
+        shipments.setdefault(f"{event['source']} {event['subject']}", []).append(event["id"])
+    return shipments
+
+
+def first_deliveries(ids: list[str]) -> list[str]:
+    """Each id once, at its first arrival."""
+    seen: dict[str, None] = {}
+    for i in ids:
+        seen.setdefault(i, None)
+    return list(seen)
