@@ -50,7 +50,8 @@ ENDPOINTS = [
     ("POST", "/v1/trackings", "api"), ("POST", "/v1/trackings/bulk", "api"), ("GET", "/v1/trackings", "api"),
     ("GET", "/v1/trackings/{carrier}/{tn}", "api"), ("DELETE", "/v1/trackings/{carrier}/{tn}", "api"),
     ("GET", "/v1/events", "read"), ("GET", "/v1/shipments/{carrier}/{tn}", "read"), ("GET", "/openapi.json", "read"),
-    ("POST", "/v1/subscriptions", "api"), ("GET", "/v1/subscriptions", "api"), ("GET", "/v1/subscriptions/{sub}", "api"),
+    ("POST", "/v1/subscriptions", "api"), ("GET", "/v1/subscriptions", "api"),
+    ("GET", "/v1/subscriptions/{sub}", "api"),
     ("PATCH", "/v1/subscriptions/{sub}", "api"), ("DELETE", "/v1/subscriptions/{sub}", "api"),
     ("POST", "/v1/subscriptions/{sub}/{sub_action}", "api"), ("GET", "/v1/subscriptions/{sub}/deliveries", "api"),
 ]
@@ -112,7 +113,7 @@ def _body(rng: random.Random, path: str = "") -> bytes | None:
     if kind == 1:
         return rng.choice([b"{", b"not json", b"\xff\xfe{}", b"[1,2", b"null", b"1e99999", b'{"a":1}garbage'])
     if path.startswith("/v1/subscriptions") and kind < 7:  # mostly objects, to reach the routes' checks
-        return json.dumps(_subscription_body(rng, path)).encode()  # the standard library: integers beyond 64 bits  # the standard library: integers beyond 64 bits
+        return json.dumps(_subscription_body(rng, path)).encode()  # the standard library: integers beyond 64 bits
     if kind == 2:  # plausible bodies with one field gone wrong
         good = rng.choice([{"tracking_number": TN, "carrier": "ups"},
                            {"tracking_number": TN, "customer": {"email": rng.choice(EMAILS)}},
@@ -136,7 +137,8 @@ def _subscription_body(rng: random.Random, path: str) -> dict:
         "url": URLS, "filter": [["#"], ["delivered.#", "*.*.ups"], ["x..y"], "#", [5], ["#"] * 40, [], None],
         "description": ["OMS", None, "x" * 600, 5], "enabled": [True, False, None, "true"],
         "from": ["head", "beginning", "now", None], "overlap_seconds": [0, 86400, 604801, -1, "60", None, 2**70],
-        "after": [0, 1, 2**62, 2**63, -1, "1", None], "since": ["2026-03-01T00:00:00Z", "2026-03-01", "soon", 5, "0001-01-01T00:00:00+01:00",
+        "after": [0, 1, 2**62, 2**63, -1, "1", None],
+        "since": ["2026-03-01T00:00:00Z", "2026-03-01", "soon", 5, "0001-01-01T00:00:00+01:00",
                   "9999-12-31T23:59:59-01:00"],
         "event_id": ["f" * 32, "", 5, None, "x" * 300], "secret": ["whsec_x"]}
     names = rng.sample(sorted(choices), rng.randrange(1, 4))
@@ -198,7 +200,8 @@ async def _populate(client) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_fuzzed_admin_cs_trackings_subscriptions_and_read_requests_never_get_a_5xx(aiohttp_client, tmp_path: Path):
+async def test_fuzzed_admin_cs_trackings_subscriptions_and_read_requests_never_get_a_5xx(aiohttp_client,
+                                                                                          tmp_path: Path):
     app = create_app(Settings(db=str(tmp_path / "fuzz.db"), admin_token=TOKENS["admin"], cs_token=TOKENS["cs"],
                               api_token=TOKENS["api"], read_token=TOKENS["read"], open_sources=frozenset(SOURCES),
                               sqlite_synchronous="OFF", poll=False, notify_file=str(tmp_path / "sent.jsonl"),

@@ -14,8 +14,8 @@ from service.core import subscriptions as rules
 from service.outbound import filters, schedule
 from service.rows import DeliveryAttempt, Subscription
 from service.signatures import sign_standard_webhook
-from service.web.subscription_bodies import (MAX_PATTERNS, Replay, SubscriptionCreated, SubscriptionIn,
-                                             SubscriptionPatch, SubscriptionView)
+from service.web.subscription_bodies import (MAX_PATTERNS, SubscriptionCreated, SubscriptionIn, SubscriptionPatch,
+                                             SubscriptionReplay, SubscriptionView)
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -98,13 +98,14 @@ def test_request_bodies_refuse_nulls_unknown_fields_and_half_replays():
         with pytest.raises(ValidationError) as refused:
             SubscriptionPatch.model_validate({field: None}, strict=True)
         assert refused.value.errors()[0]["loc"] == (field,)
-    assert Replay.model_validate({"after": 3}, strict=True).after == 3
-    assert Replay.model_validate({"since": "2026-03-01T00:00:00+01:00"}, strict=True).since == "2026-02-28T23:00:00Z"
+    assert SubscriptionReplay.model_validate({"after": 3}, strict=True).after == 3
+    assert SubscriptionReplay.model_validate({"since": "2026-03-01T00:00:00+01:00"}, strict=True).since == \
+        "2026-02-28T23:00:00Z"
     for bad in ({}, {"after": 1, "since": "2026-03-01T00:00:00Z"}, {"after": -1}, {"after": "3"}, {"after": True},
                 {"since": "2026-03-01"}, {"since": "2026-03-01T00:00:00"}, {"since": "soon"},
                 {"since": "0001-01-01T00:00:00+01:00"}, {"after": 2**62 + 1}):
         with pytest.raises(ValidationError):
-            Replay.model_validate(bad, strict=True)
+            SubscriptionReplay.model_validate(bad, strict=True)
 
 
 def test_the_body_limit_on_patterns_is_the_filters_own():

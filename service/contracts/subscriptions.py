@@ -7,9 +7,10 @@ receives: the CloudEvent of the feed, signed per Standard Webhooks.
 from __future__ import annotations
 
 from ..web.bodies import CloudEvent
-from ..web.subscription_bodies import (Attempt, DeliveryLog, Redeliver, RedeliveryQueued, Replay, ReplayStarted,
-                                       RotateSecret, SecretRotated, SubscriptionCreated, SubscriptionIn,
-                                       SubscriptionList, SubscriptionPatch, SubscriptionView)
+from ..web.subscription_bodies import (DeliveryLog, RedeliveryQueued, ReplayStarted, RotateSecret, SecretRotated,
+                                       SubscriptionAttempt, SubscriptionCreated, SubscriptionIn, SubscriptionList,
+                                       SubscriptionPatch, SubscriptionRedeliver, SubscriptionReplay,
+                                       SubscriptionView)
 from .table import PARAMS_400, REF, STORE_503, Operation, Param, Reply, Schema, int_schema
 
 TAG = "subscriptions"
@@ -82,9 +83,9 @@ SUBSCRIPTION_OPERATIONS: tuple[Operation, ...] = (
         description="One signed POST of a CloudEvent of type `shipment.event.test.v1` from this process, "
                     "answered with its outcome and kept in the delivery log (seq 0). It does not move the cursor.",
         parameters=(_ID,), security="api",
-        replies=(Reply(200, "the attempt's outcome (`ok`: the receiver answered 2xx)", Attempt), PARAMS_400,
-                 *_AUTH, _404, Reply(409, "delivery is off in this process (CARRIER_EVENTS_WEBHOOKS_OUT=false)"),
-                 STORE_503),
+        replies=(Reply(200, "the attempt's outcome (`ok`: the receiver answered 2xx)", SubscriptionAttempt),
+                 PARAMS_400, *_AUTH, _404,
+                 Reply(409, "delivery is off in this process (CARRIER_EVENTS_WEBHOOKS_OUT=false)"), STORE_503),
     ),
     Operation(
         "get", "/v1/subscriptions/{id}/deliveries", "listSubscriptionDeliveries", "The delivery log", TAG,
@@ -97,7 +98,7 @@ SUBSCRIPTION_OPERATIONS: tuple[Operation, ...] = (
         "post", "/v1/subscriptions/{id}/redeliver", "redeliverEvent", "Send one feed event again", TAG,
         description="The event is sent once more, outside the cursor (before the next batch), whether or not "
                     "it matches the filter.",
-        parameters=(_ID,), request_model=Redeliver, request_required=True, security="api",
+        parameters=(_ID,), request_model=SubscriptionRedeliver, request_required=True, security="api",
         replies=(Reply(202, "queued", RedeliveryQueued), _BODY_400, *_AUTH,
                  Reply(404, "no such subscription, or no such event in the feed"),
                  Reply(422, "`event_id` is missing or not a string, or another field was given"), STORE_503),
@@ -108,7 +109,7 @@ SUBSCRIPTION_OPERATIONS: tuple[Operation, ...] = (
         description="`after`: the cursor becomes that feed position; `since`: the position before the first "
                     "event committed at or after that time. Deliveries go on from the new cursor (matching "
                     "events after it are sent again; a cursor ahead skips). Exactly one of the two.",
-        parameters=(_ID,), request_model=Replay, request_required=True, security="api",
+        parameters=(_ID,), request_model=SubscriptionReplay, request_required=True, security="api",
         replies=(Reply(202, "the cursor is set", ReplayStarted), _BODY_400, *_AUTH, _404,
                  Reply(422, "neither or both of `after` and `since`, a position beyond the feed's head, or a time "
                             "that is not RFC 3339 with an offset"), STORE_503),

@@ -76,7 +76,7 @@ class RotateSecret(BaseModel):
         "receiver can switch without a gap; 0: the old secret stops at once"))
 
 
-class Redeliver(BaseModel):
+class SubscriptionRedeliver(BaseModel):
     """Body of `POST /v1/subscriptions/{id}/redeliver`."""
 
     model_config = _STRICT
@@ -84,7 +84,7 @@ class Redeliver(BaseModel):
     event_id: str = Field(min_length=1, max_length=200, description="the CloudEvent `id` (= `webhook-id`)")
 
 
-class Replay(BaseModel):
+class SubscriptionReplay(BaseModel):
     """Body of `POST /v1/subscriptions/{id}/replay`: exactly one of `after` and `since`."""
 
     model_config = _STRICT
@@ -112,7 +112,7 @@ class Replay(BaseModel):
             raise ValueError("out of the range of times") from None
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> Replay:
+    def _exactly_one(self) -> SubscriptionReplay:
         given = [name for name in ("after", "since") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of `after` (a feed position) and `since` (an RFC 3339 time)")
@@ -175,7 +175,7 @@ class SecretRotated(BaseModel):
         "until then deliveries are signed with both secrets; null when the overlap is 0"))
 
 
-class Attempt(BaseModel):
+class SubscriptionAttempt(BaseModel):
     """One POST to the subscriber, as the delivery log keeps it."""
 
     model_config = _STRICT
@@ -195,7 +195,7 @@ class DeliveryLog(BaseModel):
 
     model_config = _STRICT
 
-    items: list[Attempt]
+    items: list[SubscriptionAttempt]
     next: str | None = Field(description="the `after` of the next page; null on the last page")
     has_more: bool = Field(description="another page follows")
 
@@ -229,9 +229,9 @@ SUBSCRIPTION_BODIES: dict[str, type[BaseModel]] = {
     "subscription-rotate.v1": RotateSecret,
     "subscription-secret.v1": SecretRotated,
     "subscription-deliveries.v1": DeliveryLog,
-    "subscription-attempt.v1": Attempt,
-    "subscription-redeliver.v1": Redeliver,
+    "subscription-attempt.v1": SubscriptionAttempt,
+    "subscription-redeliver.v1": SubscriptionRedeliver,
     "subscription-redelivery.v1": RedeliveryQueued,
-    "subscription-replay.v1": Replay,
+    "subscription-replay.v1": SubscriptionReplay,
     "subscription-replayed.v1": ReplayStarted,
 }

@@ -16,11 +16,9 @@ subscriptions; only `/test`, which sends from here, is refused (409).
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any
 
 from aiohttp import web
 
@@ -33,7 +31,8 @@ from .bearer import require_bearer
 from .params import check_query, integer, page
 from .problems import FieldError, ProblemError, invalid, problem
 from .requests import json_object, validated
-from .subscription_bodies import Redeliver, Replay, RotateSecret, SubscriptionIn, SubscriptionPatch
+from .subscription_bodies import (RotateSecret, SubscriptionIn, SubscriptionPatch, SubscriptionRedeliver,
+                                 SubscriptionReplay)
 
 MAX_GROUP = 10_000  # attempts of one event logged within one second: far more than any schedule makes
 DELIVERY_OFF = "delivery is off in this process (CARRIER_EVENTS_WEBHOOKS_OUT=false); send the test from a " \
@@ -77,12 +76,9 @@ async def _check_url(request: web.Request, url: str) -> None:
     """The SSRF guard's verdict, through this process's dispatcher when it runs (its allowed networks), else
     the guard with the settings'. It resolves the host: run off the event loop."""
     outbound = request.app.get(OUTBOUND)
-    check: Callable[[str], Any] = outbound.check_url if outbound is not None else \
+    check: Callable[[str], str | None] = outbound.check_url if outbound is not None else \
         partial(refuse_reason, allow_nets=parse_nets(request.app[SETTINGS].outbound_allow_nets))
-    if inspect.iscoroutinefunction(check):
-        reason = await check(url)
-    else:
-        reason = await asyncio.to_thread(check, url)
+    reason = await asyncio.to_thread(check, url)
     if reason:
         raise invalid("body", "url", reason, status=422, code="invalid-field")
 
@@ -214,7 +210,7 @@ async def redeliver(request: web.Request) -> web.Response:
     _require_client(request)
     check_query(request, ())
     sub = await _existing(request)
-    body = validated(Redeliver, await json_object(request), strict=True)
+    body = validated(SubscriptionRedeliver, await json_object(request), strict=True)
     if not await request.app[STORE].queue_redelivery(sub.id, body.event_id):
         raise ProblemError(404, "not-found", f"no event {body.event_id[:80]!r} in the feed",
                            (FieldError("body.event_id", "no such event in the feed"),))
@@ -228,7 +224,7 @@ async def replay(request: web.Request) -> web.Response:
     _require_client(request)
     check_query(request, ())
     sub = await _existing(request)
-    body = validated(Replay, await json_object(request), strict=True)
+    body = validated(SubscriptionReplay, await json_object(request), strict=True)
     store = request.app[STORE]
     head = await store.feed_head()
     if body.since is not None:
