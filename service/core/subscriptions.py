@@ -20,8 +20,6 @@ _ID = re.compile(r"sub_[0-9a-f]{24}")
 SECRET_PREFIX = "whsec_"
 DISABLED_BY_API = "disabled through the API"
 MAX_SEQ = 2**63 - 1  # feed positions are signed 64-bit in both stores
-# Fields a PATCH may set directly; `enabled` brings the status fields with it (`enable_changes`).
-EDITABLE = ("url", "filter", "description", "enabled")
 
 
 def new_id() -> str:
@@ -108,7 +106,7 @@ def log_page(rows: list[DeliveryAttempt], limit: int) -> tuple[list[DeliveryAtte
     The log pages by (at, seq), and several attempts can share one (times are whole seconds: a retry within
     the second, two tests): a page must not end inside such a group, or the next page (strictly before the
     key) would skip the rest of it. So the page ends before the group that straddles the boundary; empty
-    means the group alone is longer than a page, and the caller reads on until it ends (`log_group_end`).
+    means the group alone is longer than a page, and the caller reads that group whole (`log_group`).
     """
     if len(rows) <= limit:
         return rows, False
