@@ -224,6 +224,22 @@ async def test_a_stop_mid_batch_then_a_restart_loses_nothing(client, receivers, 
     assert per_shipment(again) == per_shipment([_cloud(e) for e in feed])
 
 
+async def test_a_corrected_url_is_tried_at_once_not_after_the_backoff(client, receivers, running):
+    store = client.app[STORE]
+    gone = await receivers()
+    await gone.stop()
+    rec = await receivers()
+    sub = new_subscription(gone.url)
+    await store.create_subscription(sub)
+    feed = await fill(client, 1, scans=[("delivered", "20260303", "141500")])
+    d = await running(store, delay=lambda *args, **kwargs: 600.0)  # the next try would be ten minutes away
+    await eventually(lambda: _failing(store, sub.id), what="the first failure")
+    await store.update_subscription(sub.id, {"url": rec.url})
+    d.wake()  # what the API does after a change
+    await rec.wait_for(lambda: len(rec.accepted()) == 1, timeout=5, what="the delivery to the corrected URL")
+    assert rec.delivered_ids() == [feed[0].event_id]
+
+
 async def test_two_service_instances_over_one_store_deliver_each_event_once(aiohttp_client, db, receivers):
     one = await aiohttp_client(create_app(app_settings(db)))
     two = await aiohttp_client(create_app(app_settings(db)))
