@@ -37,7 +37,7 @@ from .outbound.dispatcher import WebhookDispatcher
 from .polling.poller import Poller
 from .signatures import DEFAULT_SCHEMES
 from .store import StoreUnavailable, open_store
-from .web import admin, api, console, docs, escalations, intake, trackings
+from .web import admin, api, console, docs, escalations, intake, subscriptions, trackings
 from .web.guard import build_guards
 from .web.metrics_site import metrics_site_ctx
 from .web.problems import ProblemError, as_problem, problem
@@ -240,6 +240,16 @@ def create_app(settings: Settings | None = None, carrier_clients: Mapping[str, C
     app.router.add_get("/v1/trackings", trackings.list_trackings)
     app.router.add_get("/v1/trackings/{carrier}/{tracking_number}", trackings.get_tracking)
     app.router.add_delete("/v1/trackings/{carrier}/{tracking_number}", trackings.deregister)
+    app.router.add_post("/v1/subscriptions", subscriptions.create)
+    app.router.add_get("/v1/subscriptions", subscriptions.list_subscriptions)
+    app.router.add_get("/v1/subscriptions/{id}", subscriptions.get_subscription)
+    app.router.add_patch("/v1/subscriptions/{id}", subscriptions.change)
+    app.router.add_delete("/v1/subscriptions/{id}", subscriptions.delete)
+    app.router.add_post("/v1/subscriptions/{id}/rotate-secret", subscriptions.rotate_secret)
+    app.router.add_post("/v1/subscriptions/{id}/test", subscriptions.send_test)
+    app.router.add_get("/v1/subscriptions/{id}/deliveries", subscriptions.deliveries)
+    app.router.add_post("/v1/subscriptions/{id}/redeliver", subscriptions.redeliver)
+    app.router.add_post("/v1/subscriptions/{id}/replay", subscriptions.replay)
     app.router.add_get("/v1/escalations", escalations.list_escalations)
     app.router.add_get("/v1/escalations/{id}", escalations.get_escalation)
     for action in ("acknowledge", "resolve", "assign"):

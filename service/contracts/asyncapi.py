@@ -1,4 +1,4 @@
-"""The AsyncAPI 3.0 document of the RabbitMQ bus, from the service's point of view.
+"""The AsyncAPI 3.0 document of the RabbitMQ bus and of the outbound webhooks, from the service's point of view.
 
 Names and queue arguments come from `service.amqp.topology.Topology` with the
 default settings and no prefix, so the document says what the code declares
@@ -7,6 +7,11 @@ to, `cs-escalations` the one CS tooling binds to; the raw exchange, the normaliz
 described for operators and for whoever runs `worker` processes: their
 messages are not self-contained (a consumer loads the inbox row named by the
 `inbox-id` header from the shared store).
+
+Outbound webhooks (`pushedEvents`, server `subscriber`) carry the same
+CloudEvents over HTTP to each subscription's URL, with the Standard Webhooks
+signature headers (`service.contracts.subscriptions` documents them for the
+OpenAPI document as well; both read the one table).
 """
 from __future__ import annotations
 
@@ -21,9 +26,11 @@ from ..cloudevents import CONTENT_TYPE, CORRECTED_TYPE, EVENT_TYPE
 from ..config import SOURCES, Settings
 from ..store.shapes import CHANGE_TYPE
 from ..web.bodies import CloudEvent, EscalationChanged
+from .subscriptions import SIGNATURE_HEADERS
 
-VERSION = "1.0.0"  # of the bus contract
+VERSION = "1.1.0"  # of the bus contract; 1.1.0: outbound webhooks (`pushedEvents`), additive
 BINDING = "0.3.0"  # AsyncAPI AMQP bindings version
+HTTP_BINDING = "0.3.0"  # AsyncAPI HTTP bindings version
 SCHEMAS = "#/components/schemas/{model}"
 Doc = dict[str, Any]
 
@@ -92,6 +99,22 @@ def _messages() -> Doc:
             "x-amqp-properties": {"content_type": CONTENT_TYPE, "delivery_mode": 2,
                                   "message_id": "the CloudEvent id", "type": CHANGE_TYPE},
         },
+        "pushedEvent": {
+            "name": "pushedEvent", "title": "Normalized shipment event, pushed to a subscriber",
+            "summary": "The CloudEvent of the feed and the bus, POSTed to a subscription's URL, signed per "
+                       "Standard Webhooks.",
+            "description": "At least once (dedupe on `webhook-id`), in order per shipment (CloudEvent `source` + "
+                           "`subject`). A 2xx answer delivers it; anything else (a 3xx is not followed), a "
+                           "timeout or a refused connection is retried with backoff and holds the later events "
+                           "of the shipment. See README, Pushed events.",
+            "contentType": "application/json",
+            "headers": {"type": "object", "required": [n for n, _, _ in SIGNATURE_HEADERS if n != "user-agent"],
+                        "properties": {n: {**schema, "description": text} for n, text, schema in SIGNATURE_HEADERS}},
+            "payload": _ref("components", "schemas", "CloudEvent"),
+            "correlationId": {"location": "$message.header#/webhook-id",
+                              "description": "= the CloudEvent id: dedupe on it (at-least-once)"},
+            "bindings": {"http": {"bindingVersion": HTTP_BINDING}},
+        },
         "rawDocument": {
             "name": "rawDocument", "title": "Stored raw carrier document",
             "summary": "An accepted webhook body, verbatim, named by its inbox row.",
@@ -150,6 +173,13 @@ def _channels(t: Topology) -> Doc:
             "messages": raw_message, "bindings": _queue(t.normalize), "x-arguments": t.normalize_arguments(),
         },
     }
+    channels["pushedEvents"] = {
+        "address": None, "title": "a subscription's URL (outbound webhooks)",
+        "description": "Each subscription (`POST /v1/subscriptions`) receives the events whose routing key "
+                       "(`{status}.{exception_class}.{carrier}`, as on shipmentEvents) matches its filter.",
+        "servers": [_ref("servers", "subscriber")],
+        "messages": {"pushedEvent": _ref("components", "messages", "pushedEvent")},
+    }
     for delay, tier in zip(t.retry_delays_ms, t.retry_tiers):
         channels[f"retry{delay}ms"] = {
             "address": tier, "title": f"{tier} (quorum queue, routing key on {t.retry})",
@@ -184,6 +214,10 @@ def _operations(t: Topology) -> Doc:
         "publishRawDocument": op("send", "rawDocuments", "rawDocument",
                                  "The inbox relay hands each stored document to the broker (confirmed).",
                                  {"deliveryMode": 2, "mandatory": True}),
+        "pushEvent": {"action": "send", "channel": _ref("channels", "pushedEvents"),
+                      "summary": "The webhook dispatcher POSTs each matching event to the subscription's URL.",
+                      "messages": [_ref("channels", "pushedEvents", "messages", "pushedEvent")],
+                      "bindings": {"http": {"method": "POST", "bindingVersion": HTTP_BINDING}}},
         "consumeRawDocument": op("receive", "normalizeQueue", "rawDocument",
                                  "Normalize consumers ack after their transaction commits.", {"ack": True}),
     }
@@ -203,13 +237,18 @@ def build() -> Doc:
         "asyncapi": "3.0.0",
         "id": "urn:carrier-events:bus",
         "info": {"title": "carrier-events bus", "version": VERSION,
-                 "description": "RabbitMQ topology and messages. Every name takes the CARRIER_EVENTS_AMQP_PREFIX "
-                                "prefix when one is set. Generated by `python -m service schema`; do not edit by "
-                                "hand."},
+                 "description": "RabbitMQ topology and messages, and the events pushed to subscribers "
+                                "(outbound webhooks, channel `pushedEvents`). Every name takes the "
+                                "CARRIER_EVENTS_AMQP_PREFIX prefix when one is set. Generated by `python -m service "
+                                "schema`; do not edit by hand."},
         "defaultContentType": CONTENT_TYPE,
         "servers": {"rabbitmq": {"host": "127.0.0.1:5672", "protocol": "amqp", "protocolVersion": "0-9-1",
-                                 "description": "set with CARRIER_EVENTS_AMQP_URL"}},
-        "channels": _channels(t),
+                                 "description": "set with CARRIER_EVENTS_AMQP_URL"},
+                    "subscriber": {"host": "{host}", "protocol": "https",
+                                   "description": "the endpoint of a subscription (its `url`; http is allowed too)",
+                                   "variables": {"host": {"description": "host[:port] of the subscription's URL"}}}},
+        "channels": {name: {"servers": [_ref("servers", "rabbitmq")], **channel} for name, channel in
+                     _channels(t).items()},
         "operations": _operations(t),
         "components": {"messages": _messages(), "schemas": defs["$defs"]},
     }

@@ -10,10 +10,6 @@ so a source whose default scheme changes is reflected (or the build fails).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
-
-from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from ..cloudevents import CONTENT_TYPE
@@ -28,49 +24,16 @@ from ..web.intake import _ACCEPTED_TYPES
 from ..web.problems import CONTENT_TYPE as PROBLEM_TYPE
 from ..web.problems import TITLES, TYPE_PREFIX
 from .security import requirements, security_schemes
+from .subscriptions import PUSHED_EVENT, SUBSCRIPTION_OPERATIONS
+from .table import PARAMS_400, REF, STORE_503, Operation, Param, Reply, Schema, int_schema
 
 # Of the HTTP contract; bump with any change to a path, status or body. 2.0.0: errors are RFC 9457 problem
 # details (application/problem+json, still with `error`); reads need a token; every list pages with
 # `after`/`next`/`has_more`; unknown parameters, filter values, carriers and cursors are refused.
 # 2.1.0: escalations carry the order, customer, merchant, tracking page and messages sent; a shipment's
 # messages at /v1/shipments/{carrier}/{tracking_number}/notifications (additive).
-VERSION = "2.1.0"
-REF = "#/components/schemas/{model}"
-Schema = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    name: str
-    where: Literal["path", "query", "header"]
-    description: str
-    schema: Schema
-    required: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    status: int
-    description: str
-    body: type[BaseModel] | Schema = Problem  # a body model, or an inline schema
-    headers: tuple[str, ...] = ()  # names in HEADERS
-    content_type: str = "application/json"
-
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    method: str
-    path: str
-    operation_id: str
-    summary: str
-    tag: str
-    replies: tuple[Reply, ...]
-    description: str = ""
-    parameters: tuple[Param, ...] = ()
-    request_types: tuple[str, ...] = ()  # content types of an opaque request body
-    request_model: type[BaseModel] | None = None  # a JSON request body (optional: the model's defaults apply)
-    security: Literal["none", "read", "metrics", "admin", "api", "cs", "webhook"] = "none"
-    request_required: bool = False
+# 2.2.0: outbound webhooks, /v1/subscriptions (additive).
+VERSION = "2.2.0"
 
 
 HEADERS: dict[str, Schema] = {
@@ -81,15 +44,9 @@ HEADERS: dict[str, Schema] = {
                        "schema": {"type": "string", "const": CONTENT_TYPE}},
 }
 
-def _int(description: str, default: int, low: int, high: int) -> Schema:
-    return {"type": "integer", "default": default, "minimum": low, "maximum": high, "description": description}
-
-
-_STORE_503 = Reply(503, "the store cannot answer (disk full, locked); retry later", headers=("Retry-After",))
 _READ = (Reply(401, "missing or wrong token (read, API, CS or admin token)"),
          Reply(403, "read API disabled: no read, API, CS or admin token is set and reads are not opened "
                     "(CARRIER_EVENTS_OPEN_READ)"))
-_PARAMS_400 = Reply(400, "a parameter is invalid or unknown (named in `errors`)")
 _ADMIN = (Reply(401, "missing or wrong admin token"),
           Reply(403, "admin API disabled: CARRIER_EVENTS_ADMIN_TOKEN is not set"))
 _API = (Reply(401, "missing or wrong API token"),
@@ -104,7 +61,7 @@ _TRACKING_PATH = (Param("carrier", "path", "carrier slug (case-insensitive)", {"
 _REQUEST_ID = Param("X-Request-Id", "header", "correlates the request with the service's logs (64 chars kept)",
                    {"type": "string"})
 _LIMIT = Param("limit", "query", "at most this many; out-of-range values are clamped",
-               _int("page size", 100, 1, 1000))
+               int_schema("page size", 100, 1, 1000))
 _AFTER = Param("after", "query", "cursor: the `next` of the previous page (absent: the first page); a value "
                "this endpoint did not give out is a 400", {"type": "string", "pattern": "^[0-9]{1,19}$"})
 
@@ -144,10 +101,10 @@ OPERATIONS: tuple[Operation, ...] = (
         description="CloudEvents in outbox order after the cursor, oldest first: the same bytes as on the bus. "
                     "Pass `next` back as `after`.",
         parameters=(Param("after", "query", "cursor: the `next` of the previous page",
-                          _int("cursor", 0, 0, 2**62)), _LIMIT),
+                          int_schema("cursor", 0, 0, 2**62)), _LIMIT),
         security="read",
         replies=(Reply(200, "a page of events", EventsPage, ("X-Event-Format",)),
-                 Reply(400, "`after` or `limit` is not an integer, or an unknown parameter"), *_READ, _STORE_503),
+                 Reply(400, "`after` or `limit` is not an integer, or an unknown parameter"), *_READ, STORE_503),
     ),
     Operation(
         "get", "/v1/shipments/{carrier}/{tracking_number}", "getShipment", "A shipment's state and history", "events",
@@ -157,7 +114,7 @@ OPERATIONS: tuple[Operation, ...] = (
         security="read",
         replies=(Reply(200, "current state and the event history, newest first", Shipment),
                  Reply(400, "no shipment, and the carrier is not in the carrier registry (a typo?)"), *_READ,
-                 Reply(404, "no such shipment"), _STORE_503),
+                 Reply(404, "no such shipment"), STORE_503),
     ),
     Operation(
         "get", "/v1/shipments/{carrier}/{tracking_number}/notifications", "getShipmentNotifications",
@@ -171,7 +128,7 @@ OPERATIONS: tuple[Operation, ...] = (
         security="read",
         replies=(Reply(200, "the messages", ShipmentNotifications),
                  Reply(400, "the carrier is not in the carrier registry, or an unknown parameter"), *_READ,
-                 _STORE_503),
+                 STORE_503),
     ),
     Operation("get", "/healthz", "healthz", "Liveness", "operations",
               replies=(Reply(200, "the process answers", Health),)),
@@ -184,7 +141,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "get", "/v1/admin/dlq", "listDlq", "Quarantined and dead documents", "admin",
         description="Inbox rows the normalizer could not process, with their reasons, oldest first.",
         parameters=(_AFTER, _LIMIT), security="admin",
-        replies=(Reply(200, "the rows, without their bodies", DlqList), _PARAMS_400, *_ADMIN, _STORE_503),
+        replies=(Reply(200, "the rows, without their bodies", DlqList), PARAMS_400, *_ADMIN, STORE_503),
     ),
     Operation(
         "post", "/v1/admin/dlq/{id}/replay", "replayDlq", "Send a quarantined document through again", "admin",
@@ -193,7 +150,7 @@ OPERATIONS: tuple[Operation, ...] = (
         security="admin",
         replies=(Reply(202, "pending again", DlqReplay), Reply(400, "`id` is not a positive 64-bit integer"),
                  *_ADMIN,
-                 Reply(404, "no such inbox row"), Reply(409, "the row is not quarantined or dead"), _STORE_503),
+                 Reply(404, "no such inbox row"), Reply(409, "the row is not quarantined or dead"), STORE_503),
     ),
     Operation(
         "post", "/v1/admin/replay", "replay", "Re-normalize stored documents chosen by a filter", "admin",
@@ -203,16 +160,16 @@ OPERATIONS: tuple[Operation, ...] = (
         replies=(Reply(200, "dry run: the rows that would be replayed", ReplayResult),
                  Reply(202, "the rows are pending again", ReplayResult),
                  Reply(400, "the body is not a JSON object"), *_ADMIN,
-                 Reply(422, "a field is unknown, of the wrong type or invalid (named in `errors`)"), _STORE_503),
+                 Reply(422, "a field is unknown, of the wrong type or invalid (named in `errors`)"), STORE_503),
     ),
     Operation(
         "get", "/v1/admin/unmapped", "listUnmapped", "Carrier codes no mapping table knows", "admin",
         description="Unknown codes by frequency, each with the latest description seen: what the mapping "
                     "tables should learn next.",
         parameters=(_AFTER, Param("limit", "query", "at most this many; out-of-range values are clamped",
-                                  _int("page size", 500, 1, 5000))),
+                                  int_schema("page size", 500, 1, 5000))),
         security="admin",
-        replies=(Reply(200, "the codes", UnmappedList), _PARAMS_400, *_ADMIN, _STORE_503),
+        replies=(Reply(200, "the codes", UnmappedList), PARAMS_400, *_ADMIN, STORE_503),
     ),
     Operation(
         "post", "/v1/trackings", "registerTracking", "Register a shipment (for polling and notifications)",
@@ -225,7 +182,7 @@ OPERATIONS: tuple[Operation, ...] = (
                  Reply(400, "the body is not a JSON object, or a query parameter was given"), *_API,
                  Reply(422, "a field is invalid, the carrier is not in the registry, or the carrier cannot be told "
                             "from the number", TrackingRefused),
-                 _STORE_503),
+                 STORE_503),
     ),
     Operation(
         "post", "/v1/trackings/bulk", "registerTrackings", "Register up to 1000 shipments", "trackings",
@@ -233,7 +190,7 @@ OPERATIONS: tuple[Operation, ...] = (
         request_model=BulkTrackings, request_required=True, security="api",
         replies=(Reply(200, "one result per item", BulkResults), Reply(400, "the body is not a JSON object"),
                  *_API, Reply(422, "`trackings` is not a list of 1 to 1000 objects, or another field was given"),
-                 _STORE_503),
+                 STORE_503),
     ),
     Operation(
         "get", "/v1/trackings", "listTrackings", "Registered shipments", "trackings",
@@ -241,20 +198,20 @@ OPERATIONS: tuple[Operation, ...] = (
                     Param("after", "query", "`carrier/tracking_number` cursor: the `next` of the previous page",
                           {"type": "string"}), _LIMIT),
         security="api",
-        replies=(Reply(200, "a page", TrackingList), _PARAMS_400, *_API, _STORE_503),
+        replies=(Reply(200, "a page", TrackingList), PARAMS_400, *_API, STORE_503),
     ),
     Operation(
         "get", "/v1/trackings/{carrier}/{tracking_number}", "getTracking", "One registered shipment", "trackings",
         parameters=_TRACKING_PATH, security="api",
         replies=(Reply(200, "the registration", TrackingRecord), Reply(400, "unknown carrier or malformed number"),
-                 *_API, Reply(404, "not registered"), _STORE_503),
+                 *_API, Reply(404, "not registered"), STORE_503),
     ),
     Operation(
         "delete", "/v1/trackings/{carrier}/{tracking_number}", "deregisterTracking",
         "Deregister a shipment (stop polling, forget its metadata)", "trackings",
         parameters=_TRACKING_PATH, security="api",
         replies=(Reply(204, "deregistered", {}, content_type=""),
-                 Reply(400, "unknown carrier or malformed number"), *_API, Reply(404, "not registered"), _STORE_503),
+                 Reply(400, "unknown carrier or malformed number"), *_API, Reply(404, "not registered"), STORE_503),
     ),
     Operation(
         "get", "/v1/escalations", "listEscalations", "Customer-service escalations", "escalations",
@@ -271,15 +228,15 @@ OPERATIONS: tuple[Operation, ...] = (
                           {"type": "string", "enum": ["true", "false", "1", "0"]}),
                     _AFTER,
                     Param("limit", "query", "at most this many; out-of-range values are clamped",
-                          _int("page size", 200, 1, 1000))),
+                          int_schema("page size", 200, 1, 1000))),
         security="cs",
-        replies=(Reply(200, "the escalations", EscalationList), _PARAMS_400, *_CS, _STORE_503),
+        replies=(Reply(200, "the escalations", EscalationList), PARAMS_400, *_CS, STORE_503),
     ),
     Operation(
         "get", "/v1/escalations/{id}", "getEscalation", "One escalation with its audit trail", "escalations",
         parameters=(_ESCALATION_ID,), security="cs",
         replies=(Reply(200, "the escalation", EscalationDetail), Reply(400, "`id` is not a positive 64-bit integer"),
-                 *_CS, Reply(404, "no such escalation"), _STORE_503),
+                 *_CS, Reply(404, "no such escalation"), STORE_503),
     ),
     *(Operation(
         "post", f"/v1/escalations/{{id}}/{action}", f"{action}Escalation", summary, "escalations",
@@ -288,7 +245,7 @@ OPERATIONS: tuple[Operation, ...] = (
                  Reply(400, "the body is not a JSON object, or `id` is not a positive 64-bit integer"), *_CS,
                  Reply(404, "no such escalation"), Reply(409, "not possible in the escalation's state"),
                  Reply(422, "a field is unknown or not a string, or assign without an assignee"),
-                 _STORE_503))
+                 STORE_503))
       for action, summary in (("acknowledge", "Acknowledge an open escalation"),
                               ("resolve", "Resolve an escalation"), ("assign", "Assign an escalation"))),
     Operation(
@@ -310,7 +267,7 @@ OPERATIONS: tuple[Operation, ...] = (
         security="metrics",
         replies=(Reply(200, "Prometheus text exposition format 0.0.4", {"type": "string"},
                        content_type="text/plain"), Reply(401, "CARRIER_EVENTS_METRICS_TOKEN is set: missing or "
-                                                              "wrong token"), _STORE_503),
+                                                              "wrong token"), STORE_503),
     ),
     Operation(
         "get", "/openapi.json", "openapi", "This document", "operations", security="read",
@@ -318,6 +275,7 @@ OPERATIONS: tuple[Operation, ...] = (
                        {"type": "object", "description": "an OpenAPI 3.1 document"}), *_READ,
                  Reply(404, "the document is not installed with the package")),
     ),
+    *SUBSCRIPTION_OPERATIONS,
 )
 
 
@@ -371,12 +329,16 @@ def build() -> Schema:
         "openapi": "3.1.0",
         "info": {"title": "carrier-events HTTP API", "version": VERSION,
                  "description": "Carrier webhook intake, the normalized event feed (CloudEvents 1.0), shipment "
-                                "state, health, and the admin view of quarantined documents. Generated by "
+                                "state, subscriptions that push the events to an endpoint (outbound webhooks, "
+                                "described under `webhooks`), health, and the admin view of quarantined "
+                                "documents. Generated by "
                                 "`python -m service schema`; do not edit by hand. Errors are RFC 9457 problem "
                                 "details; `x-problem-types` lists every `type` with its title.",
                  "x-problem-types": {TYPE_PREFIX + code: title for code, title in TITLES.items()}},
         "servers": [{"url": "http://127.0.0.1:8080", "description": "`serve` defaults (CARRIER_EVENTS_HOST/_PORT)"}],
-        "tags": [{"name": n} for n in ("intake", "events", "trackings", "escalations", "admin", "operations")],
+        "tags": [{"name": n} for n in ("intake", "events", "trackings", "subscriptions", "escalations", "admin",
+                                       "operations")],
         "paths": paths,
+        "webhooks": {"shipmentEvent": PUSHED_EVENT},
         "components": _components(),
     }

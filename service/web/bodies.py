@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from taxonomy import Channel, ExceptionClass, MappedBy, NormalizedEvent, Status
 
+from .subscription_bodies import SUBSCRIPTION_BODIES
 from .trackings import TrackingIn
 
 _STRICT = ConfigDict(extra="forbid")
@@ -505,4 +506,5 @@ BODIES: dict[str, type[BaseModel]] = {
     "escalation-change.v1": EscalationChange,
     "escalation-changed.v1": EscalationChanged,
     "shipment-notifications.v1": ShipmentNotifications,
+    **SUBSCRIPTION_BODIES,
 }
