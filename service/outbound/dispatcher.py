@@ -47,12 +47,13 @@ TEST_TYPE = "shipment.event.test.v1"
 class WebhookDispatcher:
     def __init__(self, store: Subscriptions, *, allow_nets: str | tuple[IPNetwork, ...] = (), concurrency: int = 8,
                  timeout: float = 10.0, give_up: float = schedule.GIVE_UP, list_every: float = 1.0,
-                 idle: float = 0.2, lease_ttl: float = 15.0, rng: Callable[[], float] = random.random,
+                 idle: float = 0.2, lease_ttl: float = 15.0, head_every: float = 0.025, rng: Callable[[], float] = random.random,
                  clock: Callable[[], float] = time.time, delay: Callable[..., float] = schedule.next_delay) -> None:
         self._store = store
         self.allow_nets = parse_nets(allow_nets) if isinstance(allow_nets, str) else tuple(allow_nets)
         self._concurrency, self._timeout, self._give_up = concurrency, timeout, give_up
         self._list_every, self._idle, self._lease_ttl = list_every, idle, lease_ttl
+        self._head_every = head_every
         self._rng, self._clock, self._delay = rng, clock, delay
         self._session: aiohttp.ClientSession | None = None
         self._sender: Sender | None = None
@@ -60,6 +61,7 @@ class WebhookDispatcher:
         self._known: set[str] = set()  # subscription ids with gauge series
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._watch: asyncio.Task | None = None
         # The lease holder: this process, and this dispatcher in it (two services in one process, as tests
         # run them, are two senders that must not both hold a subscription).
         self.holder = f"{HOLDER}:{secrets.token_hex(3)}"
@@ -76,9 +78,10 @@ class WebhookDispatcher:
         self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
         self._sender = Sender(self._session, self.allow_nets, self._timeout, clock=self._clock)
         self._task = asyncio.create_task(self._supervise(), name="webhooks-out")
+        self._watch = asyncio.create_task(self._watch_head(), name="webhooks-out-head")
 
     async def close(self) -> None:
-        tasks = [t for t in (self._task, *(task for _, task in self._followers.values())) if t is not None]
+        tasks = [t for t in (self._task, self._watch, *(task for _, task in self._followers.values())) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -131,6 +134,24 @@ class WebhookDispatcher:
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
+
+    async def _watch_head(self) -> None:
+        """One cheap read of the feed's head for all followers: a new event wakes the idle ones at once, so a
+        delivery waits for neither a follower's idle poll nor the process that committed the event."""
+        head = 0
+        while True:
+            try:
+                now = await self._store.feed_head()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the store briefly unavailable: the followers poll on their own
+                log.debug("webhooks: reading the feed head failed", exc_info=True)
+                now = head
+            if now > head:
+                head = now
+                for follower, _ in self._followers.values():
+                    follower.poke()
+            await asyncio.sleep(self._head_every)
 
     async def _reconcile(self) -> None:
         subscriptions: list[Subscription] = []

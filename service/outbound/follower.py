@@ -82,6 +82,7 @@ class Follower:
         self._give_up, self._idle, self._rng, self._clock, self._delay = give_up, idle, rng, clock, delay
         self.duty = Duty(store, f"webhooks:{subscription.id}", ttl=lease_ttl, holder=holder)
         self._lease_ttl = lease_ttl
+        self._poked = asyncio.Event()  # replaced at each poke (new feed events): ends an idle wait only
         self._nudged = asyncio.Event()  # replaced at each nudge, so every waiter of the old one wakes once
         self._log: list[DeliveryAttempt] = []  # attempts not yet written
         self._failing: dict[int, tuple[float, float]] = {}  # seq -> (first failure, next try) of failing events
@@ -105,7 +106,7 @@ class Follower:
                         continue
                     did = await self._refresh() if time.monotonic() >= self._refresh_at else False
                     if not await self._batch() and not did:
-                        await self._pause(self._idle)
+                        await self._pause(self._idle, new_events=True)
                 except (GivenUp, LeaseLost):
                     return
                 except asyncio.CancelledError:
@@ -132,17 +133,26 @@ class Follower:
         self._nudged.set()
         self._nudged = asyncio.Event()
 
+    def poke(self) -> None:
+        """New events in the feed: cut an idle wait short (a backoff is not cut by it, see `_hold`)."""
+        self._poked.set()
+        self._poked = asyncio.Event()
+
     def refresh_soon(self) -> None:
         """Read the subscription and its queued redeliveries at the next turn (an operator asked for one)."""
         self._refresh_at = 0.0
 
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep up to `seconds`; True if nudged meanwhile."""
+    async def _pause(self, seconds: float, *, new_events: bool = False) -> bool:
+        """Sleep up to `seconds`; True if nudged meanwhile. `new_events`: new feed events end it too."""
         nudged = self._nudged
+        waits = [asyncio.ensure_future(nudged.wait())]
+        if new_events:
+            waits.append(asyncio.ensure_future(self._poked.wait()))
         try:
-            await asyncio.wait_for(nudged.wait(), seconds)
-        except asyncio.TimeoutError:
-            pass
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
         return nudged.is_set()
 
     async def _refresh(self) -> bool:
