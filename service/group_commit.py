@@ -5,16 +5,28 @@ task takes everything queued (up to `max_batch`), stores it in one
 transaction, and only then releases the waiters. Under load one fsync covers
 many requests; `linger` (about a millisecond) lets requests arriving a moment
 apart share a commit too.
+
+Large bodies (`core.intake.LARGE_BODY_BYTES`) take a second lane: hashed on
+a thread, then committed one at a time by a task of their own, concurrently
+with the small ones' commits. In one queue, every small webhook arriving
+while megabytes were stored and synced waited for them (about a hundred
+milliseconds for 9 MB), and so did those in the same group. PostgreSQL runs
+both lanes' transactions at once; SQLite's single writer takes the small
+groups queued before a large one (see `store.sqlite.writer`).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 
+from .core.intake import large
 from .store.ports import Intake
 from .rows import Accepted, Incoming
 
 log = logging.getLogger(__name__)
+
+
+_Queue = asyncio.Queue  # of (item, or a task hashing it; its future), or None: stop
 
 
 class GroupCommitter:
@@ -22,19 +34,24 @@ class GroupCommitter:
         self._store = store
         self._max_batch = max_batch
         self._linger = linger
-        self._queue: asyncio.Queue[tuple[Incoming, asyncio.Future[Accepted]] | None] = asyncio.Queue()
-        self._task: asyncio.Task | None = None
+        self._queue: _Queue[tuple[Incoming, asyncio.Future[Accepted]] | None] = asyncio.Queue()
+        self._large: _Queue[tuple[asyncio.Future[Incoming], asyncio.Future[Accepted]] | None] = asyncio.Queue()
+        self._tasks: list[asyncio.Task] = []
         self.batches = 0
         self.waiting = 0  # requests submitted and not yet answered: how busy intake is right now
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="group-commit")
+        self._tasks = [asyncio.create_task(self._run(self._queue, self._max_batch, self._linger), name="group-commit"),
+                       asyncio.create_task(self._run(self._large, 1, 0.0), name="group-commit-large")]
 
     async def submit(self, item: Incoming) -> Accepted:
         future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
         self.waiting += 1
         future.add_done_callback(self._answered)
-        self._queue.put_nowait((item, future))
+        if large(item):  # queued at once, hashed meanwhile: `close` finds it in its lane
+            self._large.put_nowait((asyncio.ensure_future(asyncio.to_thread(item.hashed)), future))
+        else:
+            self._queue.put_nowait((item, future))
         # Awaited directly: if the request is cancelled, only this future is; the item is already with
         # the committing task, which commits it anyway and skips answering a cancelled future.
         return await future
@@ -42,22 +59,23 @@ class GroupCommitter:
     def _answered(self, _future: asyncio.Future) -> None:
         self.waiting -= 1
 
-    async def _run(self) -> None:
+    async def _run(self, queue: _Queue, max_batch: int, linger: float) -> None:
         stopping = False
         while not stopping:
-            first = await self._queue.get()
+            first = await queue.get()
             if first is None:
                 return
             batch = [first]
-            if self._linger and self._queue.empty():
-                await asyncio.sleep(self._linger)  # let concurrent requests join this commit
-            while len(batch) < self._max_batch and not self._queue.empty():
-                item = self._queue.get_nowait()
+            if linger and queue.empty():
+                await asyncio.sleep(linger)  # let concurrent requests join this commit
+            while len(batch) < max_batch and not queue.empty():
+                item = queue.get_nowait()
                 if item is None:
                     stopping = True
                     break
                 batch.append(item)
-            await self._commit(batch)
+            await self._commit([(await item if isinstance(item, asyncio.Future) else item, future)
+                                for item, future in batch])
 
     async def _commit(self, batch: list[tuple[Incoming, asyncio.Future]]) -> None:
         """One commit for the batch; if it fails, each item alone, so one bad item fails only itself."""
@@ -83,7 +101,8 @@ class GroupCommitter:
 
     async def close(self) -> None:
         """Commit everything submitted so far, then stop."""
-        if self._task is not None:
-            await self._queue.put(None)
-            await self._task
-            self._task = None
+        if self._tasks:
+            for queue in (self._queue, self._large):
+                queue.put_nowait(None)
+            await asyncio.gather(*self._tasks)
+            self._tasks = []

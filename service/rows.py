@@ -6,7 +6,7 @@ text (`taxonomy.models.utc_text`) whatever the column type underneath.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from hashlib import sha256
 from typing import NamedTuple
 
@@ -24,10 +24,17 @@ class Incoming:
     channel: str = "webhook"
     delivery_id: str | None = None  # a sender's signed delivery id: a second delivery with it is a duplicate
     traceparent: str | None = None  # the intake span's W3C trace context (tracing on)
+    # sha256 of the body when `hashed` computed it ahead (a large body: hashed once, off the event loop)
+    body_digest: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def digest(self) -> bytes:
-        return sha256(self.body).digest()
+        return self.body_digest if self.body_digest is not None else sha256(self.body).digest()
+
+    def hashed(self) -> Incoming:
+        """The same document with its digest computed now: megabytes hash in milliseconds, which a caller
+        can spend on a thread (hashlib releases the interpreter lock) instead of on the loop or the writer."""
+        return replace(self, body_digest=sha256(self.body).digest())
 
 
 @dataclass(frozen=True, slots=True)

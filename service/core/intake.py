@@ -17,6 +17,14 @@ from ..rows import Accepted, Incoming
 DeliveryKey = tuple[str, str]  # (source, delivery id)
 BodyKey = tuple[str, bytes]  # (source, sha256 of the body)
 
+# A body this large is committed on its own, beside (not ahead of) the small ones: storing and syncing
+# megabytes takes tens of milliseconds, which every small webhook in the same commit would wait for.
+LARGE_BODY_BYTES = 256 * 1024
+
+
+def large(item: Incoming) -> bool:
+    return len(item.body) > LARGE_BODY_BYTES
+
 
 def delivery_key(item: Incoming) -> DeliveryKey | None:
     return (item.source, item.delivery_id) if item.delivery_id else None

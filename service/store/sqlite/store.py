@@ -33,6 +33,7 @@ from taxonomy.models import utc_text
 from ...actions.policy import Policy
 from ...core.actions import Acted
 from ...core.apply import Applied, TrackCache
+from ...core.intake import large
 from ..errors import StoreUnavailable
 from ..repair import ReplayFilter
 from ...rows import (Accepted, ActiveShipment, DeliveryAttempt, Due, DueNotification, EscalationChange,
@@ -43,7 +44,7 @@ from . import actions, coordination, inbox, migrations, polls, reads, repair, su
 from . import escalations as escalation_rows
 from . import trackings as tracking_rows
 from .apply import active_shipments, apply_derived, apply_outcomes
-from .writer import INTAKE, NORMAL, PriorityWriter
+from .writer import INTAKE, INTAKE_LARGE, NORMAL, PriorityWriter
 
 T = TypeVar("T")
 
@@ -124,7 +125,8 @@ class SqliteStore:
     # --- intake and inbox -----------------------------------------------------------------
     async def accept(self, items: list[Incoming]) -> list[Accepted]:
         """Store a group of documents in one commit; byte-identical redeliveries come back as duplicates."""
-        return await self._writer.call(INTAKE, self._call, _immediate(inbox.accept), (items,))
+        priority = INTAKE_LARGE if any(large(i) for i in items) else INTAKE
+        return await self._writer.call(priority, self._call, _immediate(inbox.accept), (items,))
 
     async def claim(self, limit: int, lease_seconds: float = 5.0) -> list[InboxRow]:
         """Take up to `limit` pending rows (or rows whose claimer's lease ran out) for one normalizer.

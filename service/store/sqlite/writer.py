@@ -4,7 +4,9 @@ Every write of the process goes through one thread (SQLite has one writer).
 Queued first-come-first-served, a webhook's commit would wait behind every
 unit of work queued before it: a large document's parts, the actions
 stage's batches, the relay's marks. Here it waits only for the unit in
-progress: units are taken by priority (intake first), then in order.
+progress: units are taken by priority (intake first), then in order. A
+large document's intake commit (`core.intake.large`) comes after the small
+ones queued with it and before everything else.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-INTAKE, NORMAL = 0, 1
+INTAKE, INTAKE_LARGE, NORMAL = 0, 1, 2
 
 
 class PriorityWriter:
