@@ -19,6 +19,9 @@ before version 3 did not always record it.
   `events.revision` (1; corrections after a replay add one).
 - 6: outbound webhooks: `subscriptions`, `webhook_attempts` (the delivery
   log) and `webhook_redeliveries`, empty; nothing existing changes.
+
+`inbox_bodies` (large documents' bodies apart from their inbox rows) came
+without a version of its own: a file lacking it gets it from the DDL.
 """
 from __future__ import annotations
 
@@ -50,6 +53,11 @@ def needed(conn: sqlite3.Connection) -> bool:
     return _events_keyed_by_event_id(conn) or _outbox_has_unique_event_id(conn)
 
 
+def _missing_tables(conn: sqlite3.Connection) -> bool:
+    """A table added without a step of its own (created by `upgrade` from the DDL): `inbox_bodies`."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inbox_bodies'").fetchone() is None
+
+
 def version(conn: sqlite3.Connection) -> int:
     """The file's schema version; 0 for a fresh file."""
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
@@ -65,7 +73,7 @@ def create_or_upgrade(conn: sqlite3.Connection) -> list[str]:
         with conn:
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(VERSION),))
         return []
-    if version(conn) >= VERSION and not needed(conn):
+    if version(conn) >= VERSION and not needed(conn) and not _missing_tables(conn):
         return []
     return upgrade(conn)
 

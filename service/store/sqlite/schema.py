@@ -6,7 +6,10 @@ inbox     every accepted raw document, verbatim, before the 202; its `state`
           (RabbitMQ mode: handed to the broker) ->
           done | quarantined (unparseable, kept with the reason) | dead
           (failed repeatedly); (digest, source) recognizes byte-identical
-          redeliveries.
+          redeliveries. A large body (over 256 KiB) is kept in
+          inbox_bodies instead (the row's own body is empty): SQLite
+          rewrites a whole row on each UPDATE, which for a row holding
+          megabytes held the writer for tens of milliseconds per state change.
 events    one row per event: the dedupe key and the history, clustered by
           shipment (carrier, tracking number, event_id): the normalizer reads
           and extends one shipment's history at a time, and a batch of events
@@ -117,6 +120,10 @@ CREATE TABLE IF NOT EXISTS inbox (
     UNIQUE (digest, source)
 );
 CREATE INDEX IF NOT EXISTS inbox_by_state ON inbox (state, id);
+CREATE TABLE IF NOT EXISTS inbox_bodies (
+    inbox_id     INTEGER PRIMARY KEY,  -- a large document's body, kept apart from its often-updated row
+    body         BLOB NOT NULL
+);
 
 {events}
 CREATE TABLE IF NOT EXISTS shipments (
