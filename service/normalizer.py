@@ -136,19 +136,22 @@ async def _process(store: Apply, rows: list[InboxRow], quarantine_unmapped: bool
     try:
         applied = Applied()
         cut: set[int] = set()  # large documents left unfinished: shutdown's budget ran out between their parts
+        finals = _finals(parsed)
         for i, parts in parsed:  # a large document's leading parts, each in its own transaction
-            for part in parts[:-1]:
+            while len(parts) > 1:
                 if stop is not None and left is not None and stop([]):
                     cut.add(i)  # its stored parts are duplicates when it is normalized again: nothing is lost
                     break
-                leading = [Normalized(i, part, final=False)]
+                # Taken out of the list as applied: each part is freed after its transaction, not a whole
+                # document's objects at once at the end (30-40 ms on the loop for a 6.7 MB X12 file).
+                leading = [Normalized(i, parts.pop(0), final=False)]
                 done = await store.apply(leading, _traces(spans, leading), lease_outbox)
                 _observe_events(done.fresh)  # a part's metrics now: the loop does a part's worth at a time
                 done.fresh = []
                 merge(applied, done)
         if cut and left is not None:
             left.extend(row for row in rows if row.id in cut)
-        final = [n for n in _finals(parsed) if n.inbox_id not in cut]
+        final = [n for n in finals if n.inbox_id not in cut]
         if final:
             merge(applied, await store.apply(final, _traces(spans, final), lease_outbox))
     finally:
