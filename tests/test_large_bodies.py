@@ -15,7 +15,7 @@ from service.config import SOURCES, Settings
 from service.core.intake import LARGE_BODY_BYTES
 from service.keys import STORE
 from service.store import Incoming, SqliteStore
-from service.store.sqlite.schema import DDL
+from service.store.sqlite.schema import DDL, VERSION
 from tests.reading import READ_TOKEN, READER
 from tests.test_actions import settle
 
@@ -79,12 +79,12 @@ async def test_sqlite_keeps_a_large_body_apart_from_its_row(tmp_path):
 
 
 async def test_a_file_without_the_bodies_table_gains_it_and_keeps_its_stored_bodies(tmp_path):
-    path = str(tmp_path / "v5.db")
+    path = str(tmp_path / "before.db")
     conn = sqlite3.connect(path)
     conn.executescript(DDL.replace("CREATE TABLE IF NOT EXISTS inbox_bodies", "CREATE TABLE IF NOT EXISTS unused"))
     old = b"y" * (LARGE_BODY_BYTES + 10)  # stored in its row, as before
     with conn:
-        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '5')")
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(VERSION),))
         conn.execute("INSERT INTO inbox (source, digest, received_at, channel, headers, body) "
                      "VALUES ('ups', x'00', '2026-03-01T08:00:00Z', 'webhook', '{}', ?)", (old,))
     assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'inbox_bodies'").fetchone() is None
