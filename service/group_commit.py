@@ -74,8 +74,9 @@ class GroupCommitter:
                     stopping = True
                     break
                 batch.append(item)
-            await self._commit([(await item if isinstance(item, asyncio.Future) else item, future)
-                                for item, future in batch])
+            ready = await _hashed(batch)
+            if ready:
+                await self._commit(ready)
 
     async def _commit(self, batch: list[tuple[Incoming, asyncio.Future]]) -> None:
         """One commit for the batch; if it fails, each item alone, so one bad item fails only itself."""
@@ -106,3 +107,20 @@ class GroupCommitter:
                 queue.put_nowait(None)
             await asyncio.gather(*self._tasks)
             self._tasks = []
+
+
+async def _hashed(batch: list[tuple]) -> list[tuple[Incoming, asyncio.Future]]:
+    """The batch with each large item's hashing awaited; an item whose hashing failed fails only itself."""
+    ready = []
+    for item, future in batch:
+        if isinstance(item, asyncio.Future):
+            try:
+                item = await item
+            except Exception as exc:
+                log.exception("hashing a large body failed")
+                if not future.done():
+                    future.set_exception(exc)
+                    future.exception()  # retrieved here: a client that hung up must not leave it unobserved
+                continue
+        ready.append((item, future))
+    return ready

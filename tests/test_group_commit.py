@@ -95,3 +95,30 @@ async def test_close_commits_what_both_lanes_hold():
     await committer.close()
     assert all(t.done() for t in submitted)
     assert sorted(len(i.body) for c in store.commits for i in c) == [1, 1, LARGE_BODY_BYTES + 5]
+
+
+async def test_a_large_body_whose_hashing_fails_fails_alone_and_the_lane_goes_on(monkeypatch):
+    store = LargeHeldStore()
+    store.release.set()
+    committer = GroupCommitter(store)  # type: ignore[arg-type]
+    committer.start()
+    hashed = Incoming.hashed
+
+    def failing(item: Incoming) -> Incoming:
+        if item.body.startswith(b"bad"):
+            raise MemoryError("no room to hash")
+        return hashed(item)
+
+    monkeypatch.setattr(Incoming, "hashed", failing)
+    bad = asyncio.create_task(committer.submit(_doc(b"bad" + b"x" * LARGE_BODY_BYTES)))
+    good = asyncio.create_task(committer.submit(_doc(b"good" + b"x" * LARGE_BODY_BYTES)))
+    assert (await good).duplicate is False
+    try:
+        await bad
+    except MemoryError:
+        pass
+    else:
+        raise AssertionError("the request whose body could not be hashed was answered as stored")
+    assert [len(c) for c in store.commits] == [1]  # only the good one was committed
+    assert committer.waiting == 0
+    await committer.close()
