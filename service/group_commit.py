@@ -26,22 +26,21 @@ from .rows import Accepted, Incoming
 log = logging.getLogger(__name__)
 
 
-_Queue = asyncio.Queue  # of (item, or a task hashing it; its future), or None: stop
-
-
 class GroupCommitter:
     def __init__(self, store: Intake, *, max_batch: int = 256, linger: float = 0.0) -> None:
         self._store = store
         self._max_batch = max_batch
         self._linger = linger
-        self._queue: _Queue[tuple[Incoming, asyncio.Future[Accepted]] | None] = asyncio.Queue()
-        self._large: _Queue[tuple[asyncio.Future[Incoming], asyncio.Future[Accepted]] | None] = asyncio.Queue()
+        # (item, its answer), or None: stop; the large lane's items are the tasks hashing them
+        self._queue: asyncio.Queue[tuple[Incoming, asyncio.Future[Accepted]] | None] = asyncio.Queue()
+        self._large: asyncio.Queue[tuple[asyncio.Future[Incoming], asyncio.Future[Accepted]] | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self.batches = 0
         self.waiting = 0  # requests submitted and not yet answered: how busy intake is right now
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._run(self._queue, self._max_batch, self._linger), name="group-commit"),
+        small = self._run(self._queue, self._max_batch, self._linger)
+        self._tasks = [asyncio.create_task(small, name="group-commit"),
                        asyncio.create_task(self._run(self._large, 1, 0.0), name="group-commit-large")]
 
     async def submit(self, item: Incoming) -> Accepted:
@@ -59,7 +58,7 @@ class GroupCommitter:
     def _answered(self, _future: asyncio.Future) -> None:
         self.waiting -= 1
 
-    async def _run(self, queue: _Queue, max_batch: int, linger: float) -> None:
+    async def _run(self, queue: asyncio.Queue, max_batch: int, linger: float) -> None:
         stopping = False
         while not stopping:
             first = await queue.get()

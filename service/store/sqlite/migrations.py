@@ -55,7 +55,8 @@ def needed(conn: sqlite3.Connection) -> bool:
 
 def _missing_tables(conn: sqlite3.Connection) -> bool:
     """A table added without a step of its own (created by `upgrade` from the DDL): `inbox_bodies`."""
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inbox_bodies'").fetchone() is None
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inbox_bodies'").fetchone()
+    return found is None
 
 
 def version(conn: sqlite3.Connection) -> int:
