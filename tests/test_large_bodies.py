@@ -78,13 +78,13 @@ async def test_sqlite_keeps_a_large_body_apart_from_its_row(tmp_path):
         conn.close()
 
 
-async def test_a_file_without_the_bodies_table_gains_it_and_keeps_its_stored_bodies(tmp_path):
+async def test_a_schema_6_file_gains_the_bodies_table_and_keeps_its_stored_bodies(tmp_path):
     path = str(tmp_path / "before.db")
     conn = sqlite3.connect(path)
     conn.executescript(DDL.replace("CREATE TABLE IF NOT EXISTS inbox_bodies", "CREATE TABLE IF NOT EXISTS unused"))
     old = b"y" * (LARGE_BODY_BYTES + 10)  # stored in its row, as before
     with conn:
-        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(VERSION),))
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '6')")
         conn.execute("INSERT INTO inbox (source, digest, received_at, channel, headers, body) "
                      "VALUES ('ups', x'00', '2026-03-01T08:00:00Z', 'webhook', '{}', ?)", (old,))
     assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'inbox_bodies'").fetchone() is None
@@ -99,3 +99,9 @@ async def test_a_file_without_the_bodies_table_gains_it_and_keeps_its_stored_bod
         assert again.body == b"z" * (LARGE_BODY_BYTES + 1)
     finally:
         await store.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(VERSION)
+        assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'inbox_bodies'").fetchone() is not None
+    finally:
+        conn.close()

@@ -305,7 +305,6 @@ async def test_a_schema_5_sqlite_file_gains_the_webhook_tables_and_keeps_its_row
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(VERSION),)
-        assert VERSION == 6
         assert "webhook_attempts_newest" in {r[1] for r in conn.execute("PRAGMA index_list(webhook_attempts)")}
     finally:
         conn.close()

@@ -19,9 +19,8 @@ before version 3 did not always record it.
   `events.revision` (1; corrections after a replay add one).
 - 6: outbound webhooks: `subscriptions`, `webhook_attempts` (the delivery
   log) and `webhook_redeliveries`, empty; nothing existing changes.
-
-`inbox_bodies` (large documents' bodies apart from their inbox rows) came
-without a version of its own: a file lacking it gets it from the DDL.
+- 7: `inbox_bodies`, large documents' bodies apart from their inbox rows;
+  bodies stored before stay in their rows (reads take either).
 """
 from __future__ import annotations
 
@@ -30,7 +29,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from .schema import (ADDED_COLUMNS, COORDINATION, DDL, LATEST, OUTBOX_INDEX, SOURCES, SUBSCRIPTIONS, VERSION,
+from .schema import (ADDED_COLUMNS, COORDINATION, DDL, INBOX_BODIES, LATEST, OUTBOX_INDEX, SOURCES, SUBSCRIPTIONS, VERSION,
                      events_table, outbox_table)
 
 log = logging.getLogger(__name__)
@@ -53,12 +52,6 @@ def needed(conn: sqlite3.Connection) -> bool:
     return _events_keyed_by_event_id(conn) or _outbox_has_unique_event_id(conn)
 
 
-def _missing_tables(conn: sqlite3.Connection) -> bool:
-    """A table added without a step of its own (created by `upgrade` from the DDL): `inbox_bodies`."""
-    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inbox_bodies'").fetchone()
-    return found is None
-
-
 def version(conn: sqlite3.Connection) -> int:
     """The file's schema version; 0 for a fresh file."""
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
@@ -74,7 +67,7 @@ def create_or_upgrade(conn: sqlite3.Connection) -> list[str]:
         with conn:
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(VERSION),))
         return []
-    if version(conn) >= VERSION and not needed(conn) and not _missing_tables(conn):
+    if version(conn) >= VERSION and not needed(conn):
         return []
     return upgrade(conn)
 
@@ -135,6 +128,11 @@ def _v6(conn: sqlite3.Connection) -> list[str]:
     return ["webhook subscriptions, delivery log and redeliveries added"]
 
 
+def _v7(conn: sqlite3.Connection) -> list[str]:
+    conn.execute(INBOX_BODIES)  # also in DDL, which `upgrade` ran first: this step names what it added
+    return ["inbox_bodies added"]
+
+
 def _statements(conn: sqlite3.Connection, script: str) -> None:
     """A script's statements inside the current transaction (`executescript` would commit first)."""
     for statement in script.split(";"):
@@ -165,4 +163,4 @@ def _rebuild_outbox(conn: sqlite3.Connection) -> None:
 
 
 STEPS: tuple[tuple[int, Callable[[sqlite3.Connection], list[str]]], ...] = (
-    (3, _v3), (4, _v4), (5, _v5), (6, _v6))
+    (3, _v3), (4, _v4), (5, _v5), (6, _v6), (7, _v7))

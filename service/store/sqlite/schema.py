@@ -53,7 +53,13 @@ webhook_redeliveries events an operator asked to send to a subscriber once
 #    corrections: events.revision; events.basis (a derived event's latest real scan: a real scan after it
 #    voids the derived event)
 # 6: outbound webhooks: subscriptions, webhook_attempts, webhook_redeliveries
-VERSION = 6
+# 7: inbox_bodies (large documents' bodies apart from their rows)
+VERSION = 7
+
+INBOX_BODIES = """CREATE TABLE IF NOT EXISTS inbox_bodies (
+    inbox_id     INTEGER PRIMARY KEY,  -- a large document's body, kept apart from its often-updated row
+    body         BLOB NOT NULL
+)"""
 
 
 def events_table(name: str = "events") -> str:
@@ -120,10 +126,7 @@ CREATE TABLE IF NOT EXISTS inbox (
     UNIQUE (digest, source)
 );
 CREATE INDEX IF NOT EXISTS inbox_by_state ON inbox (state, id);
-CREATE TABLE IF NOT EXISTS inbox_bodies (
-    inbox_id     INTEGER PRIMARY KEY,  -- a large document's body, kept apart from its often-updated row
-    body         BLOB NOT NULL
-);
+{inbox_bodies};
 
 {events}
 CREATE TABLE IF NOT EXISTS shipments (
@@ -233,7 +236,7 @@ CREATE INDEX IF NOT EXISTS notifications_by_shipment ON notifications (carrier, 
 
 """
 DDL = (DDL_TEMPLATE.replace("{events}", events_table()).replace("{outbox}", outbox_table())
-       + OUTBOX_INDEX + "\n")
+       .replace("{inbox_bodies}", INBOX_BODIES) + OUTBOX_INDEX + "\n")
 
 COORDINATION = """
 CREATE TABLE IF NOT EXISTS leases (
