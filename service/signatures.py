@@ -28,6 +28,8 @@ Scheme names (the `CARRIER_EVENTS_AUTH_<SOURCE>` setting):
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import base64
 import binascii
 import hashlib
@@ -224,7 +226,9 @@ def sign_standard_webhook(secret: str, msg_id: str, timestamp: int, body: bytes)
     return "v1," + base64.b64encode(_hmac(_whsec_key(secret), signed)).decode()
 
 
+@lru_cache(maxsize=256)
 def _whsec_key(secret: str) -> bytes:
+    """Cached: a sender signs every delivery with one of a few secrets."""
     raw = secret.strip().removeprefix("whsec_")
     try:
         return base64.b64decode(raw, validate=True)

@@ -184,9 +184,11 @@ class WebhookDispatcher:
         for gone in set(self._followers) - seen:
             self._followers.pop(gone)[1].cancel()
         for gone in self._known - seen:  # a deleted subscription's series disappear
-            for gauge in (metrics.WEBHOOK_LAG, metrics.WEBHOOK_DISABLED):
+            for series, labels in ((metrics.WEBHOOK_LAG, (gone,)), (metrics.WEBHOOK_DISABLED, (gone,)),
+                                   (metrics.WEBHOOK_DELIVERIES, (gone, "delivered")),
+                                   (metrics.WEBHOOK_DELIVERIES, (gone, "failed"))):
                 try:
-                    gauge.remove(gone)
+                    series.remove(*labels)
                 except KeyError:
                     pass
         self._known = seen

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import metadata
 
 import aiohttp
@@ -49,10 +50,15 @@ def previous_secret_valid(subscription: Subscription, now: float) -> bool:
     until = subscription.previous_secret_until
     if not subscription.previous_secret or not until:
         return False
-    moment = datetime.fromisoformat(until)
+    return _epoch(until) > now
+
+
+@lru_cache(maxsize=1024)
+def _epoch(text: str) -> float:
+    moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp() > now
+    return moment.timestamp()
 
 
 class Sender:
@@ -61,9 +67,11 @@ class Sender:
     def __init__(self, session: aiohttp.ClientSession, allow_nets: Sequence[IPNetwork] = (), timeout: float = 10.0,
                  clock: Callable[[], float] = time.time) -> None:
         self._session, self._allow, self._timeout, self._clock = session, tuple(allow_nets), timeout, clock
+        # the connect-time check of a URL's literal address, once per URL (it parses the URL)
+        self._refusal = lru_cache(maxsize=1024)(lambda url: literal_refusal(url, self._allow))
 
     async def send(self, subscription: Subscription, event_id: str, body: bytes) -> Outcome:
-        refused = literal_refusal(subscription.url, self._allow)
+        refused = self._refusal(subscription.url)
         if refused is not None:  # aiohttp connects to an IP literal without asking the resolver
             return Outcome(False, None, f"not sent: {refused}", None, 0.0)
         previous = subscription.previous_secret if previous_secret_valid(subscription, self._clock()) else None
