@@ -34,6 +34,7 @@ from .group_commit import GroupCommitter
 from .keys import (ACTIONS, BUS, CARRIER_CLIENTS, COMMITTER, DELIVER, DRAIN, ESCALATED, GUARDS, OUTBOUND, POLLER,
                    SETTINGS, STORE, STORED, WORKFLOWS)
 from .outbound.dispatcher import WebhookDispatcher
+from .outbound.pruning import LogPruner
 from .polling.poller import Poller
 from .signatures import DEFAULT_SCHEMES
 from .store import StoreUnavailable, open_store
@@ -63,9 +64,12 @@ async def _outbound_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     dispatcher = WebhookDispatcher.from_settings(app[STORE], settings)
+    pruner = LogPruner(app[STORE], keep=settings.outbound_log_keep, days=settings.outbound_log_days)
     app[OUTBOUND] = dispatcher
     await dispatcher.start()
+    pruner.start()
     yield
+    await pruner.close()
     await dispatcher.close()
 
 

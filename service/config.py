@@ -101,6 +101,8 @@ class Settings:
     outbound_concurrency: int = 8  # requests in flight per subscription (different shipments)
     outbound_timeout: float = 10.0  # seconds per delivery request
     outbound_give_up: float = 259_200.0  # seconds of failing without a success before a subscription is disabled
+    outbound_log_keep: int = 10_000  # delivery-log attempts kept per subscription (the newest)
+    outbound_log_days: float = 7.0  # delivery-log attempts older than this are deleted whatever their number
 
     def __post_init__(self) -> None:
         problems = []
@@ -128,6 +130,8 @@ class Settings:
             problems.append(f"{PREFIX}OUTBOUND_ALLOW_NETS: {exc}")
         if self.outbound_concurrency < 1:
             problems.append(f"{PREFIX}OUTBOUND_CONCURRENCY must be at least 1")
+        if self.outbound_log_keep < 1 or self.outbound_log_days <= 0:
+            problems.append(f"{PREFIX}OUTBOUND_LOG_KEEP must be at least 1 and {PREFIX}OUTBOUND_LOG_DAYS above 0")
         if self.outbound_timeout <= 0 or self.outbound_give_up <= 0:
             problems.append(f"{PREFIX}OUTBOUND_TIMEOUT and {PREFIX}OUTBOUND_GIVE_UP must be above 0")
         if problems:

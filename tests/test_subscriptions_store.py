@@ -271,6 +271,15 @@ async def test_pruning_drops_old_log_rows_but_keeps_the_newest_of_each_subscript
         assert [x.seq for x in await store.delivery_log(b.id)] == [3]
         assert await store.prune_delivery_log(at(1000), 0) == 9
         assert await store.prune_delivery_log(at(1000), 0) == 0
+        # A limit: at most that many rows per call, the oldest of each subscription first
+        await store.record_attempts([attempt(a, seq, 1, moment=seq) for seq in range(11, 21)]
+                                    + [attempt(b, seq, 1, moment=seq) for seq in range(11, 14)])
+        assert await store.prune_delivery_log(at(1000), 1, limit=4) == 4
+        assert [x.seq for x in await store.delivery_log(a.id)] == list(range(20, 14, -1))
+        assert await store.prune_delivery_log(at(1000), 1, limit=4) == 4
+        assert await store.prune_delivery_log(at(1000), 1, limit=4) == 3  # 11 past the newest of each
+        assert [x.seq for x in await store.delivery_log(a.id)] == [20]
+        assert [x.seq for x in await store.delivery_log(b.id)] == [13]
     finally:
         await store.close()
 

@@ -324,8 +324,8 @@ class PostgresStore:
         if seqs:
             await self._run_relaxed(subscriptions.done_redeliveries, subscription_id, seqs)
 
-    async def prune_delivery_log(self, older_than: str, keep_per_subscription: int) -> int:
-        return await self._run_relaxed(subscriptions.prune_delivery_log, older_than, keep_per_subscription)
+    async def prune_delivery_log(self, older_than: str, keep_per_subscription: int, limit: int = 5000) -> int:
+        return await self._run_relaxed(subscriptions.prune_delivery_log, older_than, keep_per_subscription, limit)
 
 
 def _where(dsn: str) -> str:

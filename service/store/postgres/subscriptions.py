@@ -179,13 +179,15 @@ async def done_redeliveries(conn: asyncpg.Connection, subscription_id: str, seqs
                        subscription_id, sorted(seqs))
 
 
-async def prune_delivery_log(conn: asyncpg.Connection, older_than: str, keep: int) -> int:
+async def prune_delivery_log(conn: asyncpg.Connection, older_than: str, keep: int, limit: int) -> int:
     """Per subscription, as in SQLite: the rows before `older_than` past its newest `keep`, the edge found
-    through the log's index instead of ranking the whole table."""
+    through the log's index instead of ranking the whole table; the oldest `limit` at most."""
     when = webhooks.instant(older_than)
     deleted = 0
     async with conn.transaction():
         for (subscription_id,) in await conn.fetch("SELECT id FROM subscriptions ORDER BY id"):
+            if deleted >= limit:
+                break
             edge: tuple = ()
             if keep > 0:
                 found = await conn.fetchrow(f"SELECT at, seq, id FROM webhook_attempts WHERE subscription_id = $1 "
@@ -193,8 +195,9 @@ async def prune_delivery_log(conn: asyncpg.Connection, older_than: str, keep: in
                 if found is None:
                     continue  # no more than `keep` rows
                 edge = tuple(found)
-            older = "AND (at, seq, id) < ($3, $4, $5)" if edge else ""
-            status = await conn.execute(f"DELETE FROM webhook_attempts WHERE subscription_id = $1 AND at < $2 "
-                                        f"{older}", subscription_id, when, *edge)
+            older = "AND (at, seq, id) < ($4, $5, $6)" if edge else ""
+            status = await conn.execute(
+                f"DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM webhook_attempts WHERE subscription_id = $1 "
+                f"AND at < $2 {older} ORDER BY at, seq, id LIMIT $3)", subscription_id, when, limit - deleted, *edge)
             deleted += int(status.split()[-1])
     return deleted

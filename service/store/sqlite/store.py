@@ -355,9 +355,9 @@ class SqliteStore:
         if seqs:
             await self._write_relaxed(subscriptions.done_redeliveries, subscription_id, seqs)
 
-    async def prune_delivery_log(self, older_than: str, keep_per_subscription: int) -> int:
+    async def prune_delivery_log(self, older_than: str, keep_per_subscription: int, limit: int = 5000) -> int:
         return await self._write_relaxed(subscriptions.prune_delivery_log, webhooks.utc(older_than),
-                                         keep_per_subscription)
+                                         keep_per_subscription, limit)
 
 
 def _immediate(fn: Callable[..., T]) -> Callable[..., T]:

@@ -148,12 +148,14 @@ def done_redeliveries(conn: sqlite3.Connection, subscription_id: str, seqs: list
                          [(subscription_id, seq) for seq in seqs])
 
 
-def prune_delivery_log(conn: sqlite3.Connection, older_than: str, keep: int) -> int:
+def prune_delivery_log(conn: sqlite3.Connection, older_than: str, keep: int, limit: int) -> int:
     """Per subscription: the rows before `older_than` past its newest `keep`, found through the log's index
-    (the `keep`-th newest row is the edge) instead of ranking the whole table."""
+    (the `keep`-th newest row is the edge) instead of ranking the whole table; the oldest `limit` at most."""
     deleted = 0
     with conn:
         for (subscription_id,) in conn.execute("SELECT id FROM subscriptions").fetchall():
+            if deleted >= limit:
+                break
             edge: tuple = ()
             if keep > 0:
                 edge = conn.execute(f"SELECT at, seq, id FROM webhook_attempts WHERE subscription_id = ? "
@@ -161,6 +163,8 @@ def prune_delivery_log(conn: sqlite3.Connection, older_than: str, keep: int) -> 
                 if edge is None:
                     continue  # no more than `keep` rows
             older = "AND (at, seq, id) < (?, ?, ?)" if edge else ""
-            deleted += conn.execute(f"DELETE FROM webhook_attempts WHERE subscription_id = ? AND at < ? {older}",
-                                    (subscription_id, older_than, *edge)).rowcount
+            deleted += conn.execute(
+                f"DELETE FROM webhook_attempts WHERE id IN (SELECT id FROM webhook_attempts WHERE subscription_id = ? "
+                f"AND at < ? {older} ORDER BY at, seq, id LIMIT ?)",
+                (subscription_id, older_than, *edge, limit - deleted)).rowcount
     return deleted
