@@ -191,14 +191,15 @@ async def test_the_live_holders_of_a_lease_family_are_read_by_every_process(db):
         assert await c.lease("node:gamma", "gamma", 10.0)
         assert await a.lease("node:alpha", "alpha", 10.0)
         assert await b.lease("node:beta", "beta", 1.0)
+        assert await b.lease("node:Zeta", "Zeta", 10.0)  # sorted by code point, whatever the locale
         assert await a.lease("sweep", "delta", 10.0)  # another family: not a node
         assert await a.lease("nodes-all", "epsilon", 10.0)  # a name that only looks alike
         for reader in three:
-            assert await reader.lease_holders("node:") == ["alpha", "beta", "gamma"]
+            assert await reader.lease_holders("node:") == ["Zeta", "alpha", "beta", "gamma"]
         await c.release("node:gamma", "gamma")
-        assert await b.lease_holders("node:") == ["alpha", "beta"]
+        assert await b.lease_holders("node:") == ["Zeta", "alpha", "beta"]
         await asyncio.sleep(1.3)  # beta stopped renewing
-        assert await c.lease_holders("node:") == ["alpha"]
+        assert await c.lease_holders("node:") == ["Zeta", "alpha"]
         assert await c.lease_holders("sweep") == ["delta"]
     finally:
         await close(three)

@@ -26,8 +26,10 @@ async def release(conn: asyncpg.Connection, name: str, holder: str) -> None:
 
 
 async def lease_holders(conn: asyncpg.Connection, prefix: str) -> list[str]:
-    rows = await conn.fetch("SELECT DISTINCT holder FROM leases WHERE left(name, length($1)) = $1 "
-                            "AND expires_at >= clock_timestamp() ORDER BY holder", prefix)
+    """Sorted by code point (collation "C"), as SQLite and Python sort, whatever the database's locale."""
+    rows = await conn.fetch('SELECT DISTINCT holder COLLATE "C" AS holder FROM leases '
+                            "WHERE left(name, length($1)) = $1 AND expires_at >= clock_timestamp() "
+                            "ORDER BY holder", prefix)
     return [row["holder"] for row in rows]
 
 
