@@ -39,6 +39,11 @@ class Duty:
         self._until = 0.0
         return False
 
+    @property
+    def holds(self) -> bool:
+        """Whether the lease is ours as of its last renewal (no store read): what this process is doing now."""
+        return time.monotonic() < self._until
+
     async def release(self) -> None:
         """Give the duty up at once (a clean shutdown), so another process need not wait for the lease."""
         if self._until:

@@ -1,5 +1,6 @@
 """What the outbound-webhook scenario tests share: subscriptions, events in the feed, a dispatcher with a short
-schedule, and waiting for a receiver."""
+schedule, and waiting for a receiver; and the fixtures `receivers` and `running` (import them into a test
+module to use them)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,13 +9,15 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from service.config import SOURCES, Settings
 from service.keys import BUS, STORE
 from service.outbound import schedule
 from service.outbound.dispatcher import WebhookDispatcher
 from service.rows import OutEvent, Subscription
 from tests.docs import ups_track
-from tests.receivers import new_secret
+from tests.receivers import Receiver, new_secret
 
 LOOPBACK = "127.0.0.0/8"
 SCANS = [("label", "20260301", "080000"), ("origin", "20260301", "180000"), ("arrived", "20260302", "031500"),
@@ -40,6 +43,38 @@ def dispatcher(store, **changes) -> WebhookDispatcher:
     """A dispatcher with test pacing: listing every 0.1 s, the short schedule, loopback allowed."""
     options = dict(allow_nets=LOOPBACK, list_every=0.1, idle=0.05, lease_ttl=3.0, delay=FAST)
     return WebhookDispatcher(store, **{**options, **changes})
+
+
+@pytest.fixture
+async def receivers():
+    """Start a receiver (`await receivers(behaviour)`); all are stopped at the test's end."""
+    started: list[Receiver] = []
+
+    async def start(behaviour=None) -> Receiver:
+        rec = Receiver() if behaviour is None else Receiver(behaviour)
+        started.append(await rec.start())
+        return rec
+
+    yield start
+    for rec in started:
+        await rec.stop()
+
+
+@pytest.fixture
+async def running():
+    """Start a dispatcher with test pacing (`await running(store, **changes)`); all are closed at the test's
+    end (closing one earlier is fine)."""
+    started: list[WebhookDispatcher] = []
+
+    async def start(store, **changes) -> WebhookDispatcher:
+        d = dispatcher(store, **changes)
+        await d.start()
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        await d.close()
 
 
 async def fill(client, shipments: int, scans: list = SCANS, first: int = 0) -> list[OutEvent]:

@@ -13,8 +13,8 @@ from standardwebhooks.webhooks import Webhook
 from service import metrics
 from service.app import create_app
 from service.keys import OUTBOUND, STORE
-from tests.outbound_support import (app_settings, dispatcher, eventually, fill, first_deliveries, new_subscription,
-                                    per_shipment)
+from tests.outbound_support import (app_settings, eventually, fill, first_deliveries, new_subscription, per_shipment,
+                                    receivers, running)
 from tests.receivers import Receiver, redirect, slow, status
 
 
@@ -22,36 +22,6 @@ from tests.receivers import Receiver, redirect, slow, status
 async def client(aiohttp_client, db):
     """The service with its own dispatcher off: each test runs a dispatcher with a short schedule."""
     return await aiohttp_client(create_app(app_settings(db, webhooks_out=False)))
-
-
-@pytest.fixture
-async def receivers():
-    started: list[Receiver] = []
-
-    async def start(behaviour=None) -> Receiver:
-        rec = Receiver() if behaviour is None else Receiver(behaviour)
-        started.append(await rec.start())
-        return rec
-
-    yield start
-    for rec in started:
-        await rec.stop()
-
-
-@pytest.fixture
-async def running():
-    """Dispatchers started by a test, closed at its end."""
-    started = []
-
-    async def start(store, **changes):
-        d = dispatcher(store, **changes)
-        await d.start()
-        started.append(d)
-        return d
-
-    yield start
-    for d in started:
-        await d.close()
 
 
 async def test_filtered_signed_in_order_and_the_cursor_follows(client, receivers, running):

@@ -182,6 +182,29 @@ async def test_a_duty_has_one_holder_and_is_taken_over_when_its_holder_stops(db)
         await close(both)
 
 
+async def test_the_live_holders_of_a_lease_family_are_read_by_every_process(db):
+    """Each process renews a lease of its own (`node:<holder>`); any process reads who is alive: the running
+    leases of that family only, sorted; one released or expired drops out."""
+    a, b, c = three = await stores(db, 3)
+    try:
+        assert await a.lease_holders("node:") == []
+        assert await c.lease("node:gamma", "gamma", 10.0)
+        assert await a.lease("node:alpha", "alpha", 10.0)
+        assert await b.lease("node:beta", "beta", 1.0)
+        assert await b.lease("node:Zeta", "Zeta", 10.0)  # sorted by code point, whatever the locale
+        assert await a.lease("sweep", "delta", 10.0)  # another family: not a node
+        assert await a.lease("nodes-all", "epsilon", 10.0)  # a name that only looks alike
+        for reader in three:
+            assert await reader.lease_holders("node:") == ["Zeta", "alpha", "beta", "gamma"]
+        await c.release("node:gamma", "gamma")
+        assert await b.lease_holders("node:") == ["Zeta", "alpha", "beta"]
+        await asyncio.sleep(1.3)  # beta stopped renewing
+        assert await c.lease_holders("node:") == ["Zeta", "alpha"]
+        assert await c.lease_holders("sweep") == ["delta"]
+    finally:
+        await close(three)
+
+
 async def test_a_poll_budget_holds_across_processes(db):
     """Three pollers of one carrier limited to 20 requests/s: no sliding second holds more than 20."""
     opened = await stores(db, 3)

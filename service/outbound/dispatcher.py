@@ -1,11 +1,17 @@
 """Outbound webhooks in a running service: which subscriptions this process follows, and the API's hooks.
 
 Every process runs a `WebhookDispatcher` (unless `CARRIER_EVENTS_WEBHOOKS_OUT`
-is off). About once a second it lists the subscriptions; each enabled one
-gets a `Follower` task, which sends only while this process holds the
-lease `webhooks:<id>` (`service.duties.Duty`): with several processes over
-one store, each subscription has exactly one sender, and when that process
-dies another takes over once the lease runs out. Followers are
+is off). Each one announces itself with a lease of its own,
+`webhooks-node:<holder>`, renewed while it runs, and about once a second
+reads who else is alive and lists the subscriptions. Its share of them
+(`placement.share`: rendezvous hashing over the live dispatchers, so one
+joining or leaving moves only its share) gets a `Follower` task each,
+which sends only while this dispatcher holds the lease `webhooks:<id>`
+(`service.duties.Duty`): each subscription has exactly one sender, even
+while two dispatchers' views of who is alive differ. A follower whose
+subscription became another's share finishes its batch and releases the
+lease (`Follower.hand_over`); one whose process died is taken over when
+its leases run out. With one process, it sends everything. Followers are
 independent, so a slow or failing subscriber never delays another, nor the
 bus (delivery reads the stored feed; nothing upstream waits for it).
 
@@ -32,16 +38,17 @@ from taxonomy.models import utc_text
 
 from .. import metrics
 from ..config import Settings
-from ..duties import HOLDER
+from ..duties import HOLDER, Duty
 from ..rows import DeliveryAttempt, Subscription
 from ..store.ports import Subscriptions
-from . import schedule
+from . import placement, schedule
 from .follower import Follower, stamp
 from .guard import GuardedResolver, IPNetwork, parse_nets, refuse_reason
 from .sender import Sender
 
 log = logging.getLogger(__name__)
 TEST_TYPE = "shipment.event.test.v1"
+NODES = "webhooks-node:"  # the lease family of the live dispatchers, one `webhooks-node:<holder>` each
 
 
 class WebhookDispatcher:
@@ -65,6 +72,9 @@ class WebhookDispatcher:
         # The lease holder: this process, and this dispatcher in it (two services in one process, as tests
         # run them, are two senders that must not both hold a subscription).
         self.holder = f"{HOLDER}:{secrets.token_hex(3)}"
+        self._node = Duty(store, NODES + self.holder, ttl=lease_ttl, holder=self.holder)
+        self.holders: tuple[str, ...] = (self.holder,)  # the live dispatchers, as last read
+        self._placed: dict[str, bool] = {}  # subscription id -> ours among `holders` (hashing once per change)
 
     @classmethod
     def from_settings(cls, store: Subscriptions, settings: Settings) -> WebhookDispatcher:
@@ -86,8 +96,17 @@ class WebhookDispatcher:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._followers.clear()
+        try:  # the others take this dispatcher's share at their next listing, not when the lease runs out
+            await self._node.release()
+        except Exception:  # noqa: BLE001 - the store may be closing; the announcement then just runs out
+            log.debug("webhooks: announcement not withdrawn", exc_info=True)
         if self._session is not None:
             await self._session.close()
+
+    def holding(self) -> frozenset[str]:
+        """The subscriptions this dispatcher sends now: those whose lease its followers hold."""
+        return frozenset(sid for sid, (follower, task) in self._followers.items()
+                         if follower.duty.holds and not task.done())
 
     def wake(self) -> None:
         """A subscription was created or changed: list again now (and let its follower re-read it)."""
@@ -162,6 +181,8 @@ class WebhookDispatcher:
             if len(page) < 500:
                 break
         head = await self._store.feed_head()
+        await self._node.held()  # announced (renewed when a third of it has passed)
+        self._place(await self._store.lease_holders(NODES))
         seen = {s.id for s in subscriptions}
         for sub in subscriptions:
             metrics.WEBHOOK_LAG.labels(sub.id).set(max(0, head - sub.cursor))
@@ -170,17 +191,23 @@ class WebhookDispatcher:
             if running is not None and running[1].done():
                 self._followers.pop(sub.id)
                 running = None
-            if sub.enabled and running is None:
+            if not sub.enabled:
+                if running is not None:
+                    running[1].cancel()
+                    self._followers.pop(sub.id)
+            elif not self._mine(sub.id):
+                if running is not None:
+                    running[0].hand_over()  # another dispatcher's share now: it stops after its batch
+            elif running is None:
                 follower = Follower(self._store, self._sender, sub, concurrency=self._concurrency,  # type: ignore[arg-type]
                                     give_up=self._give_up, idle=self._idle, lease_ttl=self._lease_ttl,
                                     rng=self._rng, clock=self._clock, delay=self._delay, holder=self.holder)
                 self._followers[sub.id] = (follower, asyncio.create_task(follower.run(), name=f"webhooks-{sub.id}"))
-            elif running is not None and sub.enabled:
+            else:
+                if running[0].leaving:
+                    running[0].stay()  # ours again before it stopped
                 if _delivery_view(sub) != _delivery_view(running[0].subscription):
                     running[0].nudge(sub)
-            elif not sub.enabled and running is not None:
-                running[1].cancel()
-                self._followers.pop(sub.id)
         for gone in set(self._followers) - seen:
             self._followers.pop(gone)[1].cancel()
         for gone in self._known - seen:  # a deleted subscription's series disappear
@@ -192,6 +219,20 @@ class WebhookDispatcher:
                 except KeyError:
                     pass
         self._known = seen
+        for gone in set(self._placed) - seen:
+            del self._placed[gone]
+
+    def _place(self, holders: list[str]) -> None:
+        live = tuple(sorted({*holders, self.holder}))
+        if live != self.holders:
+            log.info("webhooks: %d dispatcher(s) alive; spreading the subscriptions over them", len(live))
+            self.holders, self._placed = live, {}
+
+    def _mine(self, subscription_id: str) -> bool:
+        mine = self._placed.get(subscription_id)
+        if mine is None:
+            mine = self._placed[subscription_id] = placement.owner(self.holders, subscription_id) == self.holder
+        return mine
 
 
 def _delivery_view(sub: Subscription) -> tuple:

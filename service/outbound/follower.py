@@ -54,6 +54,11 @@ class LeaseLost(Exception):
     """Another process holds the subscription now: stop sending, leave the cursor to it."""
 
 
+class HandedOver(LeaseLost):
+    """The subscription is another dispatcher's share now and this batch cannot finish soon (it waits for a
+    retry): stop here, leave the cursor and the failing streak to the new owner."""
+
+
 def epoch(text: str) -> float:
     moment = datetime.fromisoformat(text)
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
@@ -102,12 +107,13 @@ class Follower:
         self._cursor = subscription.cursor  # this follower's idea of the stored cursor (the CAS's expectation)
         self._refresh_at = 0.0  # monotonic: when to read the stored subscription again
         self._resume_at: float | None = None  # a stored streak's next attempt, honoured before the next batch
+        self._leaving = False  # handed over to another dispatcher: stop after this batch
 
     # --- the loop ---------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
         try:
-            while True:
+            while not self._leaving:
                 try:
                     if not await self.duty.held():
                         self._refresh_at = 0.0  # whoever held it may have moved the cursor
@@ -141,6 +147,24 @@ class Follower:
         self.refresh_soon()
         self._nudged.set()
         self._nudged = asyncio.Event()
+
+    def hand_over(self) -> None:
+        """The subscription is another dispatcher's share now: finish the batch being sent (its cursor moves as
+        usual), then stop and release the lease, so the new owner takes it at once rather than when it runs
+        out. A batch waiting for a retry ends there instead (the cursor stays; the new owner sends the batch
+        again, paced by the stored streak): a receiver that is down must not hold the hand-over for an hour."""
+        if not self._leaving:
+            self._leaving = True
+            self._nudged.set()  # ends an idle wait, or a wait for the lease
+            self._nudged = asyncio.Event()
+
+    def stay(self) -> None:
+        """The subscription is this dispatcher's share again before the hand-over ended: keep following it."""
+        self._leaving = False
+
+    @property
+    def leaving(self) -> bool:
+        return self._leaving
 
     def poke(self) -> None:
         """New events in the feed: cut an idle wait short (a backoff is not cut by it, see `_hold`)."""
@@ -307,7 +331,11 @@ class Follower:
         """Wait (a nudge ends it early), renewing the lease meanwhile: a retry may be an hour away."""
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
+            if self._leaving:
+                raise HandedOver
             if await self._pause(min(left, self._lease_ttl / 3)):
+                if self._leaving:
+                    raise HandedOver
                 return
             if not await self.duty.held():
                 raise LeaseLost

@@ -81,6 +81,11 @@ class Coordination(Protocol):
 
     async def release(self, name: str, holder: str) -> None: ...
 
+    async def lease_holders(self, prefix: str) -> list[str]:
+        """The holders of the running (unexpired) leases whose name starts with `prefix`, sorted: who is alive
+        among processes that each renew a lease of their own (`webhooks-node:<holder>`)."""
+        ...
+
     async def take_tokens(self, bucket: str, rate: float, capacity: float) -> float:
         """Take one token of a budget shared by every process: 0 if taken, else seconds to wait first."""
         ...

@@ -25,6 +25,14 @@ async def release(conn: asyncpg.Connection, name: str, holder: str) -> None:
     await conn.execute("DELETE FROM leases WHERE name = $1 AND holder = $2", name, holder)
 
 
+async def lease_holders(conn: asyncpg.Connection, prefix: str) -> list[str]:
+    """Sorted by code point (collation "C"), as SQLite and Python sort, whatever the database's locale."""
+    rows = await conn.fetch('SELECT DISTINCT holder COLLATE "C" AS holder FROM leases '
+                            "WHERE left(name, length($1)) = $1 AND expires_at >= clock_timestamp() "
+                            "ORDER BY holder", prefix)
+    return [row["holder"] for row in rows]
+
+
 async def _budget(conn: asyncpg.Connection, bucket: str) -> tuple[Budget | None, float]:
     """The budget under its row lock (None: never used), and the database's clock in epoch seconds."""
     await conn.execute("INSERT INTO budgets (name, tokens, updated_at) VALUES ($1, 0, 'epoch') "

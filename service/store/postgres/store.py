@@ -221,6 +221,9 @@ class PostgresStore:
     async def release(self, name: str, holder: str) -> None:
         await self._run_relaxed(coordination.release, name, holder)
 
+    async def lease_holders(self, prefix: str) -> list[str]:
+        return await self._run(coordination.lease_holders, prefix)
+
     async def take_tokens(self, bucket: str, rate: float, capacity: float) -> float:
         return await self._run_relaxed(coordination.take_tokens, bucket, rate, capacity)
 

@@ -28,6 +28,12 @@ def release(conn: sqlite3.Connection, name: str, holder: str) -> None:
         conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
 
+def lease_holders(conn: sqlite3.Connection, prefix: str) -> list[str]:
+    rows = conn.execute("SELECT DISTINCT holder FROM leases WHERE substr(name, 1, ?) = ? AND expires_at >= ? "
+                        "ORDER BY holder", (len(prefix), prefix, time.time())).fetchall()
+    return [holder for (holder,) in rows]
+
+
 def _budget(conn: sqlite3.Connection, bucket: str) -> Budget | None:
     row = conn.execute("SELECT tokens, updated_at, paused_until FROM budgets WHERE name = ?", (bucket,)).fetchone()
     return Budget(*row) if row else None

@@ -250,6 +250,9 @@ class SqliteStore:
     async def release(self, name: str, holder: str) -> None:
         await self._write_relaxed(coordination.release, name, holder)
 
+    async def lease_holders(self, prefix: str) -> list[str]:
+        return await self._read(coordination.lease_holders, prefix)
+
     async def take_tokens(self, bucket: str, rate: float, capacity: float) -> float:
         return await self._write_relaxed(coordination.take_tokens, bucket, rate, capacity)
 
