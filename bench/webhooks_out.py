@@ -1,9 +1,10 @@
 """Outbound webhooks under load: many subscribers, delivery capacity, latency and memory.
 
-    python -m bench.webhooks_out [--subscribers 10] [--rate 1000] [--seconds 60] [--fill 20000] [--pg URL]
+    python -m bench.webhooks_out [--subscribers 10] [--rate 1000] [--seconds 60] [--fill 20000] [--workers N]
+                                 [--pg URL]
 
-A `serve` process (in-process normalizer; SQLite, or PostgreSQL with --pg)
-and `subscribers` receivers in another process (`bench.webhook_receiver`,
+A `serve` process (in-process normalizer, or N `worker` processes
+normalizing with --workers N; SQLite, or PostgreSQL with --pg) and `subscribers` receivers in another process (`bench.webhook_receiver`,
 each answering 200 at once). Two phases in one run:
 
 1. Capacity. `fill` events (UPS documents of five scans, one shipment
@@ -209,15 +210,15 @@ def _analyse(records: list, seen: dict[str, float], acks: dict[str, float], subs
             "ack_to_2xx_p50_ms": percentile(pushed, 0.5) * 1000, "ack_to_2xx_p99_ms": percentile(pushed, 0.99) * 1000}
 
 
-async def run(subscribers: int, rate: float, seconds: float, fill: int, pg: str | None) -> dict:
+async def run(subscribers: int, rate: float, seconds: float, fill: int, pg: str | None, workers: int = 0) -> dict:
     work = tempfile.mkdtemp(prefix="bench-webhooks-")
     acks_file = os.path.join(work, "acks.json")
     receivers = Receivers(work)
-    svc = Service(pg=pg)
+    svc = Service(pg=pg, in_process=not workers, workers=workers)
     svc.env.update({"CARRIER_EVENTS_ADMIN_TOKEN": ADMIN, "CARRIER_EVENTS_OUTBOUND_ALLOW_NETS": "127.0.0.0/8"})
     rss: list[int] = []
     seen: dict[str, float] = {}
-    result: dict = {"subscribers": subscribers, "target_rate": rate * subscribers, "seconds": seconds}
+    result: dict = {"workers": workers, "subscribers": subscribers, "target_rate": rate * subscribers, "seconds": seconds}
     try:
         async with svc:
             # 1. capacity: a filled feed, then subscribers from its beginning
@@ -269,9 +270,10 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=1000.0, help="events per second into the service (live phase)")
     ap.add_argument("--seconds", type=float, default=60.0, help="the live phase's length")
     ap.add_argument("--fill", type=int, default=20_000, help="events in the feed for the capacity phase")
+    ap.add_argument("--workers", type=int, default=0, help="normalize in this many worker processes")
     ap.add_argument("--pg", help="an admin URL of PostgreSQL: measure on a database created for the run")
     args = ap.parse_args()
-    result = asyncio.run(run(args.subscribers, args.rate, args.seconds, args.fill, args.pg))
+    result = asyncio.run(run(args.subscribers, args.rate, args.seconds, args.fill, args.pg, args.workers))
     print(json.dumps(result, indent=2))
 
 
