@@ -59,6 +59,7 @@ class LogPruner:
 
     async def _run(self) -> None:
         while True:
+            await asyncio.sleep(self._every)  # not at start: a process starting has better things to do
             try:
                 if await self.duty.held():
                     deleted = await self.prune()
@@ -68,4 +69,3 @@ class LogPruner:
                 raise
             except Exception:  # noqa: BLE001 - the store briefly unavailable: the next round prunes
                 log.warning("webhooks: pruning the delivery log failed", exc_info=True)
-            await asyncio.sleep(self._every)
