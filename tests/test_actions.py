@@ -21,10 +21,11 @@ from aiohttp import web
 from service.actions.policy import PolicyError, load_policy
 from service.app import create_app
 from service.config import SOURCES, Settings
-from service.keys import ACTIONS, BUS, STORE
+from service.keys import ACTIONS, STORE
 from service.signatures import StandardWebhooks
 from tests.backend import execute
 from tests.reading import READ_TOKEN, READER
+from tests.settling import normalized
 
 TN = "1Z999AA10123456784"
 CS = {"Authorization": "Bearer cs-token"}
@@ -75,12 +76,7 @@ async def client(aiohttp_client, settings):
 
 async def settle(client) -> None:
     """Normalize what intake stored, then run the actions stage over the new events and send what is due."""
-    for _ in range(200):
-        await client.app[BUS].normalizer.drain()
-        counts = await client.app[STORE].counts()
-        if not counts.get("inbox_pending") and not counts.get("inbox_claimed"):
-            break
-        await asyncio.sleep(0.01)
+    await normalized(client, tries=200)
     engine = client.app[ACTIONS]
     await engine.act()
     await engine.send_due()

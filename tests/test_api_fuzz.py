@@ -31,10 +31,11 @@ from hypothesis import strategies as st
 
 from service.app import create_app
 from service.config import SOURCES, Settings
-from service.keys import BUS, STORE
+from service.keys import STORE
 from tests.docs import ups_track
 from tests.reading import READ_TOKEN
 from tests.test_intake_fuzz import _send_raw, crash_recorder
+from tests.settling import normalized
 
 BATCH = 20
 EXAMPLES = 500  # x BATCH requests: 10,000
@@ -192,12 +193,7 @@ async def _populate(client) -> None:
         resp = await client.post("/v1/subscriptions", json={"url": URLS[0], "filter": ["#"]}, headers=api)
         assert resp.status == 201
         REAL_SUBS.append((await resp.json())["id"])
-    for _ in range(500):
-        await client.app[BUS].normalizer.drain()
-        counts = await client.app[STORE].counts()
-        if not counts.get("inbox_pending") and not counts.get("inbox_claimed"):
-            break
-        await asyncio.sleep(0.01)
+    await normalized(client)
 
 
 async def test_fuzzed_admin_cs_trackings_subscriptions_and_read_requests_never_get_a_5xx(aiohttp_client,

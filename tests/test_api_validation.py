@@ -5,15 +5,15 @@ Through the HTTP API on both stores (the cursors and filters are queries of the 
 """
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
 from service.app import create_app
 from service.config import SOURCES, Settings
 from service.core.addresses import is_single_address
-from service.keys import ACTIONS, BUS, STORE
+from service.keys import ACTIONS, STORE
 from tests.docs import ups_track
+from tests.settling import normalized
 
 ADMIN = {"Authorization": "Bearer admin"}
 CS = {"Authorization": "Bearer cs"}
@@ -30,14 +30,8 @@ async def client(aiohttp_client, db: str, tmp_path):
 
 
 async def settle(client) -> None:
-    for _ in range(500):
-        await client.app[BUS].normalizer.drain()
-        counts = await client.app[STORE].counts()
-        if not counts.get("inbox_pending") and not counts.get("inbox_claimed"):
-            await client.app[ACTIONS].act()  # escalations for the new events
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("normalizer did not settle")
+    await normalized(client)
+    await client.app[ACTIONS].act()  # escalations for the new events
 
 
 async def problem(resp, status: int, code: str, field: str | None = None) -> dict:

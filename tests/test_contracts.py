@@ -8,7 +8,6 @@ and the AsyncAPI names are the topology's.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from service.cli import build_parser
 from service.cloudevents import CONTENT_TYPE, CORRECTED_TYPE, EVENT_TYPE, routing_key
 from service.config import SOURCES, Settings
 from service.contracts import openapi
-from service.keys import BUS, STORE
 from service.schema import CONTRACTS
 from service.store import InboxRow
 from service.web.api import (
@@ -33,6 +31,7 @@ from service.web.api import (
 from service.web.bodies import BODIES, CloudEvent
 from taxonomy import ExceptionClass, NormalizedEvent, Status
 from tests.docs import ups_track
+from tests.settling import normalized
 
 REGENERATE = "run `python -m service schema --out service/published` and commit service/published/"
 DRIFT = ("document it in OPERATIONS (service/contracts/openapi.py), with body models in service/web/bodies.py, "
@@ -126,14 +125,8 @@ async def documented(resp, path: str, method: str) -> Any:
 
 
 async def settle(client) -> None:
-    """Let the embedded normalizers finish what intake stored (as tests/test_service_embedded.py does)."""
-    for _ in range(500):
-        await client.app[BUS].normalizer.drain()
-        counts = await client.app[STORE].counts()
-        if not counts.get("inbox_pending") and not counts.get("inbox_claimed"):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"normalizer did not settle: {counts}")
+    """Let the embedded normalizers finish what intake stored."""
+    await normalized(client)
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
 from service.config import SOURCES, Settings
-from service.keys import BUS, STORE
 from service.logs import JsonLines
 from taxonomy.mapping import use_local_tables
 from tests.docs import ups_track
 from tests.reading import READ_TOKEN, READER
+from tests.settling import normalized
 
 ROOT = Path(__file__).resolve().parent.parent
 OPEN = frozenset(SOURCES)
@@ -36,12 +36,7 @@ def shipped_tables_afterwards():
 
 
 async def settle(client) -> None:
-    for _ in range(500):
-        await client.app[BUS].normalizer.drain()
-        counts = await client.app[STORE].counts()
-        if not counts.get("inbox_pending") and not counts.get("inbox_claimed"):
-            return
-    raise AssertionError("normalizer did not settle")
+    await normalized(client)
 
 
 async def scrape(client) -> dict[tuple[str, tuple], float]:

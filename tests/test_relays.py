@@ -8,17 +8,16 @@ backends; the RabbitMQ scenario is in test_amqp_relays.py.
 """
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
 
-from service.keys import BUS, STORE
 from taxonomy import Status
 from taxonomy.models import Location
 from tests import relays
 from tests.reading import READER
 from tests.test_actions import client, settings  # noqa: F401 - fixtures
+from tests.settling import normalized
 
 # (direct fixture, carrier's webhook source, aggregator source, relay composer)
 PAIRS = [
@@ -34,12 +33,7 @@ async def post(client, source: str, body: bytes) -> None:
 
 
 async def drained(client) -> None:
-    for _ in range(300):
-        await client.app[BUS].normalizer.drain()
-        counts = await client.app[STORE].counts()
-        if not counts.get("inbox_pending") and not counts.get("inbox_claimed"):
-            return
-        await asyncio.sleep(0.01)
+    await normalized(client, tries=300)
 
 
 async def feed(client, tn: str) -> list[dict]:

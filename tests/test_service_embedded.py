@@ -9,9 +9,10 @@ import pytest
 
 from service.app import create_app
 from service.config import SOURCES, Settings
-from service.keys import BUS, COMMITTER, STORE
+from service.keys import COMMITTER, STORE
 from tests.docs import ups_track
 from tests.reading import READ_TOKEN, READER
+from tests.settling import normalized
 
 OPEN = frozenset(SOURCES)  # these tests post unsigned webhooks
 
@@ -32,13 +33,7 @@ async def client(aiohttp_client, settings):
 
 async def settle(client) -> None:
     """Let the embedded normalizers (the background one and this drain) finish what intake stored."""
-    for _ in range(500):
-        await client.app[BUS].normalizer.drain()
-        counts = await client.app[STORE].counts()
-        if not counts.get("inbox_pending") and not counts.get("inbox_claimed"):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"normalizer did not settle: {counts}")
+    await normalized(client)
 
 
 async def feed(client, after: int = 0) -> list[dict]:

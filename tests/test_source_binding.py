@@ -7,7 +7,6 @@ by EasyPost, is applied. The rule itself is pure (service.core.sources).
 """
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,8 @@ from parsers import normalize_document
 from service.app import create_app
 from service.config import SOURCES, Settings
 from service.core import sources
-from service.keys import BUS, STORE
 from tests.reading import READ_TOKEN, READER
+from tests.settling import normalized
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 FEDEX = (FIXTURES / "fedex_track_json" / "delivered_signed_duplicate_scan.json").read_bytes()
@@ -36,13 +35,7 @@ async def client(aiohttp_client, db: str, tmp_path: Path):
 
 
 async def settle(client) -> None:
-    for _ in range(500):
-        await client.app[BUS].normalizer.drain()
-        counts = await client.app[STORE].counts()
-        if not counts.get("inbox_pending") and not counts.get("inbox_claimed"):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("normalizer did not settle")
+    await normalized(client)
 
 
 async def test_a_carrier_source_quarantines_another_carriers_document(client):
