@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import secrets
-import time
-from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -18,6 +16,7 @@ from service.outbound.dispatcher import WebhookDispatcher
 from service.rows import OutEvent, Subscription
 from tests.docs import ups_track
 from tests.receivers import Receiver, new_secret
+from tests.settling import eventually  # noqa: F401 - the outbound tests import it from here
 
 LOOPBACK = "127.0.0.0/8"
 SCANS = [("label", "20260301", "080000"), ("origin", "20260301", "180000"), ("arrived", "20260302", "031500"),
@@ -93,19 +92,6 @@ async def fill(client, shipments: int, scans: list = SCANS, first: int = 0) -> l
             break
         await asyncio.sleep(0.01)
     return await store.outbox_after(0, 100_000)
-
-
-async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.02)
 
 
 def per_shipment(events: list[dict]) -> dict[str, list[str]]:

@@ -1,7 +1,9 @@
-"""Waiting for the embedded normalizer in scenario tests: what intake stored is normalized before asserting."""
+"""Waiting in scenario tests: for the embedded normalizer to finish what intake stored, or for a condition."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
 
 from service.keys import BUS, STORE
 
@@ -17,3 +19,18 @@ async def normalized(client, tries: int = 500) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"normalizer did not settle: {counts}")
+
+
+async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0, what: str = "",
+                     describe: Callable[[], str] = lambda: "", every: float = 0.02) -> None:
+    """Poll until `check` (plain or async) holds; fail naming `what` and what `describe` says was seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what} {describe()}".rstrip())
+        await asyncio.sleep(every)

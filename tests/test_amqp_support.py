@@ -25,6 +25,7 @@ from service.amqp import topology as topology_module
 from service.amqp.topology import NORMALIZE_KEY, Topology
 from service.app import create_app
 from service.config import SOURCES, Settings
+from tests import settling
 from tests.reading import READ_TOKEN
 
 AMQP_URL = os.environ.get("CARRIER_EVENTS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -112,17 +113,8 @@ async def subscriber(broker: AbstractConnection, topology: Topology) -> AsyncIte
 
 async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0,
                      describe: Callable[[], str] = lambda: "") -> None:
-    """Poll until `check` holds; fail with what was seen otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s: {describe()}")
-        await asyncio.sleep(0.05)
+    """Poll until `check` holds; fail with what was seen otherwise (the broker tests pass `describe` second)."""
+    await settling.eventually(check, timeout, what="condition not met:", describe=describe, every=0.05)
 
 
 async def queue_depth(broker: AbstractConnection, name: str) -> int:
