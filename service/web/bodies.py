@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from taxonomy import Channel, ExceptionClass, MappedBy, NormalizedEvent, Status
 
+from .pages import Page
 from .subscription_bodies import SUBSCRIPTION_BODIES
 from .trackings import TrackingIn
 
@@ -198,14 +199,8 @@ class DlqItem(BaseModel):
     bytes: int = Field(ge=0, description="size of the stored body")
 
 
-class DlqList(BaseModel):
+class DlqList(Page[DlqItem]):
     """`GET /v1/admin/dlq`, oldest first."""
-
-    model_config = _STRICT
-
-    items: list[DlqItem]
-    next: str | None = Field(description="the `after` of the next page; null on the last page")
-    has_more: bool = Field(description="another page follows")
 
 
 class DlqReplay(BaseModel):
@@ -230,14 +225,8 @@ class UnmappedCode(BaseModel):
     last_seen: AwareDatetime
 
 
-class UnmappedList(BaseModel):
+class UnmappedList(Page[UnmappedCode]):
     """`GET /v1/admin/unmapped`, most frequent first."""
-
-    model_config = _STRICT
-
-    items: list[UnmappedCode]
-    next: str | None = Field(description="the `after` of the next page; null on the last page")
-    has_more: bool = Field(description="another page follows")
 
 
 class ReplayRequest(BaseModel):
@@ -311,14 +300,8 @@ class TrackingRecord(BaseModel):
                                           "number's format")
 
 
-class TrackingList(BaseModel):
+class TrackingList(Page[TrackingRecord]):
     """`GET /v1/trackings`, ordered by carrier and tracking number; `next` is the `after` of the next page."""
-
-    model_config = _STRICT
-
-    items: list[TrackingRecord]
-    next: str | None = Field(description="the `after` of the next page; null on the last page")
-    has_more: bool = Field(description="another page follows")
 
 
 class TrackingRefused(Problem):
@@ -437,14 +420,8 @@ class EscalationDetail(EscalationCase):
     audit: list[AuditEntry]
 
 
-class EscalationList(BaseModel):
+class EscalationList(Page[EscalationCase]):
     """`GET /v1/escalations`: most urgent first (severity, then the SLA due soonest)."""
-
-    model_config = _STRICT
-
-    items: list[EscalationCase]
-    next: str | None = Field(description="the `after` of the next page; null on the last page")
-    has_more: bool = Field(description="another page follows")
 
 
 class EscalationChangeData(BaseModel):

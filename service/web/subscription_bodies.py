@@ -18,6 +18,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from taxonomy.models import utc_text
 
+from .pages import Page
+
 _STRICT = ConfigDict(extra="forbid")
 SUBSCRIPTION_ID = r"^sub_[0-9a-f]{24}$"
 SECRET = r"^whsec_[A-Za-z0-9+/]{43}=$"  # base64 of 32 bytes
@@ -154,14 +156,8 @@ class SubscriptionCreated(SubscriptionView):
         "Standard Webhooks secret: verify `webhook-signature` with it (kept by the service; not shown again)"))
 
 
-class SubscriptionList(BaseModel):
+class SubscriptionList(Page[SubscriptionView]):
     """`GET /v1/subscriptions`, by id."""
-
-    model_config = _STRICT
-
-    items: list[SubscriptionView]
-    next: str | None = Field(description="the `after` of the next page; null on the last page")
-    has_more: bool = Field(description="another page follows")
 
 
 class SecretRotated(BaseModel):
@@ -190,14 +186,8 @@ class SubscriptionAttempt(BaseModel):
     at: AwareDatetime
 
 
-class DeliveryLog(BaseModel):
+class DeliveryLog(Page[SubscriptionAttempt]):
     """`GET /v1/subscriptions/{id}/deliveries`: the attempts, newest first."""
-
-    model_config = _STRICT
-
-    items: list[SubscriptionAttempt]
-    next: str | None = Field(description="the `after` of the next page; null on the last page")
-    has_more: bool = Field(description="another page follows")
 
 
 class RedeliveryQueued(BaseModel):
