@@ -42,7 +42,8 @@ from ..duties import HOLDER, Duty
 from ..rows import DeliveryAttempt, Subscription
 from ..store.ports import Subscriptions
 from . import placement, schedule
-from .follower import Follower, stamp
+from .follower import Follower
+from .times import stamp
 from .guard import GuardedResolver, IPNetwork, parse_nets, refuse_reason
 from .sender import Sender
 

@@ -53,6 +53,13 @@ def _problem(pattern: str) -> str | None:
 
 def matches(patterns: Iterable[str], routing_key: str) -> bool:
     """True when any pattern matches the key."""
+    return _matches(tuple(patterns), routing_key)
+
+
+@lru_cache(maxsize=4096)
+def _matches(patterns: tuple[str, ...], routing_key: str) -> bool:
+    """Memoized per (filter, key): a subscription asks for every event, and routing keys are few (status x
+    class x carrier label), so a feed's worth of events costs a lookup each."""
     words = tuple(routing_key.split("."))
     return any(_match(tuple(p.split(".")), words) for p in patterns)
 

@@ -26,12 +26,8 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from functools import lru_cache
-from datetime import datetime, timezone
 
 import orjson
-
-from taxonomy.models import utc_text
 
 from .. import metrics
 from ..duties import HOLDER, Duty
@@ -40,6 +36,7 @@ from ..store.ports import Subscriptions
 from . import schedule
 from .filters import matches
 from .sender import Outcome, Sender
+from .times import epoch, stamp
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -59,28 +56,26 @@ class HandedOver(LeaseLost):
     retry): stop here, leave the cursor and the failing streak to the new owner."""
 
 
-def epoch(text: str) -> float:
-    moment = datetime.fromisoformat(text)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
-
-
-@lru_cache(maxsize=64)
-def _commit_epoch(text: str) -> float:
-    """`epoch` of an event's commit time; cached: the events of one batch share a few seconds."""
-    return epoch(text)
-
-
-def stamp(seconds: float) -> str:
-    return utc_text(datetime.fromtimestamp(seconds, timezone.utc))
+_SHIPMENTS: dict[str, str] = {}  # event id -> shipment key, shared by this process's followers
+_SHIPMENTS_MAX = 65_536
 
 
 def shipment_of(event: OutEvent) -> str:
-    """The ordering key: events of one shipment are delivered one after the other."""
-    try:
-        body = orjson.loads(event.body)
-        return f"{body.get('source')}\x00{body.get('subject')}"
-    except (orjson.JSONDecodeError, AttributeError):
-        return f"seq:{event.seq}"  # not a CloudEvent object: ordered with nothing else
+    """The ordering key: events of one shipment are delivered one after the other.
+
+    Every subscription reads the same events; the body is parsed once per process, not once per subscriber
+    (an event id is derived from its shipment, so the id alone keys the answer)."""
+    key = _SHIPMENTS.get(event.event_id)
+    if key is None:
+        if len(_SHIPMENTS) >= _SHIPMENTS_MAX:
+            _SHIPMENTS.clear()
+        try:
+            body = orjson.loads(event.body)
+            key = f"{body.get('source')}\x00{body.get('subject')}"
+        except (orjson.JSONDecodeError, AttributeError):
+            return f"seq:{event.seq}"  # not a CloudEvent object: ordered with nothing else
+        _SHIPMENTS[event.event_id] = key
+    return key
 
 
 class Follower:
@@ -274,7 +269,7 @@ class Follower:
         (self._delivered if outcome.ok else self._failed_count).inc()
         if outcome.ok and fresh:
             try:
-                metrics.WEBHOOK_DELIVERY_SECONDS.observe(max(0.0, self._clock() - _commit_epoch(event.created_at)))
+                metrics.WEBHOOK_DELIVERY_SECONDS.observe(max(0.0, self._clock() - epoch(event.created_at)))
             except ValueError:
                 pass
 

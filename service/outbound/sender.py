@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import metadata
 
@@ -24,6 +23,7 @@ import aiohttp
 from ..actions.channels import post_signed
 from ..rows import Subscription
 from .guard import IPNetwork, literal_refusal
+from .times import epoch
 
 
 def _version() -> str:
@@ -50,15 +50,7 @@ def previous_secret_valid(subscription: Subscription, now: float) -> bool:
     until = subscription.previous_secret_until
     if not subscription.previous_secret or not until:
         return False
-    return _epoch(until) > now
-
-
-@lru_cache(maxsize=1024)
-def _epoch(text: str) -> float:
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+    return epoch(until) > now
 
 
 class Sender:
