@@ -7,31 +7,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-import pytest
-
 from bench.documents import many_scans
-from service.app import create_app
-from service.config import SOURCES, Settings
 from service.core.intake import LARGE_BODY_BYTES
 from service.keys import STORE
 from service.store import Incoming, SqliteStore
 from service.store.sqlite.schema import DDL, VERSION
-from tests.reading import READ_TOKEN, READER
+from tests.reading import READER
 from tests.test_actions import settle
+from tests.test_bounded_scenarios import client, settings  # noqa: F401 - fixtures (both stores)
 
 TN = "1Z4F7W390361553013"
 SCANS = 2_000  # about 400 KiB: over the large-body threshold
-
-
-@pytest.fixture
-def settings(tmp_path, db: str) -> Settings:
-    return Settings(db=db, open_sources=frozenset(SOURCES), cs_token="cs-token", read_token=READ_TOKEN,
-                    notify_file=str(tmp_path / "notifications.jsonl"))
-
-
-@pytest.fixture
-async def client(aiohttp_client, settings):
-    return await aiohttp_client(create_app(settings))
 
 
 async def test_a_large_body_is_stored_verbatim_normalized_whole_and_a_redelivery_is_a_duplicate(client):
