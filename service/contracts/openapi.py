@@ -58,6 +58,8 @@ _CSV = {"type": "string", "description": "comma-separated values"}
 _TRACKING_PATH = (Param("carrier", "path", "carrier slug (case-insensitive)", {"type": "string"}, True),
                   Param("tracking_number", "path", "spaces and dashes ignored, case-insensitive",
                         {"type": "string"}, True))
+_SHIPMENT_PATH = (_TRACKING_PATH[0], Param("tracking_number", "path", "as the carrier reports it (case-sensitive)",
+                                           {"type": "string"}, True))
 _REQUEST_ID = Param("X-Request-Id", "header", "correlates the request with the service's logs (64 chars kept)",
                    {"type": "string"})
 _LIMIT = Param("limit", "query", "at most this many; out-of-range values are clamped",
@@ -108,9 +110,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "get", "/v1/shipments/{carrier}/{tracking_number}", "getShipment", "A shipment's state and history", "events",
-        parameters=(Param("carrier", "path", "carrier slug (case-insensitive)", {"type": "string"}, True),
-                    Param("tracking_number", "path", "as the carrier reports it (case-sensitive)",
-                          {"type": "string"}, True)),
+        parameters=_SHIPMENT_PATH,
         security="read",
         replies=(Reply(200, "current state and the event history, newest first", Shipment),
                  Reply(400, "no shipment, and the carrier is not in the carrier registry (a typo?)"), *_READ,
@@ -122,9 +122,7 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Every message the actions stage decided for the shipment, oldest first, with its state "
                     "(`sent_at` once the channel took it); the recipient's address is not repeated. An empty list "
                     "when none was sent (or the shipment is unknown).",
-        parameters=(Param("carrier", "path", "carrier slug (case-insensitive)", {"type": "string"}, True),
-                    Param("tracking_number", "path", "as the carrier reports it (case-sensitive)",
-                          {"type": "string"}, True)),
+        parameters=_SHIPMENT_PATH,
         security="read",
         replies=(Reply(200, "the messages", ShipmentNotifications),
                  Reply(400, "the carrier is not in the carrier registry, or an unknown parameter"), *_READ,
