@@ -214,3 +214,4 @@ class DeliveryAttempt(NamedTuple):
     latency_ms: float
     error: str | None
     at: str
+    id: int = 0  # the log row's id once stored (0 before): orders the attempts that share an (at, seq)

@@ -75,12 +75,14 @@ def test_a_rotation_keeps_the_current_secret_for_the_overlap_only():
 
 
 def test_the_delivery_log_cursor_round_trips_and_refuses_what_it_did_not_make():
-    attempt = DeliveryAttempt("sub_" + "a" * 24, 42, "e" * 32, 1, True, 204, 3.5, None, "2026-03-01T12:00:00Z")
-    assert rules.parse_log_cursor(rules.log_cursor(attempt)) == ("2026-03-01T12:00:00Z", 42)
-    assert rules.parse_log_cursor("42_2026-03-01T13:00:00+01:00") == ("2026-03-01T12:00:00Z", 42)  # as stored
+    attempt = DeliveryAttempt("sub_" + "a" * 24, 42, "e" * 32, 1, True, 204, 3.5, None, "2026-03-01T12:00:00Z", 7)
+    assert rules.parse_log_cursor(rules.log_cursor(attempt)) == ("2026-03-01T12:00:00Z", 42, 7)
+    assert rules.parse_log_cursor("42_7_2026-03-01T13:00:00+01:00") == ("2026-03-01T12:00:00Z", 42, 7)  # as stored
     for junk in ("", "42", "_2026-03-01T12:00:00Z", "x_2026-03-01T12:00:00Z", "42_yesterday", "42_2026-03-01T12:00:00",
                  "4" * 20 + "_2026-03-01T12:00:00Z", "٤٢_2026-03-01T12:00:00Z", "42_" + "9" * 50,
-                 "9" * 19 + "_2026-03-01T12:00:00Z", "1_0001-01-01T00:00:00+01:00"):
+                 "9" * 19 + "_2026-03-01T12:00:00Z", "1_0001-01-01T00:00:00+01:00",
+                 "42_2026-03-01T12:00:00Z", "42_x_2026-03-01T12:00:00Z", "42_7_2026-03-01T12:00:00",
+                 "42_" + "9" * 19 + "_2026-03-01T12:00:00Z", "1_1_0001-01-01T00:00:00+01:00"):
         assert rules.parse_log_cursor(junk) is None, junk
 
 

@@ -267,7 +267,8 @@ async def test_the_delivery_log_pages_newest_first_without_losing_same_second_at
     assert len(whole["items"]) == 9 and whole["has_more"] is False and whole["items"][0]["at"] == \
         "2026-03-01T12:00:03Z"
     for junk in ("x", "3", "3_yesterday", "-1_2026-03-01T12:00:00Z", "9" * 19 + "_2026-03-01T12:00:00Z",
-                 "1_0001-01-01T00:00:00+01:00"):
+                 "1_0001-01-01T00:00:00+01:00", "3_1_yesterday", "3_-1_2026-03-01T12:00:00Z",
+                 "1_1_0001-01-01T00:00:00+01:00"):
         await _problem(await client.get(f"{ROOT}/{sub['id']}/deliveries", params={"after": junk}, headers=API), doc,
                        "get", 400, "query.after")
 

@@ -100,44 +100,23 @@ def attempt_view(attempt: DeliveryAttempt) -> dict[str, object]:
             "at": attempt.at}
 
 
-def log_page(rows: list[DeliveryAttempt], limit: int) -> tuple[list[DeliveryAttempt], bool]:
-    """A page of the delivery log from `limit + 1` rows (or more), and whether more follow.
-
-    The log pages by (at, seq), and several attempts can share one (times are whole seconds: a retry within
-    the second, two tests): a page must not end inside such a group, or the next page (strictly before the
-    key) would skip the rest of it. So the page ends before the group that straddles the boundary; empty
-    means the group alone is longer than a page, and the caller reads that group whole (`log_group`).
-    """
-    if len(rows) <= limit:
-        return rows, False
-    boundary = (rows[limit].at, rows[limit].seq)
-    page = rows[:limit]
-    while page and (page[-1].at, page[-1].seq) == boundary:
-        page.pop()
-    return page, True
-
-
-def log_group(rows: list[DeliveryAttempt]) -> tuple[list[DeliveryAttempt], bool]:
-    """The first (at, seq) group of `rows` whole, and whether rows follow it (an oversized page)."""
-    key = (rows[0].at, rows[0].seq)
-    group = [r for r in rows if (r.at, r.seq) == key]
-    return group, len(group) < len(rows)
-
-
 def log_cursor(attempt: DeliveryAttempt) -> str:
-    """The delivery log's `next`: the (at, seq) of a page's last row, as one query-safe string."""
-    return f"{attempt.seq}_{attempt.at}"
+    """The delivery log's `next`: the (at, seq, id) of a page's last row, as one query-safe string (the row id
+    orders the attempts that share a second and an event, so a page may end among them)."""
+    return f"{attempt.seq}_{attempt.id}_{attempt.at}"
 
 
-def parse_log_cursor(value: str) -> tuple[str, int] | None:
-    """`log_cursor`'s (at, seq) back, or None for a string it did not make."""
-    seq, sep, at = value.partition("_")
-    if not sep or not seq.isascii() or not seq.isdigit() or len(seq) > 19 or int(seq) > MAX_SEQ or len(at) > 40:
+def parse_log_cursor(value: str) -> tuple[str, int, int] | None:
+    """`log_cursor`'s (at, seq, id) back, or None for a string it did not make."""
+    seq, _, rest = value.partition("_")
+    row, sep, at = rest.partition("_")
+    if not sep or not all(n.isascii() and n.isdigit() and len(n) <= 19 and int(n) <= MAX_SEQ for n in (seq, row)) \
+            or len(at) > 40:
         return None
     try:
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None:
             return None
-        return utc_text(moment.astimezone(timezone.utc)), int(seq)
+        return utc_text(moment.astimezone(timezone.utc)), int(seq), int(row)
     except (ValueError, OverflowError):  # not a time; a time before the first UTC instant
         return None

@@ -188,8 +188,8 @@ class Subscriptions(Coordination, Protocol):
 
     async def record_attempts(self, attempts: list[DeliveryAttempt]) -> None: ...
     async def delivery_log(self, subscription_id: str, limit: int = 100,
-                           before: tuple[str, int] | None = None) -> list[DeliveryAttempt]:
-        """Newest first; `before` = (at, seq) of the last row of the previous page."""
+                           before: tuple[str, int, int] | None = None) -> list[DeliveryAttempt]:
+        """Newest first; `before` = (at, seq, id) of the last row of the previous page."""
         ...
 
     async def queue_redelivery(self, subscription_id: str, event_id: str) -> bool:

@@ -91,8 +91,8 @@ def changes(requested: dict[str, object], now: str) -> dict[str, object]:
 
 
 def attempt(r: Sequence) -> DeliveryAttempt:
-    """A row of ATTEMPT_COLUMNS."""
-    return DeliveryAttempt(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], text_time(r[8]))
+    """A row of ATTEMPT_COLUMNS and the row's id."""
+    return DeliveryAttempt(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], text_time(r[8]), r[9])
 
 
 def out_event(r: Sequence) -> OutEvent:

@@ -138,13 +138,13 @@ async def advance(conn: asyncpg.Connection, subscription_id: str, expected: int,
 
 
 async def delivery_log(conn: asyncpg.Connection, subscription_id: str, limit: int,
-                       before: tuple[str, int] | None) -> list[DeliveryAttempt]:
+                       before: tuple[str, int, int] | None) -> list[DeliveryAttempt]:
     page, args = "", [subscription_id]
     if before is not None:
-        page = "AND (at, seq) < ($3, $4)"
-        args += [webhooks.instant(before[0]), before[1]]
+        page = "AND (at, seq, id) < ($3, $4, $5)"
+        args += [webhooks.instant(before[0]), before[1], before[2]]
     return [webhooks.attempt(r) for r in await conn.fetch(
-        f"SELECT {_ATTEMPT} FROM webhook_attempts WHERE subscription_id = $1 {page} {_NEWEST_FIRST} LIMIT $2",
+        f"SELECT {_ATTEMPT}, id FROM webhook_attempts WHERE subscription_id = $1 {page} {_NEWEST_FIRST} LIMIT $2",
         args[0], limit, *args[1:])]
 
 

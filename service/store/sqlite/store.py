@@ -343,7 +343,7 @@ class SqliteStore:
             await self._write_relaxed(subscriptions.record_attempts, attempts)
 
     async def delivery_log(self, subscription_id: str, limit: int = 100,
-                           before: tuple[str, int] | None = None) -> list[DeliveryAttempt]:
+                           before: tuple[str, int, int] | None = None) -> list[DeliveryAttempt]:
         return await self._read(subscriptions.delivery_log, subscription_id, limit, before)
 
     async def queue_redelivery(self, subscription_id: str, event_id: str) -> bool:

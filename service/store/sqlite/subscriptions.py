@@ -104,13 +104,13 @@ def advance(conn: sqlite3.Connection, subscription_id: str, expected: int, curso
 
 
 def delivery_log(conn: sqlite3.Connection, subscription_id: str, limit: int,
-                 before: tuple[str, int] | None) -> list[DeliveryAttempt]:
+                 before: tuple[str, int, int] | None) -> list[DeliveryAttempt]:
     page, args = "", [subscription_id]
     if before is not None:
-        page = "AND (at, seq) < (?, ?)"
-        args += [webhooks.utc(before[0]), before[1]]
+        page = "AND (at, seq, id) < (?, ?, ?)"
+        args += [webhooks.utc(before[0]), before[1], before[2]]
     return [webhooks.attempt(r) for r in conn.execute(
-        f"SELECT {_ATTEMPT} FROM webhook_attempts WHERE subscription_id = ? {page} {_NEWEST_FIRST} LIMIT ?",
+        f"SELECT {_ATTEMPT}, id FROM webhook_attempts WHERE subscription_id = ? {page} {_NEWEST_FIRST} LIMIT ?",
         [*args, limit])]
 
 
