@@ -18,6 +18,12 @@ from .store.ports import Coordination
 HOLDER = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+def instance_holder() -> str:
+    """A holder of this process's own for one component instance: two services in one process (as tests run
+    them) then compete for a duty like two processes, instead of both holding it as `HOLDER`."""
+    return f"{HOLDER}:{secrets.token_hex(3)}"
+
+
 class Duty:
     """`await duty.held()` before doing the duty's work: True while this process holds it.
 

@@ -38,7 +38,7 @@ from taxonomy.models import utc_text
 
 from .. import metrics
 from ..config import Settings
-from ..duties import HOLDER, Duty
+from ..duties import Duty, instance_holder
 from ..rows import DeliveryAttempt, Subscription
 from ..store.ports import Subscriptions
 from . import placement, schedule
@@ -72,7 +72,7 @@ class WebhookDispatcher:
         self._watch: asyncio.Task | None = None
         # The lease holder: this process, and this dispatcher in it (two services in one process, as tests
         # run them, are two senders that must not both hold a subscription).
-        self.holder = f"{HOLDER}:{secrets.token_hex(3)}"
+        self.holder = instance_holder()
         self._node = Duty(store, NODES + self.holder, ttl=lease_ttl, holder=self.holder)
         self.holders: tuple[str, ...] = (self.holder,)  # the live dispatchers, as last read
         self._placed: dict[str, bool] = {}  # subscription id -> ours among `holders` (hashing once per change)

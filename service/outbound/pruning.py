@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from taxonomy.models import utc_text
 
-from ..duties import HOLDER, Duty
+from ..duties import Duty, instance_holder
 from ..store.ports import Subscriptions
 
 log = logging.getLogger(__name__)
@@ -30,7 +29,7 @@ class LogPruner:
                  holder: str | None = None) -> None:
         self._store, self._keep, self._days, self._every, self._pause, self._now = store, keep, days, every, pause, now
         # this process, and this pruner in it (two services in one process are two candidates)
-        self.duty = Duty(store, "webhooks:prune-log", holder=holder or f"{HOLDER}:{secrets.token_hex(3)}")
+        self.duty = Duty(store, "webhooks:prune-log", holder=holder or instance_holder())
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
